@@ -1,0 +1,127 @@
+"""pydantic models that cross a boundary: workflow input and state, signals, queries, activities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from journeys.spec import Channel, JourneySpec
+
+
+class ContactFacts(BaseModel):
+    """What a branch may ask about a contact, loaded fresh when the branch is evaluated."""
+
+    contact_id: str
+    found: bool = True
+    has_email: bool = False
+    has_phone: bool = False
+    time_zone: str = "UTC"
+    locale: str = "en"
+    consent: dict[str, bool] = {}
+    in_mobile_app: bool = False
+    web_push: bool = False
+    tags: list[str] = []
+    audiences: list[str] = []
+    attributes: dict[str, Any] = {}
+
+
+class JourneyEvent(BaseModel):
+    """Something a contact did (or that happened to a send), delivered to a run as a signal."""
+
+    kind: str
+    # The send step the event is about (an open of the 'intro' email), if any.
+    step: str | None = None
+    occurred_at: datetime
+    data: dict[str, Any] = {}
+
+
+class Visit(BaseModel):
+    step: str
+    at: datetime
+    # What happened there, in a few words: "sent", "opened", "timed out", "variant b", ...
+    outcome: str | None = None
+
+
+class RunState(BaseModel):
+    """Everything a run has done so far; carried across continue-as-new."""
+
+    # Distinguishes separate entries of the same contact (re-entry) in ledger keys.
+    entry_id: str
+    current_step: str | None
+    steps_executed: int = 0
+    visits: list[Visit] = []
+    events: list[JourneyEvent] = []
+    # How many events a wait_for has already used: each event satisfies at most one wait.
+    consumed: list[int] = []
+    # Times each step has been entered, so a send inside a loop gets a fresh idempotency key.
+    entered: dict[str, int] = {}
+
+
+class JourneyInput(BaseModel):
+    spec: JourneySpec
+    contact_id: str
+    # Divides every duration (demos, previews); 1 is real time.
+    speed: float = Field(1.0, gt=0)
+    # Continue-as-new after this many steps in one run, or earlier when Temporal suggests it.
+    steps_per_run: int = Field(200, ge=1)
+    state: RunState | None = None
+
+
+class JourneyStatus(BaseModel):
+    journey_id: str
+    journey_version: int
+    contact_id: str
+    current_step: str | None
+    details: str
+    finished: bool
+    visits: list[Visit]
+    events: list[JourneyEvent]
+
+
+class JourneyResult(BaseModel):
+    journey_id: str
+    contact_id: str
+    ended_at_step: str | None
+    reason: Literal["end", "exit_event", "fell_off"]
+    visits: list[Visit]
+
+
+class SendRequest(BaseModel):
+    """One message to one contact; `key` makes the send idempotent across retries."""
+
+    key: str
+    workflow_id: str
+    journey_id: str
+    step_id: str
+    contact_id: str
+    channel: Channel
+    template: str
+    variant: str | None = None
+
+
+class SendResult(BaseModel):
+    # sent: the provider accepted it now; duplicate: an earlier attempt already did;
+    # failed: refused for good (invalid number, no address, no consent): the journey may branch.
+    status: Literal["sent", "duplicate", "failed"]
+    provider_id: str | None = None
+    reason: str | None = None
+
+
+class TagChange(BaseModel):
+    contact_id: str
+    add: list[str] = []
+    remove: list[str] = []
+
+
+class AudienceChange(BaseModel):
+    contact_id: str
+    audience: str
+    action: Literal["add", "remove"]
+
+
+class LocalTimeRequest(BaseModel):
+    contact_id: str
+    at: str
+    now: datetime

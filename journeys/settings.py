@@ -1,0 +1,44 @@
+"""Settings, read from the environment only (secrets never live in files or the spec)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LIBRARY_DIR = Path(__file__).parent / "library"
+
+
+class Settings(BaseSettings):
+    """Everything a worker, a starter or the dev stack needs to find its peers."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    temporal_address: str = Field("localhost:7233", alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", alias="TEMPORAL_NAMESPACE")
+    temporal_api_key: SecretStr | None = Field(None, alias="TEMPORAL_API_KEY")
+    temporal_tls: bool = Field(False, alias="TEMPORAL_TLS")
+    task_queue: str = Field("journeys", alias="JOURNEYS_TASK_QUEUE")
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///.data/journeys.db", alias="JOURNEYS_DATABASE_URL"
+    )
+    library_dir: Path = Field(LIBRARY_DIR, alias="JOURNEYS_LIBRARY")
+
+    # Signs the tokens in open/click/unsubscribe links; set a long random value in production.
+    secret_key: SecretStr = Field(SecretStr("dev-only-secret-change-me"), alias="JOURNEYS_SECRET_KEY")
+    gateway_url: str = Field("http://localhost:8000", alias="JOURNEYS_GATEWAY_URL")
+
+    smtp_host: str = Field("localhost", alias="SMTP_HOST")
+    smtp_port: int = Field(1025, alias="SMTP_PORT")
+    smtp_username: str | None = Field(None, alias="SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(None, alias="SMTP_PASSWORD")
+    smtp_starttls: bool = Field(False, alias="SMTP_STARTTLS")
+    mail_from: str = Field("Journeys <journeys@localhost>", alias="MAIL_FROM")
+
+    twilio_account_sid: str = Field("ACdev", alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr = Field(SecretStr("dev-token"), alias="TWILIO_AUTH_TOKEN")
+    twilio_from_number: str = Field("+15005550006", alias="TWILIO_FROM_NUMBER")
+    # Empty means Twilio itself; the dev stack and tests point it at the local stand-in.
+    twilio_base_url: str | None = Field(None, alias="TWILIO_BASE_URL")

@@ -1,0 +1,278 @@
+"""The journey spec: a journey is data, a graph of steps with ids, interpreted by one workflow.
+
+Each step kind is one model here, with what it leads to (`successors`) and how it reads in the
+Temporal UI (`describe`); what it *does* lives in `workflows.journey`, one method per kind.
+A step without `next` continues with the step listed right after it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from journeys.durations import describe_duration, parse_duration
+
+StepId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Channel = Literal["email", "sms", "web_push", "mobile_push", "onsite"]
+CHANNELS: tuple[Channel, ...] = ("email", "sms", "web_push", "mobile_push", "onsite")
+MANUAL = "manual"
+_LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Step(_Model):
+    id: StepId
+    # Where the author explains how the step reads the source document; shown by `journeys list`.
+    note: str | None = None
+
+    def successors(self) -> list[str]:
+        return []
+
+    def describe(self) -> str:
+        return f"at step '{self.id}'"
+
+
+class _Sequential(_Step):
+    next: StepId | None = None
+
+    def successors(self) -> list[str]:
+        return [self.next] if self.next else []
+
+
+class Variant(_Model):
+    """One arm of an A/B test: the template it sends and its relative weight."""
+
+    name: str
+    template: str
+    weight: int = Field(1, ge=1)
+
+
+class SendStep(_Sequential):
+    kind: Literal["send"]
+    channel: Channel
+    template: str | None = None
+    # A/B test: one variant is drawn per run (deterministically) and recorded in the ledger.
+    variants: list[Variant] = []
+    # Where to go when the provider refuses permanently (invalid number, no address, no consent);
+    # without it the journey continues with `next`, and a `failed` event is recorded either way.
+    on_failure: StepId | None = None
+
+    @model_validator(mode="after")
+    def _one_template_source(self) -> SendStep:
+        if bool(self.template) == bool(self.variants):
+            raise ValueError("a send needs either 'template' or 'variants' (not both)")
+        return self
+
+    def templates(self) -> list[str]:
+        return [self.template] if self.template else [v.template for v in self.variants]
+
+    def successors(self) -> list[str]:
+        return super().successors() + ([self.on_failure] if self.on_failure else [])
+
+    def describe(self) -> str:
+        return f"sending {self.channel.replace('_', ' ')} '{self.id}'"
+
+
+class WaitStep(_Sequential):
+    kind: Literal["wait"]
+    duration: str | None = None
+    # "HH:MM" in the contact's own time zone: the next such moment.
+    until: str | None = None
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration(v)
+        return v
+
+    @field_validator("until")
+    @classmethod
+    def _until(cls, v: str | None) -> str | None:
+        if v is not None and not _LOCAL_TIME.match(v):
+            raise ValueError(f"'{v}' is not a local time of day (HH:MM, 24-hour)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_of(self) -> WaitStep:
+        if (self.duration is None) == (self.until is None):
+            raise ValueError("a wait needs exactly one of 'duration' or 'until'")
+        return self
+
+    def delta(self) -> timedelta:
+        assert self.duration is not None
+        return parse_duration(self.duration)
+
+    def describe(self) -> str:
+        if self.until:
+            return f"waiting until {self.until} in the contact's time zone"
+        return f"waiting {describe_duration(self.delta())}"
+
+
+class WaitForStep(_Step):
+    kind: Literal["wait_for"]
+    event: str
+    # The earlier send this event must be about (an open of *that* email), if any.
+    step: StepId | None = None
+    timeout: str
+    on_event: StepId
+    on_timeout: StepId
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+    def timeout_delta(self) -> timedelta:
+        return parse_duration(self.timeout)
+
+    def successors(self) -> list[str]:
+        return [self.on_event, self.on_timeout]
+
+    def describe(self) -> str:
+        what = f"'{self.step}' to be {self.event}" if self.step else f"event '{self.event}'"
+        return f"waiting up to {describe_duration(self.timeout_delta())} for {what}"
+
+
+class Condition(_Model):
+    when: str
+    next: StepId
+
+
+class BranchStep(_Step):
+    kind: Literal["branch"]
+    # Evaluated in order on the contact's facts at that moment; the first that holds wins.
+    conditions: list[Condition] = Field(min_length=1)
+    otherwise: StepId
+
+    def successors(self) -> list[str]:
+        return [c.next for c in self.conditions] + [self.otherwise]
+
+    def describe(self) -> str:
+        return f"checking {', '.join(c.when for c in self.conditions)}"
+
+
+class SplitArm(_Model):
+    weight: int = Field(ge=1)
+    next: StepId
+
+
+class SplitStep(_Step):
+    kind: Literal["split"]
+    arms: list[SplitArm] = Field(min_length=2)
+
+    def successors(self) -> list[str]:
+        return [a.next for a in self.arms]
+
+    def describe(self) -> str:
+        return "drawing a random split"
+
+
+class TagStep(_Sequential):
+    kind: Literal["tag"]
+    add: list[str] = []
+    remove: list[str] = []
+
+    @model_validator(mode="after")
+    def _something(self) -> TagStep:
+        if not self.add and not self.remove:
+            raise ValueError("a tag step needs 'add' or 'remove'")
+        return self
+
+    def describe(self) -> str:
+        return f"tagging (+{self.add} -{self.remove})"
+
+
+class AudienceStep(_Sequential):
+    kind: Literal["audience"]
+    audience: str
+    action: Literal["add", "remove"] = "add"
+
+    def describe(self) -> str:
+        verb = "adding to" if self.action == "add" else "removing from"
+        return f"{verb} audience '{self.audience}'"
+
+
+class GotoStep(_Step):
+    kind: Literal["goto"]
+    target: StepId
+
+    def successors(self) -> list[str]:
+        return [self.target]
+
+
+class EndStep(_Step):
+    kind: Literal["end"]
+    tag: str | None = None
+
+    def describe(self) -> str:
+        return f"ended{f' with tag {self.tag}' if self.tag else ''}"
+
+
+Step = Annotated[
+    SendStep
+    | WaitStep
+    | WaitForStep
+    | BranchStep
+    | SplitStep
+    | TagStep
+    | AudienceStep
+    | GotoStep
+    | EndStep,
+    Field(discriminator="kind"),
+]
+# Kinds that pass time: every loop must contain one, or it would spin without end.
+WAITING_KINDS = ("wait", "wait_for")
+
+
+class JourneySpec(_Model):
+    """One journey as authored: validated in full before any run starts."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+    version: int = Field(ge=1)
+    description: str
+    # The event that makes a contact enter (contact_added, app_installed, purchase) or "manual".
+    trigger: str
+    # never: a contact goes through once; after_exit: again once the previous run has ended.
+    re_entry: Literal["never", "after_exit"] = "never"
+    # Any of these events ends the run at once, wherever it is.
+    exit_events: list[str] = []
+    # Hard bound on steps one contact may execute in this journey (loops included).
+    max_steps: int = Field(1000, ge=1, le=100_000)
+    steps: list[Step] = Field(min_length=1)
+
+    @property
+    def first_step(self) -> str:
+        return self.steps[0].id
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def next_of(self, step: Step, chosen: str | None) -> str | None:
+        """Resolve an implicit `next` to the step listed right after."""
+        if chosen is not None:
+            return chosen
+        index = self.steps.index(step)
+        return self.steps[index + 1].id if index + 1 < len(self.steps) else None
+
+    def graph(self) -> dict[str, list[str]]:
+        """Every step's successors, implicit `next` resolved."""
+        out: dict[str, list[str]] = {}
+        for s in self.steps:
+            succ = list(s.successors())
+            if isinstance(s, _Sequential) and s.next is None:
+                implicit = self.next_of(s, None)
+                if implicit:
+                    succ.insert(0, implicit)
+            out[s.id] = succ
+        return out

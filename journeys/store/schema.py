@@ -1,0 +1,70 @@
+"""Table definitions used by queries. The DDL that creates them lives in `migrations`."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", String(64), primary_key=True),  # opaque id from the customer's systems
+    Column("email", String(320)),
+    Column("phone", String(20)),  # E.164
+    Column("time_zone", String(64), nullable=False),
+    Column("locale", String(16), nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("consent", JSON, nullable=False),  # channel -> granted
+    Column("in_mobile_app", Boolean, nullable=False),
+    Column("web_push", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("contact_id", String(64), primary_key=True),
+    Column("tag", String(128), primary_key=True),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+)
+
+audience_memberships = Table(
+    "audience_memberships",
+    metadata,
+    Column("contact_id", String(64), primary_key=True),
+    Column("audience", String(128), primary_key=True),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+)
+
+# The ledger: one row per intended message, written before and after the provider call.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("workflow_id", String(255), nullable=False),
+    Column("journey_id", String(64), nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("contact_id", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("template", String(128), nullable=False),
+    Column("variant", String(64)),
+    # sending: handed to the provider, outcome not yet recorded; sent; failed
+    Column("status", String(16), nullable=False),
+    Column("provider_id", String(128)),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("contact_id", String(64), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("step_id", String(64)),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("data", JSON, nullable=False),
+)

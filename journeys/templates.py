@@ -1,0 +1,82 @@
+"""Message templates: one YAML file per template under `<library>/templates/<channel>/<name>.yaml`.
+
+email: subject, text, html    sms: body    web_push, mobile_push: title, body    onsite: body
+Each part is Jinja2, rendered with `contact` (id, email, phone, locale, attributes), `links`
+(unsubscribe, ...) and `step` / `journey` ids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from journeys.spec import Channel
+
+REQUIRED_PARTS: dict[str, tuple[str, ...]] = {
+    "email": ("subject", "text", "html"),
+    "sms": ("body",),
+    "web_push": ("title", "body"),
+    "mobile_push": ("title", "body"),
+    "onsite": ("body",),
+}
+
+_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_html_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+
+
+class TemplateError(ValueError):
+    pass
+
+
+class MessageTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str
+    name: str
+    parts: dict[str, str]
+
+    def render(self, context: dict[str, Any]) -> dict[str, str]:
+        """Render every part; HTML parts escape what the contact supplied."""
+        return {
+            part: (_html_env if part == "html" else _env).from_string(source).render(context)
+            for part, source in self.parts.items()
+        }
+
+
+def template_path(library_dir: Path, channel: str, name: str) -> Path:
+    return library_dir / "templates" / channel / f"{name}.yaml"
+
+
+def load_template(library_dir: Path, channel: Channel | str, name: str) -> MessageTemplate:
+    """Read and check a template; TemplateError says which file and what is wrong."""
+    path = template_path(library_dir, channel, name)
+    if not path.is_file():
+        raise TemplateError(f"unknown {channel} template '{name}' (no file {path})")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise TemplateError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise TemplateError(f"{path}: expected a mapping of parts")
+    required = REQUIRED_PARTS[channel]
+    missing = [p for p in required if not isinstance(raw.get(p), str)]
+    extra = [p for p in raw if p not in required]
+    if missing or extra:
+        raise TemplateError(
+            f"{path}: a {channel} template has exactly the parts {list(required)}"
+            f"{f'; missing {missing}' if missing else ''}{f'; unknown {extra}' if extra else ''}"
+        )
+    for part, source in raw.items():
+        try:
+            _env.parse(source)
+        except TemplateSyntaxError as e:
+            raise TemplateError(f"{path}: part '{part}' line {e.lineno}: {e.message}") from None
+    try:
+        return MessageTemplate(channel=channel, name=name, parts=raw)
+    except ValidationError as e:
+        raise TemplateError(f"{path}: {e}") from None
