@@ -87,8 +87,16 @@ def parse(condition: str) -> Predicate:
             return lambda f, _: arg in f.audiences
         if name == "nps" and arg in NPS_CLASSES:
             return lambda _, e: _latest_nps(e) == arg
-    known = ", ".join([*_FLAGS, "opted_in:<channel>", "has_tag:<TAG>", "in_audience:<name>",
-                       "nps:<promoter|passive|detractor>", "attribute:<name> <op> <value>"])
+    known = ", ".join(
+        [
+            *_FLAGS,
+            "opted_in:<channel>",
+            "has_tag:<TAG>",
+            "in_audience:<name>",
+            "nps:<promoter|passive|detractor>",
+            "attribute:<name> <op> <value>",
+        ]
+    )
     raise UnknownCondition(f"unknown condition '{condition}' (known: {known})")
 
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from journeys.spec import CHANNELS
 
@@ -48,9 +48,7 @@ class Contact(BaseModel):
         except phonenumbers.NumberParseException:
             number = None
         if number is None or not phonenumbers.is_valid_number(number):
-            raise ValueError(
-                "phone is not a valid international number (E.164, e.g. +48601234567)"
-            )
+            raise ValueError("phone is not a valid international number (E.164, e.g. +48601234567)")
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     @field_validator("time_zone")
@@ -59,15 +57,18 @@ class Contact(BaseModel):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"time_zone '{v}' is not an IANA time zone (e.g. Europe/Warsaw)") from None
+            raise ValueError(
+                f"time_zone '{v}' is not an IANA time zone (e.g. Europe/Warsaw)"
+            ) from None
         return v
 
-    @model_validator(mode="after")
-    def _consent_channels(self) -> Contact:
-        unknown = set(self.consent) - set(CONSENT_CHANNELS)
+    @field_validator("consent")
+    @classmethod
+    def _consent_channels(cls, v: dict[str, bool]) -> dict[str, bool]:
+        unknown = sorted(set(v) - set(CONSENT_CHANNELS))
         if unknown:
-            raise ValueError(f"consent names unknown channels {sorted(unknown)}")
-        return self
+            raise ValueError(f"unknown channels {unknown} (known: {', '.join(CONSENT_CHANNELS)})")
+        return v
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,16 @@ class RowProblem:
 
 
 _TRUE = {"1", "true", "yes", "y"}
-_KNOWN_COLUMNS = {"id", "email", "phone", "time_zone", "locale", "consent", "in_mobile_app",
-                  "web_push"}
+_KNOWN_COLUMNS = {
+    "id",
+    "email",
+    "phone",
+    "time_zone",
+    "locale",
+    "consent",
+    "in_mobile_app",
+    "web_push",
+}
 
 
 def _row_to_contact(row: dict[str, str]) -> Contact:
@@ -119,7 +128,9 @@ def parse_csv(text: str) -> tuple[list[Contact], list[RowProblem]]:
         except ValidationError as e:
             for err in e.errors():
                 field = ".".join(str(p) for p in err["loc"]) or "row"
-                problems.append(RowProblem(line, f"{field}: {err['msg'].removeprefix('Value error, ')}"))
+                problems.append(
+                    RowProblem(line, f"{field}: {err['msg'].removeprefix('Value error, ')}")
+                )
             continue
         if contact.id in seen:
             problems.append(RowProblem(line, f"id '{contact.id}' repeats line {seen[contact.id]}"))

@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     library_dir: Path = Field(LIBRARY_DIR, alias="JOURNEYS_LIBRARY")
 
     # Signs the tokens in open/click/unsubscribe links; set a long random value in production.
-    secret_key: SecretStr = Field(SecretStr("dev-only-secret-change-me"), alias="JOURNEYS_SECRET_KEY")
+    secret_key: SecretStr = Field(
+        SecretStr("dev-only-secret-change-me"), alias="JOURNEYS_SECRET_KEY"
+    )
     gateway_url: str = Field("http://localhost:8000", alias="JOURNEYS_GATEWAY_URL")
 
     smtp_host: str = Field("localhost", alias="SMTP_HOST")

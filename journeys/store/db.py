@@ -48,8 +48,17 @@ class ContactStore:
             index_elements=["id"],
             set_={
                 col: stmt.excluded[col]
-                for col in ("email", "phone", "time_zone", "locale", "attributes", "consent",
-                            "in_mobile_app", "web_push", "updated_at")
+                for col in (
+                    "email",
+                    "phone",
+                    "time_zone",
+                    "locale",
+                    "attributes",
+                    "consent",
+                    "in_mobile_app",
+                    "web_push",
+                    "updated_at",
+                )
             },
         )
         async with self.engine.begin() as conn:
@@ -93,7 +102,9 @@ class ContactStore:
                 await conn.execute(stmt.on_conflict_do_nothing())
             if remove:
                 await conn.execute(
-                    delete(tags).where(and_(tags.c.contact_id == contact_id, tags.c.tag.in_(remove)))
+                    delete(tags).where(
+                        and_(tags.c.contact_id == contact_id, tags.c.tag.in_(remove))
+                    )
                 )
 
     async def tags_of(self, contact_id: str) -> list[str]:
@@ -122,7 +133,9 @@ class ContactStore:
         table = audience_memberships
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                select(table.c.audience).where(table.c.contact_id == contact_id).order_by(table.c.audience)
+                select(table.c.audience)
+                .where(table.c.contact_id == contact_id)
+                .order_by(table.c.audience)
             )
             return [r[0] for r in rows]
 
@@ -162,7 +175,9 @@ class ContactStore:
         claim so the retry sends it."""
         async with self.engine.begin() as conn:
             await conn.execute(
-                delete(deliveries).where(and_(deliveries.c.key == key, deliveries.c.status == "sending"))
+                delete(deliveries).where(
+                    and_(deliveries.c.key == key, deliveries.c.status == "sending")
+                )
             )
 
     async def deliveries_of(self, contact_id: str) -> list[dict[str, Any]]:

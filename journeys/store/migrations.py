@@ -67,7 +67,9 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 async def migrate(conn: AsyncConnection) -> list[int]:
     """Apply every migration not yet applied; return the versions applied now."""
     await conn.execute(
-        text("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)")
+        text(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)"
+        )
     )
     done = {row[0] for row in await conn.execute(text("SELECT version FROM schema_migrations"))}
     serial = "SERIAL PRIMARY KEY" if conn.dialect.name == "postgresql" else "INTEGER PRIMARY KEY"

@@ -1,0 +1,19 @@
+"""One way to reach Temporal, used by the worker, the starters and the gateway alike."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from journeys.settings import Settings
+
+
+async def connect(settings: Settings) -> Client:
+    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        api_key=api_key,
+        tls=settings.temporal_tls or api_key is not None,
+        data_converter=pydantic_data_converter,
+    )

@@ -1,0 +1,45 @@
+"""Pure decisions the interpreter takes: which event a wait uses, which arm a draw picks,
+which branch holds. No I/O and no clock: the workflow passes everything in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from journeys import conditions
+from journeys.models import ContactFacts, JourneyEvent
+from journeys.spec import BranchStep
+
+
+def find_event(
+    events: Sequence[JourneyEvent], consumed: Sequence[int], kind: str, step: str | None
+) -> int | None:
+    """The earliest event a wait_for may use: right kind, about the right send (if it names one),
+    and not already used by an earlier wait. Events that came before the wait started count."""
+    for index, event in enumerate(events):
+        if index in consumed or event.kind != kind:
+            continue
+        if step is not None and event.step != step:
+            continue
+        return index
+    return None
+
+
+def weighted_choice(weights: Sequence[int], draw: float) -> int:
+    """The index `draw` (in [0, 1), from the workflow's seeded RNG) falls on, by weight."""
+    total = sum(weights)
+    point = draw * total
+    for index, weight in enumerate(weights):
+        if point < weight:
+            return index
+        point -= weight
+    return len(weights) - 1
+
+
+def branch_target(
+    branch: BranchStep, facts: ContactFacts, events: Sequence[JourneyEvent]
+) -> tuple[str, str]:
+    """The step a branch leads to and why ("has_phone" or "otherwise")."""
+    for condition in branch.conditions:
+        if conditions.holds(condition.when, facts, events):
+            return condition.next, condition.when
+    return branch.otherwise, "otherwise"

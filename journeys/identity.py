@@ -1,0 +1,42 @@
+"""How runs are named and indexed in Temporal. Opaque ids only: never an email or a phone."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+
+JOURNEY_ID = SearchAttributeKey.for_keyword("JourneyId")
+JOURNEY_VERSION = SearchAttributeKey.for_int("JourneyVersion")
+CONTACT_ID = SearchAttributeKey.for_keyword("ContactId")
+STEP = SearchAttributeKey.for_keyword("Step")
+SEARCH_ATTRIBUTES = (JOURNEY_ID, JOURNEY_VERSION, CONTACT_ID, STEP)
+_INDEXED_TYPES = {
+    SearchAttributeIndexedValueType.KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    SearchAttributeIndexedValueType.INT: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+}
+
+
+def workflow_id(journey_id: str, contact_id: str) -> str:
+    """One run per (journey, contact) at a time."""
+    return f"journey:{journey_id}:{contact_id}"
+
+
+async def register_search_attributes(client: Client, namespace: str) -> None:
+    """Make the typed search attributes known to the server (idempotent)."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        key.name: _INDEXED_TYPES[key.indexed_value_type]
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )

@@ -1,0 +1,227 @@
+"""Loading and validating journey files: every problem, with the file, line and step id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from journeys import conditions
+from journeys.spec import WAITING_KINDS, BranchStep, JourneySpec, SendStep, WaitForStep
+from journeys.templates import TemplateError, load_template
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    message: str
+    step: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        return f"{where}: {f'step {self.step!r}: ' if self.step else ''}{self.message}"
+
+
+class SpecError(ValueError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _step_lines(text: str) -> list[int]:
+    """The line where each entry of `steps:` starts, to point authors at the right place."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    for key, value in root.value:
+        if key.value == "steps" and isinstance(value, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in value.value]
+    return []
+
+
+def _schema_problems(file: str, raw: Any, err: ValidationError, lines: list[int]) -> list[Problem]:
+    problems = []
+    raw_steps = raw.get("steps") if isinstance(raw, dict) else None
+    for e in err.errors():
+        loc = list(e["loc"])
+        step_id, line = None, None
+        if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
+            index = loc[1]
+            if isinstance(raw_steps, list) and index < len(raw_steps):
+                entry = raw_steps[index]
+                step_id = entry.get("id") if isinstance(entry, dict) else None
+            line = lines[index] if index < len(lines) else None
+            # drop "steps.3.send" noise: keep the field inside the step
+            loc = [
+                p
+                for p in loc[2:]
+                if p
+                not in (
+                    "send",
+                    "wait",
+                    "wait_for",
+                    "branch",
+                    "split",
+                    "tag",
+                    "audience",
+                    "goto",
+                    "end",
+                )
+            ]
+            step_id = step_id or f"#{index + 1}"
+        field = ".".join(str(p) for p in loc)
+        message = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "union_tag_invalid":
+            message = (
+                f"unknown kind {e['input'].get('kind')!r}; use one of: {e['ctx']['expected_tags']}"
+            )
+        problems.append(Problem(file, f"{field}: {message}" if field else message, step_id, line))
+    return problems
+
+
+def _loops_without_wait(spec: JourneySpec) -> list[list[str]]:
+    """Cycles made only of steps that take no time (they would spin forever)."""
+    graph = spec.graph()
+    instant = {s.id for s in spec.steps if s.kind not in WAITING_KINDS}
+    loops: list[list[str]] = []
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph.get(node, []):
+            if nxt not in instant:
+                continue
+            if state.get(nxt) == 1:
+                loops.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for start in (s.id for s in spec.steps if s.id in instant):  # in file order: stable output
+        if start not in state:
+            visit(start, [start])
+    return loops
+
+
+def graph_problems(
+    spec: JourneySpec, file: str, library_dir: Path, lines: list[int]
+) -> list[Problem]:
+    """Everything pydantic cannot see: references, reachability, loops, templates, conditions."""
+    problems: list[Problem] = []
+    ids = [s.id for s in spec.steps]
+    line_of = {s.id: (lines[i] if i < len(lines) else None) for i, s in enumerate(spec.steps)}
+
+    def add(step: str | None, message: str) -> None:
+        problems.append(Problem(file, message, step, line_of.get(step) if step else None))
+
+    seen: set[str] = set()
+    for s in spec.steps:
+        if s.id in seen:
+            add(s.id, "step id is used twice")
+        seen.add(s.id)
+    graph = spec.graph()
+    for s in spec.steps:
+        for target in s.successors():
+            if target not in seen:
+                add(s.id, f"unknown next step {target!r}")
+        if not graph[s.id] and s.kind not in ("end",):
+            add(s.id, "nothing follows this step: give it 'next' or finish with an 'end' step")
+        if isinstance(s, WaitForStep) and s.step is not None:
+            if s.step not in seen:
+                add(s.id, f"wait_for refers to unknown step {s.step!r}")
+            elif not isinstance(spec.step(s.step), SendStep):
+                add(
+                    s.id,
+                    f"wait_for refers to {s.step!r}, a {spec.step(s.step).kind} step, not a send",
+                )
+        if isinstance(s, SendStep):
+            for name in s.templates():
+                try:
+                    load_template(library_dir, s.channel, name)
+                except TemplateError as e:
+                    add(s.id, str(e))
+            names = [v.name for v in s.variants]
+            if len(set(names)) != len(names):
+                add(s.id, "variant names repeat")
+        if isinstance(s, BranchStep):
+            for c in s.conditions:
+                try:
+                    conditions.parse(c.when)
+                except conditions.UnknownCondition as e:
+                    add(s.id, str(e))
+    reachable: set[str] = set()
+    frontier = [spec.first_step]
+    while frontier:
+        node = frontier.pop()
+        if node in reachable or node not in graph:
+            continue
+        reachable.add(node)
+        frontier.extend(graph[node])
+    for step_id in ids:
+        if step_id not in reachable:
+            add(step_id, "step is not reachable from the first step")
+    for loop in _loops_without_wait(spec):
+        add(loop[0], f"loop with no wait in it: {' -> '.join(loop)}")
+    return problems
+
+
+def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
+    """Read, parse and fully validate one journey file, or raise SpecError with every problem."""
+    file = str(path)
+    library_dir = library_dir or path.parent
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SpecError([Problem(file, f"cannot read: {e.strerror}")]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise SpecError(
+            [
+                Problem(
+                    file,
+                    f"not valid YAML: {getattr(e, 'problem', e)}",
+                    None,
+                    mark.line + 1 if mark else None,
+                )
+            ]
+        ) from None
+    lines = _step_lines(text)
+    try:
+        spec = JourneySpec.model_validate(raw)
+    except ValidationError as e:
+        raise SpecError(_schema_problems(file, raw, e, lines)) from None
+    problems = graph_problems(spec, file, library_dir, lines)
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def journey_files(library_dir: Path) -> list[Path]:
+    return sorted(library_dir.glob("*.yaml"))
+
+
+def load_library(library_dir: Path) -> dict[str, JourneySpec]:
+    """Every journey in the library by id; a broken file fails the whole load, loudly."""
+    specs: dict[str, JourneySpec] = {}
+    problems: list[Problem] = []
+    for path in journey_files(library_dir):
+        try:
+            spec = load_journey(path, library_dir)
+        except SpecError as e:
+            problems.extend(e.problems)
+            continue
+        if spec.id in specs:
+            problems.append(Problem(str(path), f"journey id {spec.id!r} is used by another file"))
+        specs[spec.id] = spec
+    if problems:
+        raise SpecError(problems)
+    return specs

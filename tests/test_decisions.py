@@ -1,0 +1,120 @@
+"""The pure decisions behind branches, waits and draws."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from journeys import conditions, decisions
+from journeys.contacts import parse_csv
+from journeys.models import ContactFacts, JourneyEvent
+from journeys.spec import BranchStep, Condition
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+FACTS = ContactFacts(
+    contact_id="c1",
+    has_email=True,
+    has_phone=False,
+    consent={"email": True, "newsletter": True},
+    tags=["REVIEW_LEFT"],
+    attributes={"orders": 3, "plan": "pro"},
+)
+
+
+def ev(kind: str, step: str | None = None, **data: object) -> JourneyEvent:
+    return JourneyEvent(kind=kind, step=step, occurred_at=NOW, data=data)
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("has_email", True),
+        ("has_phone", False),
+        ("not has_phone", True),
+        ("opted_in:email", True),
+        ("opted_in:sms", False),
+        ("subscribed_newsletter", True),
+        ("has_tag:REVIEW_LEFT", True),
+        ("has_tag:NO_CAMPAIGN", False),
+        ("attribute:orders >= 3", True),
+        ("attribute:orders > 3", False),
+        ("attribute:plan == 'pro'", True),
+        ("attribute:plan > 3", False),  # a type mismatch never holds
+        ("attribute:missing == 1", False),
+    ],
+)
+def test_conditions_on_contact_facts(condition: str, expected: bool) -> None:
+    assert conditions.holds(condition, FACTS, []) is expected
+
+
+def test_nps_class_reads_the_latest_answer() -> None:
+    answers = [ev("nps_answered", score=3), ev("nps_answered", score=9)]
+    assert conditions.holds("nps:promoter", FACTS, answers)
+    assert not conditions.holds("nps:detractor", FACTS, answers)
+    assert [conditions.nps_class(s) for s in (0, 6, 7, 8, 9, 10)] == [
+        "detractor",
+        "detractor",
+        "passive",
+        "passive",
+        "promoter",
+        "promoter",
+    ]
+
+
+def test_unknown_condition_lists_what_is_known() -> None:
+    with pytest.raises(
+        conditions.UnknownCondition, match=r"unknown condition 'has_fax'.*has_phone"
+    ):
+        conditions.parse("has_fax")
+
+
+def test_first_matching_condition_wins_else_otherwise() -> None:
+    branch = BranchStep(
+        id="b",
+        kind="branch",
+        conditions=[
+            Condition(when="has_phone", next="sms"),
+            Condition(when="has_email", next="mail"),
+        ],
+        otherwise="ads",
+    )
+    assert decisions.branch_target(branch, FACTS, []) == ("mail", "has_email")
+    nothing = ContactFacts(contact_id="c2")
+    assert decisions.branch_target(branch, nothing, []) == ("ads", "otherwise")
+
+
+def test_a_wait_uses_each_event_once_and_only_about_its_step() -> None:
+    events = [ev("opened", "part_2"), ev("opened", "intro"), ev("opened", "intro")]
+    assert decisions.find_event(events, [], "opened", "intro") == 1
+    assert decisions.find_event(events, [1], "opened", "intro") == 2
+    assert decisions.find_event(events, [1, 2], "opened", "intro") is None
+    assert decisions.find_event(events, [], "opened", None) == 0
+    assert decisions.find_event(events, [], "clicked", None) is None
+
+
+def test_weighted_choice_follows_the_weights() -> None:
+    picks = [decisions.weighted_choice([1, 3], i / 100) for i in range(100)]
+    assert picks.count(0) == 25 and picks.count(1) == 75
+
+
+def test_csv_rows_are_checked_and_reported_by_line() -> None:
+    contacts, problems = parse_csv(
+        "id,email,phone,time_zone,consent,plan\n"
+        "a1,A1@Example.com,+48 601 234 567,Europe/Warsaw,email;sms,pro\n"
+        "a2,,12345,Mars/Base,,\n"
+        "a1,x@example.com,,,,\n"
+        "a3,,,,fax,\n"
+    )
+    assert [c.id for c in contacts] == ["a1"]
+    assert contacts[0].phone == "+48601234567"
+    assert contacts[0].email == "A1@example.com"
+    assert contacts[0].consent == {"email": True, "sms": True}
+    assert contacts[0].attributes == {"plan": "pro"}
+    assert [str(p) for p in problems] == [
+        "line 3: phone: phone is not a valid international number (E.164, e.g. +48601234567)",
+        "line 3: time_zone: time_zone 'Mars/Base' is not an IANA time zone (e.g. Europe/Warsaw)",
+        "line 4: id 'a1' repeats line 2",
+        "line 5: consent: unknown channels ['fax'] "
+        "(known: email, sms, web_push, mobile_push, onsite, newsletter)",
+    ]

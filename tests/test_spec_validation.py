@@ -1,0 +1,200 @@
+"""`journeys validate`'s checks: each class of mistake names the file, the line and the step."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from journeys.library import SpecError, load_journey, load_library
+from journeys.settings import LIBRARY_DIR
+
+HEADER = """\
+id: broken
+version: 1
+description: a journey with one mistake
+trigger: manual
+steps:
+"""
+
+
+def write(tmp_path: Path, steps: str) -> Path:
+    shutil.copytree(LIBRARY_DIR / "templates", tmp_path / "templates", dirs_exist_ok=True)
+    path = tmp_path / "broken.yaml"
+    path.write_text(HEADER + steps)
+    return path
+
+
+def problems(tmp_path: Path, steps: str) -> list[str]:
+    with pytest.raises(SpecError) as err:
+        load_journey(write(tmp_path, steps))
+    return [str(p) for p in err.value.problems]
+
+
+def test_the_library_is_valid() -> None:
+    assert set(load_library(LIBRARY_DIR)) >= {"lead_nurturing", "mobile_app_nurturing"}
+
+
+def test_unknown_next_step(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: hello
+    kind: send
+    channel: email
+    template: lead_intro
+    next: goodbye
+""",
+    )
+    assert found == [f"{tmp_path}/broken.yaml:6: step 'hello': unknown next step 'goodbye'"]
+
+
+def test_unreachable_step(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: done
+    kind: end
+  - id: orphan
+    kind: end
+""",
+    )
+    assert found == [
+        f"{tmp_path}/broken.yaml:8: step 'orphan': step is not reachable from the first step"
+    ]
+
+
+def test_wait_for_that_refers_to_a_step_that_is_not_a_send(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: pause
+    kind: wait
+    duration: 1d
+  - id: opened
+    kind: wait_for
+    event: opened
+    step: pause
+    timeout: 3d
+    on_event: done
+    on_timeout: done
+  - id: done
+    kind: end
+""",
+    )
+    assert found == [
+        f"{tmp_path}/broken.yaml:9: step 'opened': "
+        "wait_for refers to 'pause', a wait step, not a send"
+    ]
+
+
+def test_loop_with_no_wait_in_it(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: hello
+    kind: send
+    channel: email
+    template: lead_intro
+  - id: again
+    kind: goto
+    target: hello
+""",
+    )
+    assert found == [
+        f"{tmp_path}/broken.yaml:6: step 'hello': loop with no wait in it: hello -> again -> hello"
+    ]
+
+
+def test_a_loop_with_a_wait_is_fine(tmp_path: Path) -> None:
+    spec = load_journey(
+        write(
+            tmp_path,
+            """\
+  - id: hello
+    kind: send
+    channel: email
+    template: lead_intro
+  - id: pause
+    kind: wait
+    duration: 7d
+  - id: again
+    kind: goto
+    target: hello
+""",
+        )
+    )
+    assert spec.graph() == {"hello": ["pause"], "pause": ["again"], "again": ["hello"]}
+
+
+def test_unknown_template(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: hello
+    kind: send
+    channel: sms
+    template: lead_intro
+  - id: done
+    kind: end
+""",
+    )
+    assert len(found) == 1
+    assert found[0].startswith(
+        f"{tmp_path}/broken.yaml:6: step 'hello': unknown sms template 'lead_intro'"
+    )
+
+
+def test_unknown_condition(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: check
+    kind: branch
+    conditions:
+      - when: has_fax
+        next: done
+    otherwise: done
+  - id: done
+    kind: end
+""",
+    )
+    assert len(found) == 1
+    assert found[0].startswith(
+        f"{tmp_path}/broken.yaml:6: step 'check': unknown condition 'has_fax'"
+    )
+
+
+def test_schema_mistakes_name_the_step_and_field(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: pause
+    kind: wait
+    duration: three days
+  - id: dance
+    kind: dance
+""",
+    )
+    assert found[0] == (
+        f"{tmp_path}/broken.yaml:6: step 'pause': duration: 'three days' is not a duration: "
+        "use numbers with units w, d, h, m, s (e.g. 3d, 1d12h)"
+    )
+    assert found[1].startswith(f"{tmp_path}/broken.yaml:9: step 'dance': unknown kind 'dance'")
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: hello
+    kind: send
+    channel: email
+    template: nope
+    next: nowhere
+  - id: orphan
+    kind: end
+""",
+    )
+    assert len(found) == 3

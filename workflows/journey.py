@@ -1,0 +1,333 @@
+"""The journey interpreter: one workflow class runs any validated journey spec for one contact.
+
+It only decides; activities act. The spec travels in the input, so a run keeps the version it
+started with. Each step kind's effect is one method below (`_send`, `_wait`, ...).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from journeys import decisions
+    from journeys.durations import describe_duration
+    from journeys.identity import CONTACT_ID, JOURNEY_ID, JOURNEY_VERSION, STEP
+    from journeys.models import (
+        AudienceChange,
+        ContactFacts,
+        JourneyEvent,
+        JourneyInput,
+        JourneyResult,
+        JourneyStatus,
+        LocalTimeRequest,
+        RunState,
+        SendRequest,
+        SendResult,
+        TagChange,
+        Visit,
+    )
+    from journeys.spec import (
+        AudienceStep,
+        BranchStep,
+        EndStep,
+        GotoStep,
+        SendStep,
+        SplitStep,
+        Step,
+        TagStep,
+        WaitForStep,
+        WaitStep,
+    )
+
+# Which activity delivers each channel. Push and on-site record the delivery in the ledger until
+# their providers exist.
+SEND_ACTIVITY = {
+    "email": "send_email",
+    "sms": "send_sms",
+    "web_push": "record_delivery",
+    "mobile_push": "record_delivery",
+    "onsite": "record_delivery",
+}
+# Providers may be down for a while: back off up to 10 minutes, give up after ~3 hours and treat
+# the message as failed rather than leave the contact stuck.
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=25,
+)
+# The contact store must come back; the journey waits for it rather than guess.
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+ACTIVITY_TIMEOUT = timedelta(seconds=60)
+
+
+@workflow.defn(name="Journey")
+class JourneyWorkflow:
+    @workflow.init
+    def __init__(self, inp: JourneyInput) -> None:
+        self._inp = inp
+        self._spec = inp.spec
+        self._state = inp.state or RunState(
+            entry_id=workflow.info().run_id, current_step=inp.spec.first_step
+        )
+        self._exit: JourneyEvent | None = None
+        self._details = "starting"
+        self._finished = False
+
+    # --- the outside world ---------------------------------------------------------------
+
+    @workflow.signal
+    def event(self, event: JourneyEvent) -> None:
+        """An event for this contact: kept for any wait (earlier or later) and checked for exit."""
+        self._state.events.append(event)
+        if event.kind in self._spec.exit_events and self._exit is None:
+            self._exit = event
+
+    @workflow.query
+    def status(self) -> JourneyStatus:
+        return JourneyStatus(
+            journey_id=self._spec.id,
+            journey_version=self._spec.version,
+            contact_id=self._inp.contact_id,
+            current_step=self._state.current_step,
+            details=self._details,
+            finished=self._finished,
+            visits=self._state.visits,
+            events=self._state.events,
+        )
+
+    # --- the interpreter -----------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: JourneyInput) -> JourneyResult:
+        workflow.upsert_search_attributes(
+            [
+                JOURNEY_ID.value_set(self._spec.id),
+                JOURNEY_VERSION.value_set(self._spec.version),
+                CONTACT_ID.value_set(inp.contact_id),
+            ]
+        )
+        steps_this_run = 0
+        while self._state.current_step is not None:
+            if self._exit is not None:
+                return self._finish("exit_event", f"left on '{self._exit.kind}'")
+            if self._state.steps_executed >= self._spec.max_steps:
+                raise ApplicationError(
+                    f"journey '{self._spec.id}' executed {self._spec.max_steps} steps "
+                    f"(its max_steps) at step '{self._state.current_step}': stopped",
+                    type="StepLimitExceeded",
+                    non_retryable=True,
+                )
+            if (
+                steps_this_run >= inp.steps_per_run
+                or workflow.info().is_continue_as_new_suggested()
+            ):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(inp.model_copy(update={"state": self._state}))
+            step = self._spec.step(self._state.current_step)
+            self._enter(step)
+            steps_this_run += 1
+            outcome, chosen = await self._execute(step)
+            self._state.visits[-1].outcome = outcome
+            self._state.current_step = (
+                None if isinstance(step, EndStep) else self._spec.next_of(step, chosen)
+            )
+        if self._exit is not None:
+            return self._finish("exit_event", f"left on '{self._exit.kind}'")
+        return self._finish("end", "finished")
+
+    def _enter(self, step: Step) -> None:
+        self._state.steps_executed += 1
+        self._state.entered[step.id] = self._state.entered.get(step.id, 0) + 1
+        self._state.visits.append(Visit(step=step.id, at=workflow.now()))
+        workflow.upsert_search_attributes([STEP.value_set(step.id)])
+        self._set_details(step.describe())
+
+    def _set_details(self, text: str) -> None:
+        self._details = text
+        workflow.set_current_details(text)
+
+    def _finish(self, reason: Literal["end", "exit_event"], details: str) -> JourneyResult:
+        self._finished = True
+        self._set_details(details)
+        last = self._state.visits[-1].step if self._state.visits else None
+        return JourneyResult(
+            journey_id=self._spec.id,
+            contact_id=self._inp.contact_id,
+            ended_at_step=last,
+            reason=reason,
+            visits=self._state.visits,
+        )
+
+    async def _execute(self, step: Step) -> tuple[str, str | None]:
+        """Perform one step; return what happened and the next step it chose (None: its `next`)."""
+        match step:
+            case SendStep():
+                return await self._send(step)
+            case WaitStep():
+                return await self._wait(step)
+            case WaitForStep():
+                return await self._wait_for(step)
+            case BranchStep():
+                return await self._branch(step)
+            case SplitStep():
+                return self._split(step)
+            case TagStep():
+                await self._change_tags(step.add, step.remove)
+                return "tagged", None
+            case AudienceStep():
+                await self._audience(step)
+                verb = "added to" if step.action == "add" else "removed from"
+                return f"{verb} {step.audience}", None
+            case GotoStep():
+                return "jumped", step.target
+            case EndStep():
+                if step.tag:
+                    await self._change_tags([step.tag], [])
+                return "ended", None
+        raise AssertionError(f"unhandled step kind {step.kind}")
+
+    # --- one method per kind of step -------------------------------------------------------
+
+    async def _send(self, step: SendStep) -> tuple[str, str | None]:
+        template, variant = step.template, None
+        if step.variants:
+            index = decisions.weighted_choice(
+                [v.weight for v in step.variants], workflow.random().random()
+            )
+            template, variant = step.variants[index].template, step.variants[index].name
+        assert template is not None
+        info = workflow.info()
+        request = SendRequest(
+            key=f"{info.workflow_id}/{self._state.entry_id}/{step.id}/{self._state.entered[step.id]}",
+            workflow_id=info.workflow_id,
+            journey_id=self._spec.id,
+            step_id=step.id,
+            contact_id=self._inp.contact_id,
+            channel=step.channel,
+            template=template,
+            variant=variant,
+        )
+        try:
+            result = await workflow.execute_activity(
+                SEND_ACTIVITY[step.channel],
+                request,
+                result_type=SendResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=SEND_RETRY,
+            )
+        except ActivityError as err:
+            result = SendResult(
+                status="failed", reason=f"gave up after retries: {err.cause or err}"
+            )
+        suffix = f" (variant {variant})" if variant else ""
+        if result.status != "failed":
+            return f"{result.status}{suffix}", None
+        # A refusal is an event like any other: a later wait_for or branch may react to it.
+        self._state.events.append(
+            JourneyEvent(
+                kind="failed",
+                step=step.id,
+                occurred_at=workflow.now(),
+                data={"reason": result.reason or ""},
+            )
+        )
+        return f"failed: {result.reason}{suffix}", step.on_failure
+
+    def _scaled(self, delta: timedelta) -> timedelta:
+        return delta / self._inp.speed
+
+    async def _sleep(self, delta: timedelta) -> None:
+        """Sleep durably, waking early only to leave on an exit event."""
+        try:
+            await workflow.wait_condition(
+                lambda: self._exit is not None, timeout=self._scaled(delta)
+            )
+        except TimeoutError:
+            pass
+
+    def _until(self, delta: timedelta) -> str:
+        return (workflow.now() + self._scaled(delta)).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    async def _wait(self, step: WaitStep) -> tuple[str, str | None]:
+        if step.until is not None:
+            seconds = await workflow.execute_activity(
+                "seconds_until_local_time",
+                LocalTimeRequest(
+                    contact_id=self._inp.contact_id, at=step.until, now=workflow.now()
+                ),
+                result_type=float,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            )
+            delta = timedelta(seconds=seconds)
+        else:
+            delta = step.delta()
+        self._set_details(f"{step.describe()} (until {self._until(delta)})")
+        await self._sleep(delta)
+        return (
+            f"waited {describe_duration(delta)}" if delta.total_seconds() >= 1 else "waited",
+            None,
+        )
+
+    async def _wait_for(self, step: WaitForStep) -> tuple[str, str | None]:
+        def pending() -> int | None:
+            return decisions.find_event(
+                self._state.events, self._state.consumed, step.event, step.step
+            )
+
+        self._set_details(f"{step.describe()} (until {self._until(step.timeout_delta())})")
+        try:
+            await workflow.wait_condition(
+                lambda: pending() is not None or self._exit is not None,
+                timeout=self._scaled(step.timeout_delta()),
+            )
+        except TimeoutError:
+            pass
+        index = pending()
+        if index is None:
+            return "timed out", step.on_timeout
+        self._state.consumed.append(index)
+        return step.event, step.on_event
+
+    async def _facts(self) -> ContactFacts:
+        return await workflow.execute_activity(
+            "load_contact_facts",
+            self._inp.contact_id,
+            result_type=ContactFacts,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
+
+    async def _branch(self, step: BranchStep) -> tuple[str, str | None]:
+        target, reason = decisions.branch_target(step, await self._facts(), self._state.events)
+        return reason, target
+
+    def _split(self, step: SplitStep) -> tuple[str, str | None]:
+        index = decisions.weighted_choice([a.weight for a in step.arms], workflow.random().random())
+        return f"arm {index + 1}", step.arms[index].next
+
+    async def _change_tags(self, add: list[str], remove: list[str]) -> None:
+        await workflow.execute_activity(
+            "change_tags",
+            TagChange(contact_id=self._inp.contact_id, add=add, remove=remove),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
+
+    async def _audience(self, step: AudienceStep) -> None:
+        await workflow.execute_activity(
+            "change_audience",
+            AudienceChange(
+                contact_id=self._inp.contact_id, audience=step.audience, action=step.action
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
