@@ -1,0 +1,43 @@
+"""Activities over the contact store: facts for branches, tags, audiences, local time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from temporalio import activity
+
+from journeys.models import AudienceChange, ContactFacts, LocalTimeRequest, TagChange
+from journeys.store import ContactStore
+
+
+def seconds_until(now: datetime, time_zone: str, at: str) -> float:
+    """Seconds from `now` to the next `at` (HH:MM) on the wall clock of `time_zone`."""
+    local_now = now.astimezone(ZoneInfo(time_zone))
+    hour, minute = (int(x) for x in at.split(":"))
+    target = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if target <= local_now:
+        target = (target + timedelta(days=1)).replace(hour=hour, minute=minute)
+    return (target - local_now).total_seconds()
+
+
+class ContactActivities:
+    def __init__(self, store: ContactStore) -> None:
+        self.store = store
+
+    @activity.defn
+    async def load_contact_facts(self, contact_id: str) -> ContactFacts:
+        return await self.store.facts(contact_id)
+
+    @activity.defn
+    async def change_tags(self, change: TagChange) -> None:
+        await self.store.change_tags(change.contact_id, change.add, change.remove)
+
+    @activity.defn
+    async def change_audience(self, change: AudienceChange) -> None:
+        await self.store.change_audience(change.contact_id, change.audience, change.action == "add")
+
+    @activity.defn
+    async def seconds_until_local_time(self, req: LocalTimeRequest) -> float:
+        facts = await self.store.facts(req.contact_id)
+        return seconds_until(req.now, facts.time_zone, req.at)

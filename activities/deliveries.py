@@ -1,0 +1,103 @@
+"""The delivery ledger as every send activity uses it, and the channels that only record.
+
+A send claims its idempotency key in the ledger before it calls the provider and records the
+outcome after. Whatever an earlier attempt left under the key decides what a retry does:
+'sent' -> duplicate, 'failed' -> the same failure, 'sending' -> an attempt died after handing the
+message over, so it may have gone out: never send again (at most once beats twice).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from journeys.contacts import Contact
+from journeys.logging import mask
+from journeys.models import SendRequest, SendResult
+from journeys.settings import Settings
+from journeys.store import ContactStore
+from journeys.templates import load_template
+
+log = structlog.get_logger(__name__)
+
+
+async def claim(store: ContactStore, req: SendRequest) -> SendResult | None:
+    """Claim `req.key`; None means the claim is new and the caller sends, otherwise the result
+    the activity returns without sending."""
+    earlier = await store.claim_delivery(req)
+    if earlier is None:
+        return None
+    if earlier == "sending":
+        log.warning(
+            "earlier attempt's outcome unknown, not sending again",
+            key=req.key,
+            channel=req.channel,
+            contact_id=req.contact_id,
+        )
+        return SendResult(
+            status="duplicate",
+            reason="an earlier attempt handed the message to the provider and its outcome is "
+            "unknown; not sent again",
+        )
+    row = next((r for r in await store.deliveries_of(req.contact_id) if r["key"] == req.key), {})
+    if earlier == "failed":
+        return SendResult(status="failed", reason=row.get("error"))
+    return SendResult(status="duplicate", provider_id=row.get("provider_id"))
+
+
+async def refuse(store: ContactStore, req: SendRequest, reason: str) -> SendResult:
+    """Refuse a send before any provider call (no contact, no address, no consent), recorded in
+    the ledger as failed so it shows up next to the sends."""
+    earlier = await claim(store, req)
+    if earlier is not None:
+        return earlier
+    await store.finish_delivery(req.key, "failed", error=reason)
+    log.info("send refused", key=req.key, channel=req.channel, reason=reason)
+    return SendResult(status="failed", reason=reason)
+
+
+def render(
+    settings: Settings, req: SendRequest, contact: Contact, links: dict[str, str]
+) -> dict[str, str]:
+    """The parts of `req.template` for `req.channel`, rendered for this contact."""
+    context: dict[str, Any] = {
+        "contact": {
+            "id": contact.id,
+            "email": contact.email,
+            "phone": contact.phone,
+            "locale": contact.locale,
+            "time_zone": contact.time_zone,
+            "attributes": contact.attributes,
+        },
+        "links": links,
+        "journey": req.journey_id,
+        "step": req.step_id,
+    }
+    return load_template(settings.library_dir, req.channel, req.template).render(context)
+
+
+def provider_error(detail: str, kind: str) -> ApplicationError:
+    """A retryable failure for Temporal with addresses masked: the workflow history keeps it."""
+    return ApplicationError(mask(detail), type=kind)
+
+
+class DeliveryActivities:
+    def __init__(self, store: ContactStore) -> None:
+        self.store = store
+
+    @activity.defn
+    async def record_delivery(self, req: SendRequest) -> SendResult:
+        """Record a mobile_push, web_push or onsite message as sent without delivering it.
+
+        These channels have no provider yet; the ledger row keeps them exactly-once and visible
+        so journeys and reports already work with them. Returns duplicate when already claimed.
+        """
+        earlier = await claim(self.store, req)
+        if earlier is not None:
+            return earlier
+        await self.store.finish_delivery(req.key, "sent")
+        log.info("delivery recorded without a provider", key=req.key, channel=req.channel)
+        return SendResult(status="sent")

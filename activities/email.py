@@ -1,0 +1,178 @@
+"""Email over SMTP, at most once per idempotency key (see activities.deliveries)."""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from html import escape
+from typing import Any
+
+import aiosmtplib
+import structlog
+from temporalio import activity
+
+from activities.deliveries import claim, provider_error, refuse, render
+from journeys.contacts import Contact
+from journeys.logging import mask
+from journeys.models import SendRequest, SendResult
+from journeys.settings import Settings
+from journeys.store import ContactStore
+from journeys.tokens import message_links
+
+log = structlog.get_logger(__name__)
+
+# Per SMTP command; keep the activity's start-to-close timeout above a few of these.
+SMTP_TIMEOUT = 30.0
+
+# The SMTP policy folds headers at 78 columns, and a header with no spaces to fold at (the
+# List-Unsubscribe URL) is then turned into RFC 2047 encoded words that mail providers do not
+# read as a URL. 998 is the hard limit of RFC 5322. Bodies are made 7-bit safe (base64 for
+# non-ASCII) so delivery never depends on the relay supporting 8BITMIME.
+_WIRE = email.policy.SMTP.clone(max_line_length=998, cte_type="7bit")
+_WIRE_UTF8 = email.policy.SMTPUTF8.clone(max_line_length=998, cte_type="7bit")
+
+
+def message_id(key: str, mail_from: str) -> str:
+    """The Message-ID of the email sent for `key`: the same on every attempt, so even a copy
+    that slipped through twice is one message to the recipient's mail system."""
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "journeys"
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+def _with_pixel(html: str, pixel_url: str) -> str:
+    pixel = f'<img src="{escape(pixel_url)}" width="1" height="1" alt="">'
+    at = html.lower().rfind("</body>")
+    return html + pixel if at < 0 else html[:at] + pixel + html[at:]
+
+
+def _permanent(e: BaseException) -> bool:
+    """A 5xx about this recipient or message (RCPT, DATA). A 5xx to HELO, AUTH or MAIL FROM is
+    about our own configuration, so it is retried and stays visible until someone fixes it."""
+    if isinstance(e, aiosmtplib.SMTPRecipientsRefused):
+        return any(r.code >= 500 for r in e.recipients)
+    if isinstance(e, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
+        return e.code >= 500
+    return False
+
+
+def _smtp_reason(e: BaseException) -> str:
+    if isinstance(e, aiosmtplib.SMTPRecipientsRefused):
+        return "; ".join(f"smtp {r.code}: {r.message}" for r in e.recipients)
+    if isinstance(e, aiosmtplib.SMTPResponseException):
+        return f"smtp {e.code}: {e.message}"
+    return f"{type(e).__name__}: {e}"
+
+
+class _SMTP(aiosmtplib.SMTP):
+    """Notes when DATA begins: a connection lost after that may have delivered the message."""
+
+    data_started = False
+
+    async def data(self, *args: Any, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        self.data_started = True
+        return await super().data(*args, **kwargs)
+
+
+class EmailActivities:
+    def __init__(self, store: ContactStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._sender = parseaddr(settings.mail_from)[1]
+
+    @activity.defn
+    async def send_email(self, req: SendRequest) -> SendResult:
+        """Send one templated email to a contact who consented, exactly once per `req.key`.
+
+        Returns failed (without sending) for no contact, no address, no consent, or a 5xx from
+        the server for this recipient or message; raises for anything worth retrying.
+        """
+        contact = await self.store.get_contact(req.contact_id)
+        if contact is None:
+            return await refuse(self.store, req, "no such contact")
+        if not contact.email:
+            return await refuse(self.store, req, "contact has no email address")
+        if contact.consent.get("email") is not True:
+            return await refuse(self.store, req, "contact has not consented to email")
+        earlier = await claim(self.store, req)
+        if earlier is not None:
+            return earlier
+
+        smtp = self._smtp()
+        try:
+            message = self._compose(req, contact, contact.email)
+            async with smtp:
+                await self._transmit(smtp, message, contact.email)
+        except BaseException as e:
+            if _permanent(e):
+                reason = mask(_smtp_reason(e))
+                await self.store.finish_delivery(req.key, "failed", error=reason)
+                log.info("email refused by the server", key=req.key, reason=reason)
+                return SendResult(status="failed", reason=reason)
+            if smtp.data_started and not isinstance(e, aiosmtplib.SMTPResponseException):
+                # The server may have queued it before the connection went: keep the claim so
+                # the retry reports a duplicate instead of sending a second copy.
+                log.warning(
+                    "email outcome unknown, not retrying the send",
+                    key=req.key,
+                    error=mask(_smtp_reason(e)),
+                )
+            else:
+                await self.store.release_delivery(req.key)
+                log.warning("email not sent, will retry", key=req.key, error=mask(_smtp_reason(e)))
+            if isinstance(e, aiosmtplib.SMTPException):
+                raise provider_error(_smtp_reason(e), type(e).__name__) from None
+            raise
+        await self._record_sent(req, message["Message-ID"])
+        log.info(
+            "email sent",
+            key=req.key,
+            journey_id=req.journey_id,
+            step_id=req.step_id,
+            contact_id=req.contact_id,
+        )
+        return SendResult(status="sent", provider_id=message["Message-ID"])
+
+    async def _record_sent(self, req: SendRequest, provider_id: str) -> None:
+        await self.store.finish_delivery(req.key, "sent", provider_id=provider_id)
+
+    def _smtp(self) -> _SMTP:
+        s = self.settings
+        return _SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+            start_tls=s.smtp_starttls,
+            timeout=SMTP_TIMEOUT,
+        )
+
+    async def _transmit(self, smtp: _SMTP, message: EmailMessage, to: str) -> None:
+        # Internationalized addresses need SMTPUTF8; sendmail refuses if the server lacks it.
+        utf8 = not (self._sender + to).isascii()
+        await smtp.sendmail(
+            self._sender,
+            [to],
+            message.as_bytes(policy=_WIRE_UTF8 if utf8 else _WIRE),
+            mail_options=["SMTPUTF8"] if utf8 else [],
+        )
+
+    def _compose(self, req: SendRequest, contact: Contact, to: str) -> EmailMessage:
+        links = message_links(self.settings, req)
+        parts = render(self.settings, req, contact, links)
+        message = EmailMessage()
+        message["From"] = self.settings.mail_from
+        message["To"] = to
+        # A template line break must not end the header (or start a new one).
+        message["Subject"] = " ".join(parts["subject"].split())
+        message["Date"] = format_datetime(datetime.now(UTC))
+        message["Message-ID"] = message_id(req.key, self.settings.mail_from)
+        message["List-Unsubscribe"] = f"<{links['unsubscribe']}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message["X-Journey-Id"] = req.journey_id
+        message["X-Journey-Step"] = req.step_id
+        message.set_content(parts["text"])
+        message.add_alternative(_with_pixel(parts["html"], links["open_pixel"]), subtype="html")
+        return message

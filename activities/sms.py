@@ -1,0 +1,157 @@
+"""SMS through Twilio's own client, at most once per idempotency key (see activities.deliveries)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import aiohttp
+import structlog
+from temporalio import activity
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from activities.deliveries import claim, provider_error, refuse, render
+from journeys.logging import mask
+from journeys.models import SendRequest, SendResult
+from journeys.settings import Settings
+from journeys.store import ContactStore
+from journeys.tokens import message_links
+
+log = structlog.get_logger(__name__)
+
+TWILIO_API = "https://api.twilio.com"
+# Seconds per request. aiohttp reports it as ConnectionTimeoutError while still connecting (the
+# request never reached Twilio: retry sends) and as a plain TimeoutError later (outcome unknown).
+TWILIO_TIMEOUT = 30.0
+
+# 4xx answers that are not about the message: throttling (429) and our own credentials (401,
+# which would otherwise fail every SMS for good until someone noticed). Retried instead.
+_RETRYABLE_STATUS = {401, 429}
+
+
+class RebasedTwilioHttpClient(AsyncTwilioHttpClient):
+    """Twilio's async HTTP client, sending to `base_url` instead of api.twilio.com when set.
+
+    A custom HTTP client is Twilio's documented way to reroute its SDK; the dev stack and tests
+    point it at journeys.sinks.sms, so the real client code is exercised end to end.
+    """
+
+    def __init__(self, base_url: str | None) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/") if base_url else None
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: Any = None,  # noqa: ASYNC109 - the signature twilio calls
+        allow_redirects: bool = False,
+    ) -> Response:
+        if self.base_url and url.startswith(TWILIO_API):
+            url = self.base_url + url.removeprefix(TWILIO_API)
+        if auth is not None:
+            # aiohttp deprecates its auth= argument (gone in 4.0); the header is the same thing.
+            credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            headers = {**(headers or {}), "Authorization": f"Basic {credentials}"}
+        return await super().request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            auth=None,
+            timeout=timeout or TWILIO_TIMEOUT,
+            allow_redirects=allow_redirects,
+        )
+
+
+class SmsActivities:
+    def __init__(self, store: ContactStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._client: Client | None = None
+
+    def _twilio(self) -> Client:
+        # Created on first use: its aiohttp session belongs to the loop the worker runs in.
+        if self._client is None:
+            self._client = Client(
+                self.settings.twilio_account_sid,
+                self.settings.twilio_auth_token.get_secret_value(),
+                http_client=RebasedTwilioHttpClient(self.settings.twilio_base_url),
+            )
+        return self._client
+
+    async def close(self) -> None:
+        """Close the HTTP session; call on worker shutdown."""
+        if self._client is not None:
+            await self._client.http_client.close()
+            self._client = None
+
+    @activity.defn
+    async def send_sms(self, req: SendRequest) -> SendResult:
+        """Send one templated SMS to a contact who consented, exactly once per `req.key`.
+
+        Returns failed (without sending) for no contact, no phone, no consent, or a Twilio 4xx
+        about the message (invalid or unsubscribed number); raises for anything worth retrying
+        (429, 5xx, could not connect).
+        """
+        contact = await self.store.get_contact(req.contact_id)
+        if contact is None:
+            return await refuse(self.store, req, "no such contact")
+        if not contact.phone:
+            return await refuse(self.store, req, "contact has no phone number")
+        if contact.consent.get("sms") is not True:
+            return await refuse(self.store, req, "contact has not consented to sms")
+        earlier = await claim(self.store, req)
+        if earlier is not None:
+            return earlier
+
+        try:
+            body = render(self.settings, req, contact, message_links(self.settings, req))["body"]
+        except BaseException:
+            await self.store.release_delivery(req.key)
+            raise
+        try:
+            message = await self._twilio().messages.create_async(
+                to=contact.phone, from_=self.settings.twilio_from_number, body=body
+            )
+        except TwilioRestException as e:
+            reason = mask(f"twilio {e.code}: {e.msg}")
+            if 400 <= e.status < 500 and e.status not in _RETRYABLE_STATUS:
+                await self.store.finish_delivery(req.key, "failed", error=reason)
+                log.info("sms refused by twilio", key=req.key, status=e.status, reason=reason)
+                return SendResult(status="failed", reason=reason)
+            await self.store.release_delivery(req.key)
+            log.warning("sms not sent, will retry", key=req.key, status=e.status, reason=reason)
+            raise provider_error(
+                f"twilio {e.status} {e.code}: {e.msg}", "TwilioRestException"
+            ) from None
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as e:
+            await self.store.release_delivery(req.key)
+            log.warning("sms not sent, will retry", key=req.key, error=repr(e))
+            raise
+        except BaseException as e:
+            # The request may have reached Twilio (connection lost or timed out mid-answer): keep
+            # the claim so the retry reports a duplicate instead of sending a second copy.
+            log.warning("sms outcome unknown, not retrying the send", key=req.key, error=repr(e))
+            raise
+        await self._record_sent(req, message.sid)
+        log.info(
+            "sms sent",
+            key=req.key,
+            journey_id=req.journey_id,
+            step_id=req.step_id,
+            contact_id=req.contact_id,
+            sid=message.sid,
+        )
+        return SendResult(status="sent", provider_id=message.sid)
+
+    async def _record_sent(self, req: SendRequest, provider_id: str) -> None:
+        await self.store.finish_delivery(req.key, "sent", provider_id=provider_id)

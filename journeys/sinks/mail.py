@@ -1,0 +1,74 @@
+"""An SMTP server (aiosmtpd) that accepts every message and keeps it, optionally in a Maildir."""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
+from pathlib import Path
+from typing import cast
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+class MailSink:
+    """Accepts mail for any recipient on 127.0.0.1; `messages` holds each one parsed, in order.
+
+    The server runs in the caller's event loop (no thread), so port 0 works and handlers never
+    race the test that reads `messages`.
+    """
+
+    def __init__(self, maildir: Path | None = None) -> None:
+        self.maildir = maildir
+        self.messages: list[EmailMessage] = []
+        self._mailbox = mailbox.Maildir(maildir, create=True) if maildir else None
+        self._server: asyncio.Server | None = None
+        self._arrived = asyncio.Condition()
+        # The port bound by `start` (0 until then).
+        self.port = 0
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen and return the port actually bound."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: SMTP(self, hostname="journeys-mail-sink", enable_SMTPUTF8=True, loop=loop),
+            host=host,
+            port=port,
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def wait_for(
+        self,
+        count: int,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a bounded wait is its purpose
+    ) -> list[EmailMessage]:
+        """Wait until at least `count` messages arrived; TimeoutError says how many did."""
+        try:
+            async with asyncio.timeout(timeout), self._arrived:
+                await self._arrived.wait_for(lambda: len(self.messages) >= count)
+        except TimeoutError:
+            raise TimeoutError(
+                f"expected {count} messages within {timeout} s, got {len(self.messages)}"
+            ) from None
+        return self.messages
+
+    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+        """aiosmtpd's hook for a complete message."""
+        raw = envelope.original_content or b""
+        # policy.default makes the parser build EmailMessage objects.
+        message = cast(EmailMessage, BytesParser(policy=default).parsebytes(raw))
+        if self._mailbox is not None:
+            self._mailbox.add(raw)
+        async with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"

@@ -1,0 +1,292 @@
+"""The `journeys` command line: validate and list journeys, import contacts, start journeys,
+deliver events, show where a contact is, and run the worker or the whole dev stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from journeys.connection import connect
+from journeys.contacts import parse_csv
+from journeys.library import SpecError, journey_files, load_journey, load_library
+from journeys.logging import configure_logging
+from journeys.models import JourneyEvent
+from journeys.settings import Settings
+from journeys.spec import JourneySpec
+from journeys.store import open_store
+from starters.launch import deliver_event, journey_statuses, start_journey
+
+app = typer.Typer(help="Durable customer journeys on Temporal.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Manage contacts in the contact store.", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _run(coro: Awaitable[T]) -> T:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+def _library(settings: Settings) -> dict[str, JourneySpec]:
+    try:
+        return load_library(settings.library_dir)
+    except SpecError as e:
+        raise _fail(f"the journey library has problems:\n{e}") from None
+
+
+@app.command()
+def validate(paths: Annotated[list[Path], typer.Argument(help="Journey YAML files")]) -> None:
+    """Check journey files: every problem with the file, line and step id; non-zero if any."""
+    bad = 0
+    for path in paths:
+        library_dir = (
+            path.parent if (path.parent / "templates").is_dir() else Settings().library_dir
+        )
+        try:
+            spec = load_journey(path, library_dir)
+        except SpecError as e:
+            bad += 1
+            for problem in e.problems:
+                out.print(str(problem), highlight=False, soft_wrap=True)
+            continue
+        out.print(
+            f"{path}: ok: {spec.id} v{spec.version}, {len(spec.steps)} steps, "
+            f"trigger {spec.trigger}",
+            highlight=False,
+        )
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a journey file (for editors)."""
+    out.print_json(json.dumps(JourneySpec.model_json_schema()))
+
+
+@app.command("list")
+def list_journeys() -> None:
+    """List the journeys in the library with their versions and triggers."""
+    settings = Settings()
+    table = Table("journey", "version", "trigger", "steps", "description")
+    for path in journey_files(settings.library_dir):
+        try:
+            spec = load_journey(path, settings.library_dir)
+        except SpecError:
+            table.add_row(path.stem, "-", "-", "-", "[red]invalid: run journeys validate[/red]")
+            continue
+        table.add_row(
+            spec.id, str(spec.version), spec.trigger, str(len(spec.steps)), spec.description
+        )
+    out.print(table)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker (settings from the environment) until SIGTERM or Ctrl-C."""
+    from workers.worker import run_worker
+
+    configure_logging()
+    _run(run_worker(Settings()))
+
+
+@contacts_app.command("import")
+def import_contacts(file: Path) -> None:
+    """Import contacts from CSV: every row is checked; bad rows are reported by line and change
+    nothing, good rows are stored. Columns: id, email, phone, time_zone, locale, consent
+    (channels separated by ';'), in_mobile_app, web_push; other columns become attributes."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as e:
+        raise _fail(f"cannot read {file}: {e.strerror}") from None
+    contacts, problems = parse_csv(text)
+
+    async def store_all() -> None:
+        store = await open_store(Settings().database_url)
+        try:
+            await store.upsert_contacts(contacts)
+        finally:
+            await store.close()
+
+    _run(store_all())
+    for problem in problems:
+        err.print(f"{file}:{problem}", highlight=False)
+    out.print(f"imported {len(contacts)} contacts, rejected {len(problems)} problem(s)")
+    if problems:
+        raise typer.Exit(1)
+
+
+def _csv_ids(file: Path) -> list[str]:
+    contacts, problems = parse_csv(file.read_text(encoding="utf-8"))
+    if problems:
+        raise _fail("\n".join(f"{file}:{p}" for p in problems))
+    return [c.id for c in contacts]
+
+
+@app.command()
+def start(
+    journey: str,
+    contact: Annotated[str | None, typer.Option(help="One contact id")] = None,
+    csv: Annotated[Path | None, typer.Option(help="A CSV whose 'id' column lists contacts")] = None,
+    speed: Annotated[float, typer.Option(help="Divide every duration (8640: a day in 10 s)")] = 1.0,
+    concurrency: Annotated[int, typer.Option(help="Starts in flight at once")] = 50,
+) -> None:
+    """Start a journey for one contact or for every contact in a CSV (never twice per contact)."""
+    if (contact is None) == (csv is None):
+        raise _fail("give exactly one of --contact or --csv")
+    if speed <= 0:
+        raise _fail("--speed must be positive")
+    settings = Settings()
+    spec = _library(settings).get(journey)
+    if spec is None:
+        raise _fail(f"no journey '{journey}' in {settings.library_dir} (see journeys list)")
+    ids = [contact] if contact else _csv_ids(csv)  # type: ignore[arg-type]
+
+    async def start_all() -> dict[str, int]:
+        client = await connect(settings)
+        counts = {"started": 0, "already": 0}
+        gate = asyncio.Semaphore(concurrency)
+        with Progress(
+            TextColumn("starting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=len(ids) < 2,
+        ) as progress:
+            task = progress.add_task("start", total=len(ids))
+
+            async def one(contact_id: str) -> None:
+                async with gate:
+                    outcome = await start_journey(
+                        client, spec, contact_id, settings.task_queue, speed
+                    )
+                counts[outcome] += 1
+                progress.advance(task)
+
+            await asyncio.gather(*(one(i) for i in ids))
+        return counts
+
+    counts = _run(start_all())
+    out.print(
+        f"{journey}: started {counts['started']}, already in or through it {counts['already']}"
+    )
+
+
+@app.command()
+def event(
+    contact_id: str,
+    kind: Annotated[str, typer.Argument(metavar="EVENT", help="opened, clicked, purchase, ...")],
+    step: Annotated[str | None, typer.Option(help="The send step the event is about")] = None,
+    data: Annotated[str, typer.Option(help="JSON object with details")] = "{}",
+    speed: Annotated[float, typer.Option(help="Speed of journeys this event starts")] = 1.0,
+) -> None:
+    """Deliver an event to the contact's running journeys and start those it triggers."""
+    try:
+        payload = json.loads(data)
+        ev = JourneyEvent(kind=kind, step=step, occurred_at=datetime.now(UTC), data=payload)
+    except (ValueError, ValidationError) as e:
+        raise _fail(f"--data must be a JSON object: {e}") from None
+    settings = Settings()
+    library = _library(settings)
+
+    async def deliver() -> dict[str, str]:
+        client = await connect(settings)
+        store = await open_store(settings.database_url)
+        try:
+            return await deliver_event(
+                client, store, library.values(), contact_id, ev, settings.task_queue, speed
+            )
+        finally:
+            await store.close()
+
+    outcome = _run(deliver())
+    if not outcome:
+        out.print(f"recorded '{kind}' for {contact_id}; no journey of theirs is running")
+    for journey, what in outcome.items():
+        out.print(f"{journey}: {what}")
+
+
+@app.command()
+def status(contact_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Each journey run of the contact: where it stands, the steps visited, the events received."""
+    settings = Settings()
+    library = _library(settings)
+
+    async def fetch() -> list[Any]:
+        client = await connect(settings)
+        return await journey_statuses(client, library.values(), contact_id)
+
+    runs = _run(fetch())
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "journey": j,
+                        "temporal_status": s.name if s else None,
+                        **st.model_dump(mode="json"),
+                    }
+                    for j, s, st in runs
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not runs:
+        out.print(f"{contact_id} has no journey runs")
+    for journey, temporal_status, st in runs:
+        state = temporal_status.name.lower() if temporal_status else "unknown"
+        out.print(f"[bold]{journey}[/bold] v{st.journey_version} ({state}): {st.details}")
+        for visit in st.visits:
+            out.print(
+                f"  {visit.at:%Y-%m-%d %H:%M:%S}  {visit.step:<20} {visit.outcome or ''}",
+                highlight=False,
+            )
+        for ev in st.events:
+            about = f" about {ev.step}" if ev.step else ""
+            out.print(
+                f"  event {ev.kind}{about} at {ev.occurred_at:%Y-%m-%d %H:%M:%S}", highlight=False
+            )
+
+
+@app.command()
+def dev(
+    data_dir: Annotated[
+        Path, typer.Option(help="Where Temporal, mail and SMS keep their files")
+    ] = Path(".data"),
+    temporal_port: int = 7233,
+    ui_port: int = 8233,
+    smtp_port: int = 1025,
+    sms_port: int = 8025,
+    demo: Annotated[
+        bool, typer.Option(help="Also import sample contacts and start journeys")
+    ] = False,
+    demo_speed: float = 17280.0,
+) -> None:
+    """The whole stack in the foreground: Temporal dev server, SMTP and SMS sinks, the worker."""
+    from starters.dev import DevPorts, run_dev
+
+    configure_logging()
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port, sms=sms_port)
+    _run(run_dev(data_dir, ports, demo=demo, demo_speed=demo_speed))
+
+

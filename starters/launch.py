@@ -1,0 +1,111 @@
+"""Starting journeys and delivering events: the calls the CLI (and later the gateway) make."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from journeys.identity import CONTACT_ID, JOURNEY_ID, JOURNEY_VERSION, workflow_id
+from journeys.models import JourneyEvent, JourneyInput, JourneyStatus
+from journeys.spec import JourneySpec
+from journeys.store import ContactStore
+from workflows.journey import JourneyWorkflow
+
+StartOutcome = Literal["started", "already"]
+
+
+async def _start(
+    client: Client,
+    spec: JourneySpec,
+    contact_id: str,
+    task_queue: str,
+    speed: float,
+    first_event: JourneyEvent | None = None,
+) -> StartOutcome:
+    """Start one run (signal-with-start when an event comes along); never a duplicate."""
+    try:
+        await client.start_workflow(
+            JourneyWorkflow.run,
+            JourneyInput(spec=spec, contact_id=contact_id, speed=speed),
+            id=workflow_id(spec.id, contact_id),
+            task_queue=task_queue,
+            # never: a contact who is in, or went through, the journey is not started again.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE
+            if spec.re_entry == "never"
+            else WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(JOURNEY_ID, spec.id),
+                    SearchAttributePair(JOURNEY_VERSION, spec.version),
+                    SearchAttributePair(CONTACT_ID, contact_id),
+                ]
+            ),
+            start_signal="event" if first_event else None,
+            start_signal_args=[first_event] if first_event else [],
+        )
+    except WorkflowAlreadyStartedError:
+        return "already"
+    return "started"
+
+
+async def start_journey(
+    client: Client, spec: JourneySpec, contact_id: str, task_queue: str, speed: float = 1.0
+) -> StartOutcome:
+    """Start one run; starting a contact who is already in the journey starts nothing."""
+    return await _start(client, spec, contact_id, task_queue, speed)
+
+
+async def deliver_event(
+    client: Client,
+    store: ContactStore,
+    library: Iterable[JourneySpec],
+    contact_id: str,
+    event: JourneyEvent,
+    task_queue: str,
+    speed: float = 1.0,
+) -> dict[str, str]:
+    """Record the event, start every journey it triggers and signal the contact's running runs.
+
+    The event is written to the store first, so it is kept even if Temporal is unreachable.
+    Returns, per journey, what happened: started, signalled, or not running.
+    """
+    await store.record_event(contact_id, event)
+    outcome: dict[str, str] = {}
+    for spec in library:
+        if spec.trigger == event.kind:
+            # Signal-with-start: a running run gets the event, otherwise a new run starts with it.
+            # "already" means the contact went through and may not re-enter.
+            if await _start(client, spec, contact_id, task_queue, speed, event) == "started":
+                outcome[spec.id] = "started or signalled"
+                continue
+        handle = client.get_workflow_handle(workflow_id(spec.id, contact_id))
+        try:
+            await handle.signal(JourneyWorkflow.event, event)
+            outcome[spec.id] = "signalled"
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+    return outcome
+
+
+async def journey_statuses(
+    client: Client, library: Iterable[JourneySpec], contact_id: str
+) -> list[tuple[str, WorkflowExecutionStatus | None, JourneyStatus]]:
+    """Each run of the contact (latest per journey): Temporal's status and the run's own view."""
+    found = []
+    for spec in library:
+        handle = client.get_workflow_handle(workflow_id(spec.id, contact_id))
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                continue
+            raise
+        status = await handle.query(JourneyWorkflow.status)
+        found.append((spec.id, description.status, status))
+    return found

@@ -1,0 +1,88 @@
+"""Fixtures for anything that sends: a fresh store, the SMTP and Twilio stand-ins, settings
+pointing at them, and a small template library of its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from journeys.settings import Settings
+from journeys.sinks.mail import MailSink
+from journeys.sinks.sms import SmsSink
+from journeys.store import ContactStore, open_store
+
+TWILIO_SID = "AC" + "0" * 32
+TWILIO_TOKEN = "test-auth-token"
+SECRET = "test-secret-key"
+
+TEMPLATES = {
+    "email/welcome.yaml": """\
+subject: "Welcome, {{ contact.attributes.first_name }}"
+text: |
+  Hello {{ contact.attributes.first_name }},
+  your journey {{ journey }} starts at {{ step }}.
+  Unsubscribe: {{ links.unsubscribe }}
+html: |
+  <html><body><p>Hello {{ contact.attributes.first_name }},</p>
+  <p><a href="{{ links.unsubscribe }}">Unsubscribe</a></p></body></html>
+""",
+    "sms/welcome.yaml": """\
+body: "Hi {{ contact.attributes.first_name }}, welcome aboard. Reply STOP to opt out."
+""",
+}
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[ContactStore]:
+    store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'journeys.db'}")
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def mail_sink(tmp_path: Path) -> AsyncIterator[MailSink]:
+    sink = MailSink(maildir=tmp_path / "maildir")
+    await sink.start()
+    yield sink
+    await sink.stop()
+
+
+@pytest.fixture
+async def sms_sink(tmp_path: Path) -> AsyncIterator[SmsSink]:
+    sink = SmsSink(TWILIO_SID, TWILIO_TOKEN, jsonl=tmp_path / "sms.jsonl")
+    await sink.start()
+    yield sink
+    await sink.stop()
+
+
+def sink_settings(tmp_path: Path, mail_sink: MailSink, sms_sink: SmsSink) -> Settings:
+    """Settings that send to the two stand-ins, with a template library of their own."""
+    library = tmp_path / "library"
+    for name, text in TEMPLATES.items():
+        path = library / "templates" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'journeys.db'}",
+        library_dir=library,
+        secret_key=SecretStr(SECRET),
+        gateway_url="https://gateway.test",
+        smtp_host="127.0.0.1",
+        smtp_port=mail_sink.port,
+        smtp_username=None,
+        smtp_password=None,
+        smtp_starttls=False,
+        mail_from="Journeys <journeys@example.test>",
+        twilio_account_sid=TWILIO_SID,
+        twilio_auth_token=SecretStr(TWILIO_TOKEN),
+        twilio_from_number="+15005550006",
+        twilio_base_url=sms_sink.base_url,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, mail_sink: MailSink, sms_sink: SmsSink) -> Settings:
+    return sink_settings(tmp_path, mail_sink, sms_sink)

@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.channel_fixtures", "tests.temporal_fixtures"]

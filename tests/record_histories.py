@@ -1,0 +1,63 @@
+"""Record a replay history for every scenario in `tests/scenarios.py`: `make histories`.
+
+Run it after a deliberate change to the workflow's commands (guarded by `workflow.patched()`),
+never to make a failing replay test pass by hiding the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from journeys.embedded import test_server_path
+from journeys.identity import register_search_attributes
+from journeys.sinks.mail import MailSink
+from journeys.sinks.sms import SmsSink
+from journeys.store import open_store
+from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN, sink_settings
+from tests.scenarios import SCENARIOS, assert_outcome, play
+from tests.temporal_fixtures import running_stack
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def history_path(journey: str, scenario: str) -> Path:
+    return HISTORIES / f"{journey}__{scenario}.json"
+
+
+async def record() -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_path(), data_converter=pydantic_data_converter
+    )
+    await register_search_attributes(env.client, "default")
+    try:
+        for scenario in SCENARIOS:
+            with tempfile.TemporaryDirectory() as tmp:
+                mail, sms = MailSink(), SmsSink(TWILIO_SID, TWILIO_TOKEN)
+                await mail.start()
+                await sms.start()
+                settings = sink_settings(Path(tmp), mail, sms)
+                store = await open_store(settings.database_url)
+                try:
+                    async with running_stack(env, store, settings, mail, sms) as stack:
+                        handle, result = await play(stack, scenario)
+                        # Only a history of the path the seed describes is worth keeping.
+                        await assert_outcome(stack, scenario, result)
+                        history = await handle.fetch_history()
+                finally:
+                    await store.close()
+                    await mail.stop()
+                    await sms.stop()
+            path = history_path(scenario.journey, scenario.name)
+            path.write_text(history.to_json())
+            print(f"recorded {path.relative_to(Path.cwd())}")
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(record())

@@ -1,0 +1,98 @@
+"""End to end on the real Temporal dev server, through the command line a person would use:
+import contacts, start the journey, deliver an open, and see the next message arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from journeys.embedded import dev_server_path
+from journeys.identity import SEARCH_ATTRIBUTES
+from journeys.sinks.mail import MailSink
+from journeys.sinks.sms import SmsSink
+
+JOURNEYS = str(Path(sys.executable).parent / "journeys")
+CSV = """\
+id,email,phone,time_zone,consent,first_name
+e2e-ann,ann@example.com,+48601234567,Europe/Warsaw,email;sms,Ann
+e2e-bad,not-an-email,+48601234567,Europe/Warsaw,email,Bad
+"""
+
+
+@pytest.fixture
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=dev_server_path(),
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal"],
+    )
+    yield env
+    await env.shutdown()
+
+
+async def cli(env: dict[str, str], *args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        JOURNEYS, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await proc.communicate()
+    return proc.returncode or 0, out.decode()
+
+
+async def test_import_start_open_and_the_next_message_arrives(
+    dev_server: WorkflowEnvironment, mail_sink: MailSink, sms_sink: SmsSink, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
+        "JOURNEYS_TASK_QUEUE": "e2e",
+        "JOURNEYS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/journeys.db",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(mail_sink.port),
+        "TWILIO_ACCOUNT_SID": sms_sink.account_sid,
+        "TWILIO_AUTH_TOKEN": sms_sink.auth_token,
+        "TWILIO_BASE_URL": sms_sink.base_url,
+        "COLUMNS": "200",
+    }
+    (tmp_path / "contacts.csv").write_text(CSV)
+    code, out = await cli(env, "contacts", "import", str(tmp_path / "contacts.csv"))
+    assert code == 1
+    assert "contacts.csv:line 3: email: email is not valid" in out
+    assert "imported 1 contacts, rejected 1 problem(s)" in out
+
+    worker = await asyncio.create_subprocess_exec(JOURNEYS, "worker", env=env)
+    try:
+        # A day lasts 10 s: the wait for the open lasts 30 s, ample for the CLI calls below.
+        code, out = await cli(
+            env, "start", "lead_nurturing", "--contact", "e2e-ann", "--speed", "8640"
+        )
+        assert (code, out.strip()) == (0, "lead_nurturing: started 1, already in or through it 0")
+        code, out = await cli(env, "start", "lead_nurturing", "--contact", "e2e-ann")
+        assert out.strip() == "lead_nurturing: started 0, already in or through it 1"
+
+        await mail_sink.wait_for(1, timeout=30)
+        assert mail_sink.messages[0]["Subject"] == "Welcome, Ann: part 1 of 3"
+        code, out = await cli(env, "event", "e2e-ann", "opened", "--step", "intro")
+        assert (code, out.strip()) == (0, "lead_nurturing: signalled")
+
+        await mail_sink.wait_for(2, timeout=30)
+        assert mail_sink.messages[1]["Subject"] == "Part 2 of 3: the feature most people miss"
+        assert sms_sink.messages == []  # opened in time: no SMS nudge
+
+        code, out = await cli(env, "status", "e2e-ann", "--json")
+        assert code == 0
+        (run,) = json.loads(out)
+        assert run["journey"] == "lead_nurturing"
+        assert [v["step"] for v in run["visits"]][:3] == ["intro", "intro_opened", "part_2"]
+        assert [e["kind"] for e in run["events"]] == ["opened"]
+    finally:
+        worker.terminate()
+        assert await asyncio.wait_for(worker.wait(), 30) == 0

@@ -1,0 +1,31 @@
+"""Recorded histories of every seed-journey path replay against today's workflow code.
+
+A failure here means a change to the interpreter would break runs already in flight: guard the
+change with `workflow.patched()` (see DESIGN.md), then `make histories`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.record_histories import HISTORIES, history_path
+from tests.scenarios import SCENARIOS
+from workflows.journey import JourneyWorkflow
+
+
+def test_every_scenario_has_a_recorded_history() -> None:
+    missing = [s.name for s in SCENARIOS if not history_path(s.journey, s.name).is_file()]
+    assert missing == [], "run `make histories` to record them"
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[JourneyWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"

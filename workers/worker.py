@@ -1,0 +1,73 @@
+"""The worker process: the journey workflow and every activity, on one task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.contacts import ContactActivities
+from activities.deliveries import DeliveryActivities
+from activities.email import EmailActivities
+from activities.sms import SmsActivities
+from journeys.connection import connect
+from journeys.settings import Settings
+from journeys.store import ContactStore, open_store
+from workflows.journey import JourneyWorkflow
+
+log = structlog.get_logger()
+
+
+@asynccontextmanager
+async def journey_worker(
+    client: Client, store: ContactStore, settings: Settings
+) -> AsyncIterator[Worker]:
+    """A running worker for the journey workflow; stops (letting activities finish) on exit."""
+    sms = SmsActivities(store, settings)
+    email = EmailActivities(store, settings)
+    contacts = ContactActivities(store)
+    deliveries = DeliveryActivities(store)
+    worker = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[JourneyWorkflow],
+        activities=[
+            email.send_email,
+            sms.send_sms,
+            deliveries.record_delivery,
+            contacts.load_contact_facts,
+            contacts.change_tags,
+            contacts.change_audience,
+            contacts.seconds_until_local_time,
+        ],
+        graceful_shutdown_timeout=timedelta(seconds=30),
+    )
+    try:
+        async with worker:
+            yield worker
+    finally:
+        await sms.close()
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    client = await connect(settings)
+    store = await open_store(settings.database_url)
+    try:
+        async with journey_worker(client, store, settings):
+            log.info("worker started", task_queue=settings.task_queue,
+                     temporal=settings.temporal_address)
+            await stop.wait()
+            log.info("worker stopping")
+    finally:
+        await store.close()
