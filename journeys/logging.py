@@ -85,3 +85,5 @@ def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -
     _handler = handler
     # The twilio client logs four INFO lines per request; its errors still come through.
     logging.getLogger("twilio").setLevel(max(logging.WARNING, root.level))
+    # aiosmtpd (the dev stack's mail sink) logs every SMTP command at INFO.
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, root.level))

@@ -39,7 +39,7 @@ def _run(coro: Awaitable[T]) -> T:
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
 
 
@@ -63,12 +63,11 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="Journey YAML file
         except SpecError as e:
             bad += 1
             for problem in e.problems:
-                out.print(str(problem), highlight=False, soft_wrap=True)
+                typer.echo(str(problem))
             continue
-        out.print(
+        typer.echo(
             f"{path}: ok: {spec.id} v{spec.version}, {len(spec.steps)} steps, "
-            f"trigger {spec.trigger}",
-            highlight=False,
+            f"trigger {spec.trigger}"
         )
     if bad:
         raise typer.Exit(1)
@@ -77,7 +76,7 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="Journey YAML file
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of a journey file (for editors)."""
-    out.print_json(json.dumps(JourneySpec.model_json_schema()))
+    typer.echo(json.dumps(JourneySpec.model_json_schema(), indent=2))
 
 
 @app.command("list")
@@ -126,8 +125,8 @@ def import_contacts(file: Path) -> None:
 
     _run(store_all())
     for problem in problems:
-        err.print(f"{file}:{problem}", highlight=False)
-    out.print(f"imported {len(contacts)} contacts, rejected {len(problems)} problem(s)")
+        typer.echo(f"{file}:{problem}", err=True)
+    typer.echo(f"imported {len(contacts)} contacts, rejected {len(problems)} problem(s)")
     if problems:
         raise typer.Exit(1)
 
@@ -184,7 +183,7 @@ def start(
         return counts
 
     counts = _run(start_all())
-    out.print(
+    typer.echo(
         f"{journey}: started {counts['started']}, already in or through it {counts['already']}"
     )
 
@@ -218,9 +217,9 @@ def event(
 
     outcome = _run(deliver())
     if not outcome:
-        out.print(f"recorded '{kind}' for {contact_id}; no journey of theirs is running")
+        typer.echo(f"recorded '{kind}' for {contact_id}; no journey of theirs is running")
     for journey, what in outcome.items():
-        out.print(f"{journey}: {what}")
+        typer.echo(f"{journey}: {what}")
 
 
 @app.command()
@@ -250,7 +249,7 @@ def status(contact_id: str, as_json: Annotated[bool, typer.Option("--json")] = F
         )
         return
     if not runs:
-        out.print(f"{contact_id} has no journey runs")
+        typer.echo(f"{contact_id} has no journey runs")
     for journey, temporal_status, st in runs:
         state = temporal_status.name.lower() if temporal_status else "unknown"
         out.print(f"[bold]{journey}[/bold] v{st.journey_version} ({state}): {st.details}")
@@ -288,5 +287,3 @@ def dev(
     data_dir.mkdir(parents=True, exist_ok=True)
     ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port, sms=sms_port)
     _run(run_dev(data_dir, ports, demo=demo, demo_speed=demo_speed))
-
-

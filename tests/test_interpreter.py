@@ -1,0 +1,181 @@
+"""Step kinds and run mechanics beyond the seed journeys: loops and their bounds,
+continue-as-new, A/B variants, splits, refused sends, local-time waits, speed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+
+from journeys.contacts import Contact
+from journeys.models import JourneyInput
+from journeys.sinks.sms import INVALID_NUMBER
+from journeys.spec import JourneySpec
+from tests.temporal_fixtures import Stack
+from workflows.journey import JourneyWorkflow
+
+ANN = Contact(
+    id="c-ann",
+    email="ann@example.com",
+    phone="+48601234567",
+    time_zone="Europe/Warsaw",
+    consent={"email": True, "sms": True},
+)
+
+
+def spec(steps: list[dict[str, Any]], **extra: Any) -> JourneySpec:
+    return JourneySpec.model_validate(
+        {
+            "id": "test",
+            "version": 1,
+            "description": "test",
+            "trigger": "manual",
+            "steps": steps,
+            **extra,
+        }
+    )
+
+
+async def run(
+    stack: Stack, journey: JourneySpec, contact: Contact = ANN, **options: Any
+) -> WorkflowHandle:
+    await stack.store.upsert_contacts([contact])
+    return await stack.env.client.start_workflow(
+        JourneyWorkflow.run,
+        JourneyInput(spec=journey, contact_id=contact.id, **options),
+        id=f"journey:test:{contact.id}",
+        task_queue=stack.settings.task_queue,
+    )
+
+
+WEEKLY_LOOP = [
+    {"id": "hello", "kind": "send", "channel": "email", "template": "lead_part_2"},
+    {"id": "pause", "kind": "wait", "duration": "7d"},
+    {"id": "again", "kind": "goto", "target": "hello"},
+]
+
+
+async def test_a_loop_continues_as_new_and_stops_at_its_step_bound(stack: Stack) -> None:
+    handle = await run(stack, spec(WEEKLY_LOOP, max_steps=14), steps_per_run=4)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert "executed 14 steps (its max_steps) at step" in str(failure.value.cause)
+    # 14 steps of send/wait/goto: sends at steps 1, 4, 7, 10, 13, each a new message.
+    assert len(stack.mail.messages) == 5
+    assert len({m["Message-ID"] for m in stack.mail.messages}) == 5
+    # Runs of 4 steps each: the run continued as new three times, carrying its state along.
+    assert await runs_in_chain(stack, handle) == 4
+
+
+async def runs_in_chain(stack: Stack, handle: WorkflowHandle) -> int:
+    run_id: str | None = handle.result_run_id
+    runs = 0
+    while run_id:
+        runs += 1
+        history = await stack.env.client.get_workflow_handle(
+            handle.id, run_id=run_id
+        ).fetch_history()
+        last = history.events[-1]
+        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+    return runs
+
+
+async def test_speed_divides_every_duration(stack: Stack) -> None:
+    journey = spec(
+        [
+            {"id": "first", "kind": "send", "channel": "email", "template": "lead_part_2"},
+            {"id": "pause", "kind": "wait", "duration": "1d"},
+            {"id": "second", "kind": "send", "channel": "email", "template": "lead_part_3"},
+            {"id": "done", "kind": "end"},
+        ]
+    )
+    handle = await run(stack, journey, speed=8640)
+    result = await handle.result()
+    at = {v.step: v.at for v in result.visits}
+    assert abs(at["second"] - at["pause"] - timedelta(seconds=10)) < timedelta(seconds=2)
+
+
+async def test_ab_variant_is_drawn_once_per_run_and_recorded(stack: Stack) -> None:
+    journey = spec(
+        [
+            {
+                "id": "offer",
+                "kind": "send",
+                "channel": "email",
+                "variants": [
+                    {"name": "a", "template": "lead_part_2", "weight": 1},
+                    {"name": "b", "template": "lead_part_3", "weight": 1},
+                ],
+            },
+            {"id": "done", "kind": "end"},
+        ]
+    )
+    result = await (await run(stack, journey)).result()
+    (row,) = await stack.store.deliveries_of(ANN.id)
+    subject = stack.mail.messages[0]["Subject"]
+    expected = {"a": "Part 2 of 3", "b": "Part 3 of 3"}[row["variant"]]
+    assert subject.startswith(expected)
+    assert result.visits[0].outcome == f"sent (variant {row['variant']})"
+
+
+async def test_split_follows_one_arm(stack: Stack) -> None:
+    journey = spec(
+        [
+            {
+                "id": "coin",
+                "kind": "split",
+                "arms": [{"weight": 1, "next": "heads"}, {"weight": 1, "next": "tails"}],
+            },
+            {"id": "heads", "kind": "end", "tag": "HEADS"},
+            {"id": "tails", "kind": "end", "tag": "TAILS"},
+        ]
+    )
+    result = await (await run(stack, journey)).result()
+    tags = await stack.store.tags_of(ANN.id)
+    assert tags in (["HEADS"], ["TAILS"])
+    assert [v.step for v in result.visits] == ["coin", tags[0].lower()]
+
+
+async def test_a_refused_sms_becomes_a_failed_event_the_journey_branches_on(stack: Stack) -> None:
+    journey = spec(
+        [
+            {
+                "id": "text",
+                "kind": "send",
+                "channel": "sms",
+                "template": "lead_inbox_nudge",
+                "on_failure": "by_email",
+            },
+            {"id": "texted", "kind": "end", "tag": "TEXTED"},
+            {"id": "by_email", "kind": "send", "channel": "email", "template": "lead_followup"},
+            {"id": "emailed", "kind": "end", "tag": "EMAILED"},
+        ]
+    )
+    unreachable = ANN.model_copy(update={"phone": INVALID_NUMBER})
+    handle = await run(stack, journey, unreachable)
+    result = await handle.result()
+    assert stack.sms.messages == []
+    assert [m["Subject"] for m in stack.mail.messages] == ["In case you missed it: part 1 of 3"]
+    assert await stack.store.tags_of(ANN.id) == ["EMAILED"]
+    assert "21211" in (result.visits[0].outcome or "")
+    status = await handle.query(JourneyWorkflow.status)
+    assert [(e.kind, e.step) for e in status.events] == [("failed", "text")]
+    (row, _) = await stack.store.deliveries_of(ANN.id)
+    assert row["status"] == "failed"
+
+
+async def test_wait_until_a_local_time_of_day(stack: Stack) -> None:
+    journey = spec(
+        [
+            {"id": "morning", "kind": "wait", "until": "09:00"},
+            {"id": "hello", "kind": "send", "channel": "email", "template": "lead_part_2"},
+            {"id": "done", "kind": "end"},
+        ]
+    )
+    result = await (await run(stack, journey)).result()
+    sent_at = next(v.at for v in result.visits if v.step == "hello")
+    local = sent_at.astimezone(ZoneInfo("Europe/Warsaw"))
+    assert (local.hour, local.minute) == (9, 0)
