@@ -15,7 +15,7 @@ run: $(STAMP)
 	$(BIN)/journeys dev --demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check journeys workflows activities workers starters gateway tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 unit: $(STAMP)

@@ -23,6 +23,14 @@ from journeys.templates import load_template
 
 log = structlog.get_logger(__name__)
 
+_ADDRESS = {
+    "email": "email address",
+    "sms": "phone number",
+    "web_push": "web push subscription",
+    "mobile_push": "mobile app token",
+    "onsite": "website identity",
+}
+
 
 async def claim(store: ContactStore, req: SendRequest) -> SendResult | None:
     """Claim `req.key`; None means the claim is new and the caller sends, otherwise the result
@@ -46,6 +54,22 @@ async def claim(store: ContactStore, req: SendRequest) -> SendResult | None:
     if earlier == "failed":
         return SendResult(status="failed", reason=row.get("error"))
     return SendResult(status="duplicate", provider_id=row.get("provider_id"))
+
+
+async def reason_not_to_send(
+    store: ContactStore, req: SendRequest, contact: Contact | None, address: str | None
+) -> str | None:
+    """Compliance at send time, whatever the journey says: why this message may not leave (no
+    contact, no address on this channel, no consent, unsubscribed or STOP), or None."""
+    if contact is None:
+        return "no such contact"
+    if not address:
+        return f"contact has no {_ADDRESS[req.channel]}"
+    if contact.consent.get(req.channel) is not True:
+        return f"contact has not consented to {req.channel}"
+    if req.channel in await store.suppressed_channels(contact.id):
+        return f"contact unsubscribed from {req.channel}"
+    return None
 
 
 async def refuse(store: ContactStore, req: SendRequest, reason: str) -> SendResult:

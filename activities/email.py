@@ -14,7 +14,7 @@ import aiosmtplib
 import structlog
 from temporalio import activity
 
-from activities.deliveries import claim, provider_error, refuse, render
+from activities.deliveries import claim, provider_error, reason_not_to_send, refuse, render
 from journeys.contacts import Contact
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
@@ -90,21 +90,19 @@ class EmailActivities:
         the server for this recipient or message; raises for anything worth retrying.
         """
         contact = await self.store.get_contact(req.contact_id)
-        if contact is None:
-            return await refuse(self.store, req, "no such contact")
-        if not contact.email:
-            return await refuse(self.store, req, "contact has no email address")
-        if contact.consent.get("email") is not True:
-            return await refuse(self.store, req, "contact has not consented to email")
+        address = contact.email if contact else None
+        if reason := await reason_not_to_send(self.store, req, contact, address):
+            return await refuse(self.store, req, reason)
+        assert contact is not None and address is not None  # reason_not_to_send checked both
         earlier = await claim(self.store, req)
         if earlier is not None:
             return earlier
 
         smtp = self._smtp()
         try:
-            message = self._compose(req, contact, contact.email)
+            message = self._compose(req, contact, address)
             async with smtp:
-                await self._transmit(smtp, message, contact.email)
+                await self._transmit(smtp, message, address)
         except BaseException as e:
             if _permanent(e):
                 reason = mask(_smtp_reason(e))

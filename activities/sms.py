@@ -13,7 +13,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from activities.deliveries import claim, provider_error, refuse, render
+from activities.deliveries import claim, provider_error, reason_not_to_send, refuse, render
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
@@ -103,12 +103,10 @@ class SmsActivities:
         (429, 5xx, could not connect).
         """
         contact = await self.store.get_contact(req.contact_id)
-        if contact is None:
-            return await refuse(self.store, req, "no such contact")
-        if not contact.phone:
-            return await refuse(self.store, req, "contact has no phone number")
-        if contact.consent.get("sms") is not True:
-            return await refuse(self.store, req, "contact has not consented to sms")
+        address = contact.phone if contact else None
+        if reason := await reason_not_to_send(self.store, req, contact, address):
+            return await refuse(self.store, req, reason)
+        assert contact is not None and address is not None  # reason_not_to_send checked both
         earlier = await claim(self.store, req)
         if earlier is not None:
             return earlier
@@ -120,7 +118,7 @@ class SmsActivities:
             raise
         try:
             message = await self._twilio().messages.create_async(
-                to=contact.phone, from_=self.settings.twilio_from_number, body=body
+                to=address, from_=self.settings.twilio_from_number, body=body
             )
         except TwilioRestException as e:
             reason = mask(f"twilio {e.code}: {e.msg}")

@@ -17,7 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from journeys.contacts import Contact
 from journeys.models import ContactFacts, JourneyEvent, SendRequest
 from journeys.store.migrations import migrate
-from journeys.store.schema import audience_memberships, contacts, deliveries, events, tags
+from journeys.store.schema import (
+    audience_memberships,
+    contacts,
+    deliveries,
+    events,
+    nps_answers,
+    onsite_messages,
+    processed_events,
+    push_subscriptions,
+    suppressions,
+    tags,
+)
 
 
 def _now() -> datetime:
@@ -77,15 +88,18 @@ class ContactStore:
         contact = await self.get_contact(contact_id)
         if contact is None:
             return ContactFacts(contact_id=contact_id, found=False)
+        suppressed = await self.suppressed_channels(contact_id)
+        subscribed = {s["kind"] for s in await self.push_subscriptions_of(contact_id)}
         return ContactFacts(
             contact_id=contact_id,
             has_email=bool(contact.email),
             has_phone=bool(contact.phone),
             time_zone=contact.time_zone,
             locale=contact.locale,
-            consent=contact.consent,
-            in_mobile_app=contact.in_mobile_app,
-            web_push=contact.web_push,
+            # An unsubscribe or STOP withdraws consent, whatever the contact record says.
+            consent={ch: ok and ch not in suppressed for ch, ok in contact.consent.items()},
+            in_mobile_app=contact.in_mobile_app or "mobile" in subscribed,
+            web_push=contact.web_push or "web" in subscribed,
             tags=await self.tags_of(contact_id),
             audiences=await self.audiences_of(contact_id),
             attributes=contact.attributes,
@@ -180,6 +194,11 @@ class ContactStore:
                 )
             )
 
+    async def delivery(self, key: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(deliveries).where(deliveries.c.key == key))).first()
+        return dict(row._mapping) if row else None
+
     async def deliveries_of(self, contact_id: str) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
@@ -202,6 +221,154 @@ class ContactStore:
                     data=ev.data,
                 )
             )
+
+    async def first_time_event(self, event_id: str, contact_id: str) -> bool:
+        """Remember an API event id; False when it was seen before (a retried call)."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(processed_events).values(
+                        event_id=event_id, contact_id=contact_id, created_at=_now()
+                    )
+                )
+            return True
+        except IntegrityError:
+            return False
+
+    # suppression ------------------------------------------------------------------------------
+
+    async def suppress(self, contact_id: str, channel: str, reason: str) -> None:
+        stmt = self._insert(suppressions).values(
+            contact_id=contact_id, channel=channel, reason=reason, created_at=_now()
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt.on_conflict_do_nothing())
+
+    async def unsuppress(self, contact_id: str, channel: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(suppressions).where(
+                    and_(suppressions.c.contact_id == contact_id, suppressions.c.channel == channel)
+                )
+            )
+
+    async def suppressed_channels(self, contact_id: str) -> set[str]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(suppressions.c.channel).where(suppressions.c.contact_id == contact_id)
+            )
+            return {r[0] for r in rows}
+
+    # push subscriptions -------------------------------------------------------------------------
+
+    async def add_push_subscription(
+        self, contact_id: str, kind: str, endpoint: str, keys: dict[str, str]
+    ) -> None:
+        """Register a web push subscription (kind 'web') or a mobile app token ('mobile')."""
+        stmt = self._insert(push_subscriptions).values(
+            contact_id=contact_id, kind=kind, endpoint=endpoint, keys=keys, created_at=_now()
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt.on_conflict_do_nothing())
+
+    async def push_subscriptions_of(
+        self, contact_id: str, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = select(push_subscriptions).where(push_subscriptions.c.contact_id == contact_id)
+        if kind is not None:
+            query = query.where(push_subscriptions.c.kind == kind)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(query.order_by(push_subscriptions.c.id))
+            return [dict(r._mapping) for r in rows]
+
+    async def remove_push_subscription(self, subscription_id: int) -> None:
+        """The push service said the subscription is gone (404/410)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(push_subscriptions).where(push_subscriptions.c.id == subscription_id)
+            )
+
+    # NPS ----------------------------------------------------------------------------------------
+
+    async def record_nps_answer(
+        self, delivery_key: str, score: int, comment: str | None
+    ) -> dict[str, Any]:
+        """Store the answer to the send `delivery_key`; answering again updates it."""
+        sent = await self.delivery(delivery_key)
+        if sent is None:
+            raise KeyError(delivery_key)
+        now = _now()
+        stmt = self._insert(nps_answers).values(
+            delivery_key=delivery_key,
+            contact_id=sent["contact_id"],
+            journey_id=sent["journey_id"],
+            step_id=sent["step_id"],
+            score=score,
+            comment=comment,
+            answered_at=now,
+            updated_at=now,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["delivery_key"],
+            set_={"score": score, "comment": comment, "updated_at": now},
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt)
+        return sent
+
+    async def nps_answers_of(self, journey_id: str) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(nps_answers)
+                .where(nps_answers.c.journey_id == journey_id)
+                .order_by(nps_answers.c.answered_at)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    # on-site messages ---------------------------------------------------------------------------
+
+    async def queue_onsite(
+        self, key: str, contact_id: str, journey_id: str, step_id: str, content: dict[str, Any]
+    ) -> None:
+        stmt = self._insert(onsite_messages).values(
+            delivery_key=key,
+            contact_id=contact_id,
+            journey_id=journey_id,
+            step_id=step_id,
+            content=content,
+            created_at=_now(),
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt.on_conflict_do_nothing())
+
+    async def pending_onsite(self, contact_id: str) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(onsite_messages)
+                .where(
+                    and_(
+                        onsite_messages.c.contact_id == contact_id,
+                        onsite_messages.c.shown_at.is_(None),
+                    )
+                )
+                .order_by(onsite_messages.c.created_at)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    async def mark_onsite_shown(self, key: str, contact_id: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(onsite_messages)
+                .where(
+                    and_(
+                        onsite_messages.c.delivery_key == key,
+                        onsite_messages.c.contact_id == contact_id,
+                        onsite_messages.c.shown_at.is_(None),
+                    )
+                )
+                .values(shown_at=_now())
+            )
+            return bool(result.rowcount)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -61,6 +61,49 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX events_contact ON events (contact_id, occurred_at)",
         ],
     ),
+    (
+        2,
+        "suppressions, push subscriptions, NPS answers, on-site messages, event ids",
+        [
+            """CREATE TABLE suppressions (
+                contact_id VARCHAR(64) NOT NULL,
+                channel VARCHAR(16) NOT NULL,
+                reason VARCHAR(64) NOT NULL,
+                created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                PRIMARY KEY (contact_id, channel))""",
+            """CREATE TABLE push_subscriptions (
+                id {serial},
+                contact_id VARCHAR(64) NOT NULL,
+                kind VARCHAR(16) NOT NULL,
+                endpoint TEXT NOT NULL,
+                keys JSON NOT NULL,
+                created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                UNIQUE (contact_id, kind, endpoint))""",
+            """CREATE TABLE nps_answers (
+                delivery_key VARCHAR(255) PRIMARY KEY,
+                contact_id VARCHAR(64) NOT NULL,
+                journey_id VARCHAR(64) NOT NULL,
+                step_id VARCHAR(64) NOT NULL,
+                score INTEGER NOT NULL,
+                comment TEXT,
+                answered_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                updated_at TIMESTAMP WITH TIME ZONE NOT NULL)""",
+            "CREATE INDEX nps_answers_journey ON nps_answers (journey_id)",
+            """CREATE TABLE onsite_messages (
+                delivery_key VARCHAR(255) PRIMARY KEY,
+                contact_id VARCHAR(64) NOT NULL,
+                journey_id VARCHAR(64) NOT NULL,
+                step_id VARCHAR(64) NOT NULL,
+                content JSON NOT NULL,
+                created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                shown_at TIMESTAMP WITH TIME ZONE)""",
+            "CREATE INDEX onsite_messages_contact ON onsite_messages (contact_id, shown_at)",
+            """CREATE TABLE processed_events (
+                event_id VARCHAR(128) PRIMARY KEY,
+                contact_id VARCHAR(64) NOT NULL,
+                created_at TIMESTAMP WITH TIME ZONE NOT NULL)""",
+        ],
+    ),
 ]
 
 

@@ -68,3 +68,61 @@ events = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("data", JSON, nullable=False),
 )
+
+# A channel the contact may no longer be sent on, whatever the journey: unsubscribed, SMS STOP.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("contact_id", String(64), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("reason", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Web push subscriptions (endpoint + p256dh/auth keys) and mobile app tokens (endpoint = token).
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("contact_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # web | mobile
+    Column("endpoint", Text, nullable=False),
+    Column("keys", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One answer per send: answering again updates it.
+nps_answers = Table(
+    "nps_answers",
+    metadata,
+    Column("delivery_key", String(255), primary_key=True),
+    Column("contact_id", String(64), nullable=False),
+    Column("journey_id", String(64), nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("comment", Text),
+    Column("answered_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Messages the website shows the contact (chat prompt, NPS pop-up) until marked shown.
+onsite_messages = Table(
+    "onsite_messages",
+    metadata,
+    Column("delivery_key", String(255), primary_key=True),
+    Column("contact_id", String(64), nullable=False),
+    Column("journey_id", String(64), nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("content", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("shown_at", DateTime(timezone=True)),
+)
+
+# Event ids already accepted from the API, so a retried call changes nothing.
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("contact_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
