@@ -31,6 +31,8 @@ class Settings(BaseSettings):
         SecretStr("dev-only-secret-change-me"), alias="JOURNEYS_SECRET_KEY"
     )
     gateway_url: str = Field("http://localhost:8000", alias="JOURNEYS_GATEWAY_URL")
+    # Bearer key backend services present to /v1; without one the API refuses every call.
+    api_key: SecretStr | None = Field(None, alias="JOURNEYS_API_KEY")
 
     smtp_host: str = Field("localhost", alias="SMTP_HOST")
     smtp_port: int = Field(1025, alias="SMTP_PORT")
@@ -44,3 +46,14 @@ class Settings(BaseSettings):
     twilio_from_number: str = Field("+15005550006", alias="TWILIO_FROM_NUMBER")
     # Empty means Twilio itself; the dev stack and tests point it at the local stand-in.
     twilio_base_url: str | None = Field(None, alias="TWILIO_BASE_URL")
+
+    # Web push (VAPID): the application server's private key (base64url, raw or PEM) and contact.
+    vapid_private_key: SecretStr | None = Field(None, alias="VAPID_PRIVATE_KEY")
+    vapid_subject: str = Field("mailto:journeys@localhost", alias="VAPID_SUBJECT")
+
+    # Mobile push through FCM's HTTP v1 API; the endpoint is configurable for a local stand-in.
+    fcm_project_id: str = Field("journeys-dev", alias="FCM_PROJECT_ID")
+    fcm_endpoint: str = Field("https://fcm.googleapis.com", alias="FCM_ENDPOINT")
+    # A service-account JSON file (production) or a ready access token (stand-ins, tests).
+    fcm_credentials_file: Path | None = Field(None, alias="FCM_CREDENTIALS_FILE")
+    fcm_access_token: SecretStr | None = Field(None, alias="FCM_ACCESS_TOKEN")
