@@ -93,6 +93,24 @@ async def deliver_event(
     return outcome
 
 
+async def signal_run(
+    client: Client, store: ContactStore, journey_id: str, contact_id: str, event: JourneyEvent
+) -> bool:
+    """Record the event and deliver it to one run (the one a tracked message came from).
+
+    Returns False when that run is no longer running; the event is kept in the store anyway.
+    """
+    await store.record_event(contact_id, event)
+    handle = client.get_workflow_handle(workflow_id(journey_id, contact_id))
+    try:
+        await handle.signal(JourneyWorkflow.event, event)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    return True
+
+
 async def journey_statuses(
     client: Client, library: Iterable[JourneySpec], contact_id: str
 ) -> list[tuple[str, WorkflowExecutionStatus | None, JourneyStatus]]:
