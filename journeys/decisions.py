@@ -11,14 +11,21 @@ from journeys.spec import BranchStep
 
 
 def find_event(
-    events: Sequence[JourneyEvent], consumed: Sequence[int], kind: str, step: str | None
+    events: Sequence[JourneyEvent],
+    consumed: Sequence[int],
+    kind: str,
+    step: str | None,
+    machine: bool = False,
 ) -> int | None:
     """The earliest event a wait_for may use: right kind, about the right send (if it names one),
-    and not already used by an earlier wait. Events that came before the wait started count."""
+    not already used by an earlier wait, and made by a person unless `machine` events count.
+    Events that came before the wait started count."""
     for index, event in enumerate(events):
         if index in consumed or event.kind != kind:
             continue
         if step is not None and event.step != step:
+            continue
+        if event.data.get("machine") is True and not machine:
             continue
         return index
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,36 @@ def _schema_problems(file: str, raw: Any, err: ValidationError, lines: list[int]
                 f"unknown kind {e['input'].get('kind')!r}; use one of: {e['ctx']['expected_tags']}"
             )
         problems.append(Problem(file, f"{field}: {message}" if field else message, step_id, line))
+    return problems
+
+
+_PARAM = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
+
+
+def _substitute_params(file: str, raw: Any, lines: list[int]) -> list[Problem]:
+    """Replace ${name} in the steps by the journey's `params`, in place; name what is unknown."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list):
+        return []
+    params = raw.get("params") or {}
+    if not isinstance(params, dict):
+        return []  # the schema reports it
+    problems: list[Problem] = []
+
+    def fill(value: Any, step: str, line: int | None) -> Any:
+        if isinstance(value, str):
+            for name in _PARAM.findall(value):
+                if name not in params:
+                    problems.append(Problem(file, f"unknown parameter ${{{name}}}", step, line))
+            return _PARAM.sub(lambda m: str(params.get(m[1], m[0])), value)
+        if isinstance(value, dict):
+            return {k: fill(v, step, line) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill(v, step, line) for v in value]
+        return value
+
+    for index, entry in enumerate(raw["steps"]):
+        step_id = entry.get("id", f"#{index + 1}") if isinstance(entry, dict) else f"#{index + 1}"
+        raw["steps"][index] = fill(entry, step_id, lines[index] if index < len(lines) else None)
     return problems
 
 
@@ -195,6 +226,8 @@ def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
             ]
         ) from None
     lines = _step_lines(text)
+    if problems := _substitute_params(file, raw, lines):
+        raise SpecError(problems)
     try:
         spec = JourneySpec.model_validate(raw)
     except ValidationError as e:

@@ -123,6 +123,9 @@ class WaitForStep(_Step):
     timeout: str
     on_event: StepId
     on_timeout: StepId
+    # Opens fetched by privacy proxies (Apple Mail Privacy Protection and the like) say nothing
+    # about the person; they count only when the author says so.
+    machine_opens: bool = False
 
     @field_validator("timeout")
     @classmethod
@@ -240,10 +243,16 @@ class JourneySpec(_Model):
     description: str
     # The event that makes a contact enter (contact_added, app_installed, purchase) or "manual".
     trigger: str
+    # Whether the trigger starts it. The library keeps proven alternatives (five ways to run an
+    # NPS survey); a team switches on the ones it uses. Any journey can be started by hand.
+    active: bool = True
     # never: a contact goes through once; after_exit: again once the previous run has ended.
     re_entry: Literal["never", "after_exit"] = "never"
     # Any of these events ends the run at once, wherever it is.
     exit_events: list[str] = []
+    # Values the steps refer to as ${name} (waits "to be determined" by the seed, for example);
+    # substituted when the file is loaded, kept here so a run shows what it was started with.
+    params: dict[str, str] = {}
     # Hard bound on steps one contact may execute in this journey (loops included).
     max_steps: int = Field(1000, ge=1, le=100_000)
     steps: list[Step] = Field(min_length=1)

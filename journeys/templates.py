@@ -24,6 +24,8 @@ REQUIRED_PARTS: dict[str, tuple[str, ...]] = {
     "mobile_push": ("title", "body"),
     "onsite": ("body",),
 }
+# Where a tap on a push notification leads (the NPS survey, say).
+OPTIONAL_PARTS: dict[str, tuple[str, ...]] = {"web_push": ("url",), "mobile_push": ("url",)}
 
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _html_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
@@ -64,11 +66,13 @@ def load_template(library_dir: Path, channel: Channel | str, name: str) -> Messa
     if not isinstance(raw, dict):
         raise TemplateError(f"{path}: expected a mapping of parts")
     required = REQUIRED_PARTS[channel]
+    optional = OPTIONAL_PARTS.get(channel, ())
     missing = [p for p in required if not isinstance(raw.get(p), str)]
-    extra = [p for p in raw if p not in required]
+    extra = [p for p in raw if p not in required and p not in optional]
     if missing or extra:
+        optional_note = f" (and optionally {list(optional)})" if optional else ""
         raise TemplateError(
-            f"{path}: a {channel} template has exactly the parts {list(required)}"
+            f"{path}: a {channel} template has the parts {list(required)}{optional_note}"
             f"{f'; missing {missing}' if missing else ''}{f'; unknown {extra}' if extra else ''}"
         )
     for part, source in raw.items():

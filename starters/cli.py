@@ -90,9 +90,8 @@ def list_journeys() -> None:
         except SpecError:
             table.add_row(path.stem, "-", "-", "-", "[red]invalid: run journeys validate[/red]")
             continue
-        table.add_row(
-            spec.id, str(spec.version), spec.trigger, str(len(spec.steps)), spec.description
-        )
+        trigger = spec.trigger if spec.active else f"{spec.trigger} (inactive: start by hand)"
+        table.add_row(spec.id, str(spec.version), trigger, str(len(spec.steps)), spec.description)
     out.print(table)
 
 

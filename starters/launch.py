@@ -77,7 +77,7 @@ async def deliver_event(
     await store.record_event(contact_id, event)
     outcome: dict[str, str] = {}
     for spec in library:
-        if spec.trigger == event.kind:
+        if spec.active and spec.trigger == event.kind:
             # Signal-with-start: a running run gets the event, otherwise a new run starts with it.
             # "already" means the contact went through and may not re-enter.
             if await _start(client, spec, contact_id, task_queue, speed, event) == "started":

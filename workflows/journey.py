@@ -280,7 +280,7 @@ class JourneyWorkflow:
     async def _wait_for(self, step: WaitForStep) -> tuple[str, str | None]:
         def pending() -> int | None:
             return decisions.find_event(
-                self._state.events, self._state.consumed, step.event, step.step
+                self._state.events, self._state.consumed, step.event, step.step, step.machine_opens
             )
 
         self._set_details(f"{step.describe()} (until {self._until(step.timeout_delta())})")

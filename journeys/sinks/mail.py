@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import mailbox
+import time
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
@@ -23,6 +24,8 @@ class MailSink:
     def __init__(self, maildir: Path | None = None) -> None:
         self.maildir = maildir
         self.messages: list[EmailMessage] = []
+        # time.perf_counter() when each message was accepted, for latency measurements.
+        self.arrived_at: list[float] = []
         self._mailbox = mailbox.Maildir(maildir, create=True) if maildir else None
         self._server: asyncio.Server | None = None
         self._arrived = asyncio.Condition()
@@ -69,6 +72,7 @@ class MailSink:
         if self._mailbox is not None:
             self._mailbox.add(raw)
         async with self._arrived:
+            self.arrived_at.append(time.perf_counter())
             self.messages.append(message)
             self._arrived.notify_all()
         return "250 Message accepted for delivery"
