@@ -118,3 +118,9 @@ def test_csv_rows_are_checked_and_reported_by_line() -> None:
         "line 5: consent: unknown channels ['fax'] "
         "(known: email, sms, web_push, mobile_push, onsite, newsletter)",
     ]
+
+
+def test_machine_opens_count_only_when_the_wait_says_so() -> None:
+    events = [ev("opened", "intro", machine=True), ev("opened", "intro", machine=False)]
+    assert decisions.find_event(events, [], "opened", "intro") == 1
+    assert decisions.find_event(events, [], "opened", "intro", machine=True) == 0

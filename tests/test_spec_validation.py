@@ -198,3 +198,26 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 """,
     )
     assert len(found) == 3
+
+
+def test_params_fill_the_steps_and_unknown_ones_are_named(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+  - id: pause
+    kind: wait
+    duration: ${gap}
+  - id: done
+    kind: end
+""",
+    )
+    path.write_text(path.read_text().replace("steps:\n", "params:\n  gap: 2d\nsteps:\n"))
+    spec = load_journey(path)
+    assert spec.params == {"gap": "2d"}
+    assert spec.step("pause").duration == "2d"  # type: ignore[union-attr]
+    path.write_text(path.read_text().replace("${gap}", "${gapp}"))
+    with pytest.raises(SpecError) as err:
+        load_journey(path)
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:8: step 'pause': unknown parameter ${{gapp}}"
+    ]
