@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from journeys.contacts import Contact
@@ -30,6 +29,11 @@ _ADDRESS = {
     "mobile_push": "mobile app token",
     "onsite": "website identity",
 }
+
+
+def no_address(channel: str) -> str:
+    """Why a contact cannot be reached on `channel`; journeys branch on this failed send."""
+    return f"contact has no {_ADDRESS[channel]}"
 
 
 async def claim(store: ContactStore, req: SendRequest) -> SendResult | None:
@@ -64,7 +68,7 @@ async def reason_not_to_send(
     if contact is None:
         return "no such contact"
     if not address:
-        return f"contact has no {_ADDRESS[req.channel]}"
+        return no_address(req.channel)
     if contact.consent.get(req.channel) is not True:
         return f"contact has not consented to {req.channel}"
     if req.channel in await store.suppressed_channels(contact.id):
@@ -78,8 +82,23 @@ async def refuse(store: ContactStore, req: SendRequest, reason: str) -> SendResu
     earlier = await claim(store, req)
     if earlier is not None:
         return earlier
-    await store.finish_delivery(req.key, "failed", error=reason)
     log.info("send refused", key=req.key, channel=req.channel, reason=reason)
+    return await fail(store, req, reason)
+
+
+async def start_send(
+    store: ContactStore, req: SendRequest, contact: Contact | None, address: str | None
+) -> SendResult | None:
+    """Compliance, then the claim: None means the caller holds a new claim and sends; otherwise
+    the result to return without sending (refused, or what an earlier attempt left)."""
+    if reason := await reason_not_to_send(store, req, contact, address):
+        return await refuse(store, req, reason)
+    return await claim(store, req)
+
+
+async def fail(store: ContactStore, req: SendRequest, reason: str) -> SendResult:
+    """Record a claimed send as failed for good; a retry returns the same failure."""
+    await store.finish_delivery(req.key, "failed", error=reason)
     return SendResult(status="failed", reason=reason)
 
 
@@ -106,22 +125,3 @@ def render(
 def provider_error(detail: str, kind: str) -> ApplicationError:
     """A retryable failure for Temporal with addresses masked: the workflow history keeps it."""
     return ApplicationError(mask(detail), type=kind)
-
-
-class DeliveryActivities:
-    def __init__(self, store: ContactStore) -> None:
-        self.store = store
-
-    @activity.defn
-    async def record_delivery(self, req: SendRequest) -> SendResult:
-        """Record a mobile_push, web_push or onsite message as sent without delivering it.
-
-        These channels have no provider yet; the ledger row keeps them exactly-once and visible
-        so journeys and reports already work with them. Returns duplicate when already claimed.
-        """
-        earlier = await claim(self.store, req)
-        if earlier is not None:
-            return earlier
-        await self.store.finish_delivery(req.key, "sent")
-        log.info("delivery recorded without a provider", key=req.key, channel=req.channel)
-        return SendResult(status="sent")

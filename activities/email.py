@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import email.policy
 import hashlib
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from html import escape
+from functools import partial
+from html import escape, unescape
 from typing import Any
 
 import aiosmtplib
@@ -20,7 +23,7 @@ from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
 from journeys.store import ContactStore
-from journeys.tokens import message_links
+from journeys.tokens import message_links, tracked_url
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +43,20 @@ def message_id(key: str, mail_from: str) -> str:
     that slipped through twice is one message to the recipient's mail system."""
     domain = parseaddr(mail_from)[1].rpartition("@")[2] or "journeys"
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+# A link in the HTML part: the href value (entity-escaped, as HTML writes it) in either quotes.
+_HREF = re.compile(r"""(\bhref\s*=\s*)(["'])(https?://[^"']*)\2""", re.IGNORECASE)
+# A URL in the text part, without the punctuation that ends the sentence around it.
+_BARE_URL = re.compile(r"""https?://[^\s<>"']*[^\s<>"'.,;:!?)\]]""", re.IGNORECASE)
+
+
+def _track_html(html: str, track: Callable[[str], str]) -> str:
+    return _HREF.sub(lambda m: f"{m[1]}{m[2]}{escape(track(unescape(m[3])))}{m[2]}", html)
+
+
+def _track_text(text: str, track: Callable[[str], str]) -> str:
+    return _BARE_URL.sub(lambda m: track(m[0]), text)
 
 
 def _with_pixel(html: str, pixel_url: str) -> str:
@@ -171,6 +188,9 @@ class EmailActivities:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message["X-Journey-Id"] = req.journey_id
         message["X-Journey-Step"] = req.step_id
-        message.set_content(parts["text"])
-        message.add_alternative(_with_pixel(parts["html"], links["open_pixel"]), subtype="html")
+        # Every link goes through the gateway, which reports the click and leads on.
+        track = partial(tracked_url, self.settings, req)
+        message.set_content(_track_text(parts["text"], track))
+        html = _track_html(parts["html"], track)
+        message.add_alternative(_with_pixel(html, links["open_pixel"]), subtype="html")
         return message

@@ -18,7 +18,7 @@ from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
 from journeys.store import ContactStore
-from journeys.tokens import message_links
+from journeys.tokens import MessageClaims, make_token, message_links
 
 log = structlog.get_logger(__name__)
 
@@ -30,6 +30,23 @@ TWILIO_TIMEOUT = 30.0
 # 4xx answers that are not about the message: throttling (429) and our own credentials (401,
 # which would otherwise fail every SMS for good until someone noticed). Retried instead.
 _RETRYABLE_STATUS = {401, 429}
+
+# The purpose (salt) of the token in the status callback URL: Twilio hands it back to the gateway,
+# which reads from it the send the delivery report is about.
+SMS_STATUS = "sms_status"
+
+
+def status_callback_url(settings: Settings, req: SendRequest) -> str:
+    """Where Twilio reports what became of the message (delivered, undelivered, failed)."""
+    claims = MessageClaims(
+        contact_id=req.contact_id,
+        channel=req.channel,
+        key=req.key,
+        journey_id=req.journey_id,
+        step_id=req.step_id,
+    )
+    token = make_token(settings.secret_key.get_secret_value(), SMS_STATUS, claims.model_dump())
+    return f"{settings.gateway_url.rstrip('/')}/twilio/status?token={token}"
 
 
 class RebasedTwilioHttpClient(AsyncTwilioHttpClient):
@@ -113,12 +130,16 @@ class SmsActivities:
 
         try:
             body = render(self.settings, req, contact, message_links(self.settings, req))["body"]
+            callback = status_callback_url(self.settings, req)
         except BaseException:
             await self.store.release_delivery(req.key)
             raise
         try:
             message = await self._twilio().messages.create_async(
-                to=address, from_=self.settings.twilio_from_number, body=body
+                to=address,
+                from_=self.settings.twilio_from_number,
+                body=body,
+                status_callback=callback,
             )
         except TwilioRestException as e:
             reason = mask(f"twilio {e.code}: {e.msg}")

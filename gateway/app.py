@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import FastAPI, Request
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -37,4 +42,40 @@ def create_app(gw: Gateway) -> FastAPI:
         version="1",
     )
     app.state.gateway = gw
+
+    # Imported here: the routers import Gateway and gateway() from this module.
+    from gateway import api, twilio_hooks
+
+    app.include_router(api.router)
+    app.include_router(twilio_hooks.router)
+
+    from gateway import nps, tracking, unsubscribe, website
+
+    app.include_router(tracking.router)
+    app.include_router(unsubscribe.router)
+    app.include_router(nps.router)
+    app.include_router(website.router)
+
+    @app.exception_handler(RPCError)
+    async def temporal_unavailable(request: Request, exc: RPCError) -> Response:
+        # Temporal down, overloaded or too slow: the caller should retry, not report a bug.
+        if exc.status not in (
+            RPCStatusCode.UNAVAILABLE,
+            RPCStatusCode.DEADLINE_EXCEEDED,
+            RPCStatusCode.RESOURCE_EXHAUSTED,
+        ):
+            return await unexpected_error(request, exc)
+        log.warning("temporal unavailable", path=request.url.path, status=exc.status.name)
+        return JSONResponse(
+            {"detail": f"Temporal is unavailable ({exc.message}): retry later"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        # A bug: malformed input is answered 4xx before it gets this far.
+        log.error("unexpected error", path=request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal error (logged)"}, status_code=500)
+
     return app

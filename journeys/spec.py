@@ -268,9 +268,11 @@ class JourneySpec(_Model):
         raise KeyError(step_id)
 
     def next_of(self, step: Step, chosen: str | None) -> str | None:
-        """Resolve an implicit `next` to the step listed right after."""
+        """The step after `step`: the one it chose, else its `next`, else the one listed after."""
         if chosen is not None:
             return chosen
+        if isinstance(step, _Sequential) and step.next is not None:
+            return step.next
         index = self.steps.index(step)
         return self.steps[index + 1].id if index + 1 < len(self.steps) else None
 

@@ -24,8 +24,14 @@ REQUIRED_PARTS: dict[str, tuple[str, ...]] = {
     "mobile_push": ("title", "body"),
     "onsite": ("body",),
 }
-# Where a tap on a push notification leads (the NPS survey, say).
-OPTIONAL_PARTS: dict[str, tuple[str, ...]] = {"web_push": ("url",), "mobile_push": ("url",)}
+# Where a tap on a push notification leads (the NPS survey, say); how the website shows an
+# on-site message (one of ONSITE_KINDS, chat when left out).
+OPTIONAL_PARTS: dict[str, tuple[str, ...]] = {
+    "web_push": ("url",),
+    "mobile_push": ("url",),
+    "onsite": ("kind",),
+}
+ONSITE_KINDS = ("chat", "nps_popup")
 
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _html_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
@@ -75,6 +81,8 @@ def load_template(library_dir: Path, channel: Channel | str, name: str) -> Messa
             f"{path}: a {channel} template has the parts {list(required)}{optional_note}"
             f"{f'; missing {missing}' if missing else ''}{f'; unknown {extra}' if extra else ''}"
         )
+    if channel == "onsite" and raw.get("kind", ONSITE_KINDS[0]) not in ONSITE_KINDS:
+        raise TemplateError(f"{path}: kind is one of {list(ONSITE_KINDS)}, not {raw['kind']!r}")
     for part, source in raw.items():
         try:
             _env.parse(source)

@@ -1,33 +1,77 @@
-"""Signed, expiring tokens for the links in messages (unsubscribe, open pixel, ...).
+"""Signed, expiring tokens for the links in messages (unsubscribe, open pixel, clicks, NPS) and
+for the website SDK.
 
 A token is signed, not encrypted: anyone can read its payload, so it carries opaque ids only
-(contact id, journey and step ids, the delivery key), never an address. The purpose is the salt,
-so an open-pixel token cannot be replayed as an unsubscribe token. Expiry is checked when a
-token is read (itsdangerous stamps the signing time), which is why the limits below are the
-gateway's to pass to `read_token`.
+(contact id, journey and step ids, the delivery key) and the link a click leads to, never an
+address. The purpose is the salt, so an open-pixel token cannot be replayed as an unsubscribe
+token. Expiry is checked when a token is read (itsdangerous stamps the signing time), against
+`MAX_AGE` for its purpose.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from pydantic import BaseModel, ValidationError
 
 from journeys.models import SendRequest
 from journeys.settings import Settings
 
 UNSUBSCRIBE = "unsubscribe"
 OPEN = "open"
+CLICK = "click"
+NPS = "nps"
+WEB = "web"
 
+_DAY = 24 * 3600
 # An unsubscribe link must keep working for as long as someone may dig an old message out of
 # their inbox; a year covers that while still retiring links from leaked or ancient mail.
-UNSUBSCRIBE_MAX_AGE = 365 * 24 * 3600
+UNSUBSCRIBE_MAX_AGE = 365 * _DAY
 # Opens that arrive later than this no longer say anything useful about a journey step.
-OPEN_MAX_AGE = 90 * 24 * 3600
+OPEN_MAX_AGE = 90 * _DAY
+# People click links in old mail as long as they unsubscribe from it.
+CLICK_MAX_AGE = UNSUBSCRIBE_MAX_AGE
+# An answer months after the purchase says little about it.
+NPS_MAX_AGE = 90 * _DAY
+# The site asks for a fresh token (through the API) at sign-in; a month covers long sessions.
+WEB_MAX_AGE = 30 * _DAY
+
+MAX_AGE = {
+    UNSUBSCRIBE: UNSUBSCRIBE_MAX_AGE,
+    OPEN: OPEN_MAX_AGE,
+    CLICK: CLICK_MAX_AGE,
+    NPS: NPS_MAX_AGE,
+    WEB: WEB_MAX_AGE,
+}
 
 
 class BadToken(ValueError):
     """The token was forged, altered, issued for another purpose, or has expired."""
+
+
+class MessageClaims(BaseModel):
+    """What a link in a message says: which send, to whom, from which run."""
+
+    contact_id: str
+    channel: str
+    key: str
+    journey_id: str
+    step_id: str
+
+
+class ClickClaims(MessageClaims):
+    # The link as it was in the template: the only place a click can lead to.
+    url: str
+
+
+class WebClaims(BaseModel):
+    """The website visitor, identified by the site that embedded the SDK."""
+
+    contact_id: str
+
+
+Claims = TypeVar("Claims", bound=BaseModel)
 
 
 def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
@@ -51,18 +95,56 @@ def read_token(secret: str, purpose: str, token: str, max_age_seconds: int) -> d
     return payload
 
 
+def verify(settings: Settings, purpose: str, token: str, claims: type[Claims]) -> Claims:
+    """The claims of a token signed for `purpose` within its `MAX_AGE`; BadToken otherwise."""
+    payload = read_token(settings.secret_key.get_secret_value(), purpose, token, MAX_AGE[purpose])
+    try:
+        return claims.model_validate(payload)
+    except ValidationError:
+        # Signed by us, but not in this shape: made by another version for another use.
+        raise BadToken(f"{purpose} token does not carry what a {purpose} link needs") from None
+
+
+def _sign(settings: Settings, purpose: str, claims: BaseModel) -> str:
+    return make_token(settings.secret_key.get_secret_value(), purpose, claims.model_dump())
+
+
+def _base(settings: Settings) -> str:
+    return settings.gateway_url.rstrip("/")
+
+
+def _message_claims(req: SendRequest) -> MessageClaims:
+    return MessageClaims(
+        contact_id=req.contact_id,
+        channel=req.channel,
+        key=req.key,
+        journey_id=req.journey_id,
+        step_id=req.step_id,
+    )
+
+
 def message_links(settings: Settings, req: SendRequest) -> dict[str, str]:
-    """Signed gateway URLs for one message: `unsubscribe` and `open_pixel`."""
-    secret = settings.secret_key.get_secret_value()
-    base = settings.gateway_url.rstrip("/")
-    payload = {
-        "contact_id": req.contact_id,
-        "channel": req.channel,
-        "key": req.key,
-        "journey_id": req.journey_id,
-        "step_id": req.step_id,
-    }
+    """Signed gateway URLs for one message: `unsubscribe`, `open_pixel` and `nps` (the survey)."""
+    claims = _message_claims(req)
+    base = _base(settings)
     return {
-        "unsubscribe": f"{base}/u/{make_token(secret, UNSUBSCRIBE, payload)}",
-        "open_pixel": f"{base}/t/o/{make_token(secret, OPEN, payload)}",
+        "unsubscribe": f"{base}/u/{_sign(settings, UNSUBSCRIBE, claims)}",
+        "open_pixel": f"{base}/t/o/{_sign(settings, OPEN, claims)}",
+        "nps": f"{base}/nps/{_sign(settings, NPS, claims)}",
     }
+
+
+def tracked_url(settings: Settings, req: SendRequest, url: str) -> str:
+    """What a message links to instead of `url`: the gateway's click redirect, which reports the
+    click and leads on to `url`. Links to the gateway itself (unsubscribe, survey) stay as they
+    are: they report their own events."""
+    base = _base(settings)
+    if url.startswith(f"{base}/"):
+        return url
+    claims = ClickClaims(**_message_claims(req).model_dump(), url=url)
+    return f"{base}/t/c/{_sign(settings, CLICK, claims)}"
+
+
+def web_token(settings: Settings, contact_id: str) -> str:
+    """The token a site puts in the SDK's script tag to identify the signed-in contact."""
+    return _sign(settings, WEB, WebClaims(contact_id=contact_id))

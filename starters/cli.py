@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,6 +103,30 @@ def worker() -> None:
 
     configure_logging()
     _run(run_worker(Settings()))
+
+
+@app.command("gateway")
+def gateway_command(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Serve the gateway (tracking, unsubscribe, NPS pages, webhooks, /v1 API) until SIGTERM."""
+    from gateway.serve import build_gateway, serve_gateway
+
+    configure_logging()
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        gw = await build_gateway(Settings())
+        try:
+            await serve_gateway(gw, host, port, stop)
+        finally:
+            await gw.store.close()
+
+    _run(serve())
 
 
 @contacts_app.command("import")

@@ -15,13 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from pydantic import SecretStr
 from temporalio.client import Client
 
+from gateway.app import Gateway
+from gateway.serve import serve_gateway
 from journeys.connection import connect
 from journeys.embedded import dev_server_path
 from journeys.identity import register_search_attributes
+from journeys.library import load_library
 from journeys.settings import Settings
 from journeys.sinks.mail import MailSink
+from journeys.sinks.push import FcmSink, WebPushSink, dev_vapid_key
 from journeys.sinks.sms import SmsSink
 from journeys.store import open_store
 from workers.worker import journey_worker
@@ -35,20 +40,34 @@ class DevPorts:
     ui: int = 8233
     smtp: int = 1025
     sms: int = 8025
+    gateway: int = 8000
+    web_push: int = 8026
+    fcm: int = 8027
+
+
+DEV_API_KEY = "dev-api-key"
+DEV_FCM_TOKEN = "dev-fcm-token"
 
 
 def dev_settings(data_dir: Path, ports: DevPorts) -> Settings:
     """The environment's settings with every address pointed at the embedded parts."""
-    return Settings().model_copy(
+    settings = Settings()
+    return settings.model_copy(
         update={
             "temporal_address": f"localhost:{ports.temporal}",
             "database_url": f"sqlite+aiosqlite:///{data_dir}/journeys.db",
+            "gateway_url": f"http://localhost:{ports.gateway}",
+            "api_key": settings.api_key or SecretStr(DEV_API_KEY),
             "smtp_host": "127.0.0.1",
             "smtp_port": ports.smtp,
             "smtp_username": None,
             "smtp_password": None,
             "smtp_starttls": False,
             "twilio_base_url": f"http://127.0.0.1:{ports.sms}",
+            "vapid_private_key": SecretStr(dev_vapid_key(data_dir / "vapid.key")),
+            "fcm_endpoint": f"http://127.0.0.1:{ports.fcm}",
+            "fcm_access_token": SecretStr(DEV_FCM_TOKEN),
+            "fcm_credentials_file": None,
         }
     )
 
@@ -105,21 +124,32 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
         loop.add_signal_handler(sig, stop.set)
 
     server = start_temporal(data_dir, ports)
-    mail = MailSink(maildir=data_dir / "maildir")
-    sms = SmsSink(
-        settings.twilio_account_sid,
-        settings.twilio_auth_token.get_secret_value(),
-        jsonl=data_dir / "sms.jsonl",
-    )
-    store = None
+    sinks: list[tuple[MailSink | SmsSink | WebPushSink | FcmSink, int]] = [
+        (MailSink(maildir=data_dir / "maildir"), ports.smtp),
+        (
+            SmsSink(
+                settings.twilio_account_sid,
+                settings.twilio_auth_token.get_secret_value(),
+                jsonl=data_dir / "sms.jsonl",
+            ),
+            ports.sms,
+        ),
+        (WebPushSink(jsonl=data_dir / "web_push.jsonl"), ports.web_push),
+        (FcmSink(settings.fcm_project_id, DEV_FCM_TOKEN, jsonl=data_dir / "fcm.jsonl"), ports.fcm),
+    ]
     try:
-        await mail.start(port=ports.smtp)
-        await sms.start(port=ports.sms)
-        client = await wait_for_temporal(settings, server)
-        await register_search_attributes(client, settings.temporal_namespace)
-        store = await open_store(settings.database_url)
-        async with journey_worker(client, store, settings):
-            print_banner(data_dir, ports)
+        async with contextlib.AsyncExitStack() as running:
+            for sink, port in sinks:
+                await sink.start(port=port)
+                running.push_async_callback(sink.stop)
+            client = await wait_for_temporal(settings, server)
+            await register_search_attributes(client, settings.temporal_namespace)
+            store = await open_store(settings.database_url)
+            running.push_async_callback(store.close)
+            await running.enter_async_context(journey_worker(client, store, settings))
+            gw = Gateway(settings, store, client, load_library(settings.library_dir))
+            gateway = asyncio.create_task(serve_gateway(gw, "127.0.0.1", ports.gateway, stop))
+            print_banner(data_dir, ports, settings)
             demo_task = None
             if demo:
                 from starters.demo import run_demo
@@ -131,11 +161,8 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
                 demo_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await demo_task
+            await gateway
     finally:
-        if store:
-            await store.close()
-        await sms.stop()
-        await mail.stop()
         server.terminate()
         try:
             server.wait(timeout=15)
@@ -143,7 +170,9 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             server.kill()
 
 
-def print_banner(data_dir: Path, ports: DevPorts) -> None:
+def print_banner(data_dir: Path, ports: DevPorts, settings: Settings) -> None:
+    own_key = settings.api_key and settings.api_key.get_secret_value() != DEV_API_KEY
+    key = "the one in JOURNEYS_API_KEY" if own_key else DEV_API_KEY
     print(
         f"""
 journeys dev stack is up (Ctrl-C stops it; run it again to resume the journeys in flight)
@@ -151,6 +180,9 @@ journeys dev stack is up (Ctrl-C stops it; run it again to resume the journeys i
   Temporal        localhost:{ports.temporal}  (state in {data_dir}/temporal.db)
   mail (SMTP)     127.0.0.1:{ports.smtp}  -> every message in {data_dir}/maildir/new
   SMS (Twilio)    http://127.0.0.1:{ports.sms}  -> every message in {data_dir}/sms.jsonl
+  web push        http://127.0.0.1:{ports.web_push}  -> {data_dir}/web_push.jsonl
+  mobile push     http://127.0.0.1:{ports.fcm}  (FCM v1) -> {data_dir}/fcm.jsonl
+  gateway         http://localhost:{ports.gateway}  (API docs at /docs; bearer key: {key})
   contact store   {data_dir}/journeys.db
 Try: journeys status demo-ada   journeys event demo-eve opened --step resend_intro
 """,

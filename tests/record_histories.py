@@ -16,9 +16,11 @@ from temporalio.testing import WorkflowEnvironment
 from journeys.embedded import test_server_path
 from journeys.identity import register_search_attributes
 from journeys.sinks.mail import MailSink
+from journeys.sinks.push import FcmSink, WebPushSink, new_vapid_key, settings_for
 from journeys.sinks.sms import SmsSink
 from journeys.store import open_store
 from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN, sink_settings
+from tests.push_fixtures import FCM_PROJECT, FCM_TOKEN
 from tests.scenarios import SCENARIOS, assert_outcome, play
 from tests.temporal_fixtures import running_stack
 
@@ -38,20 +40,25 @@ async def record() -> None:
         for scenario in SCENARIOS:
             with tempfile.TemporaryDirectory() as tmp:
                 mail, sms = MailSink(), SmsSink(TWILIO_SID, TWILIO_TOKEN)
-                await mail.start()
-                await sms.start()
-                settings = sink_settings(Path(tmp), mail, sms)
+                web_push, fcm = WebPushSink(), FcmSink(FCM_PROJECT, FCM_TOKEN)
+                for sink in (mail, sms, web_push, fcm):
+                    await sink.start()
+                settings = sink_settings(Path(tmp), mail, sms).model_copy(
+                    update=settings_for(fcm, new_vapid_key()[0])
+                )
                 store = await open_store(settings.database_url)
                 try:
-                    async with running_stack(env, store, settings, mail, sms) as stack:
+                    async with running_stack(
+                        env, store, settings, mail, sms, web_push, fcm
+                    ) as stack:
                         handle, result = await play(stack, scenario)
                         # Only a history of the path the seed describes is worth keeping.
                         await assert_outcome(stack, scenario, result)
                         history = await handle.fetch_history()
                 finally:
                     await store.close()
-                    await mail.stop()
-                    await sms.stop()
+                    for sink in (mail, sms, web_push, fcm):
+                        await sink.stop()
             path = history_path(scenario.journey, scenario.name)
             path.write_text(history.to_json())
             print(f"recorded {path.relative_to(Path.cwd())}")

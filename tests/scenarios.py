@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from temporalio.client import WorkflowHandle
 
@@ -27,7 +28,12 @@ ADA = Contact(
     consent={"email": True, "sms": True},
 )
 BOB = Contact(id="c-bob", email="bob@example.com", consent={"email": True})
-CAL = Contact(id="c-cal", email="cal@example.com", in_mobile_app=True, consent={"email": True})
+CAL = Contact(
+    id="c-cal",
+    email="cal@example.com",
+    in_mobile_app=True,
+    consent={"email": True, "mobile_push": True},
+)
 
 INTRO = "Welcome, Ada: part 1 of 3"
 INTRO_BOB = "Welcome: part 1 of 3"
@@ -45,12 +51,31 @@ class Scenario:
     contact: Contact
     # (step the run must stand at, event it then receives, the send step the event is about)
     actions: tuple[tuple[str, str, str | None], ...] = ()
-    subjects: tuple[str, ...] = ()
+    # Email subjects in order; a tuple where an A/B test may send either.
+    subjects: tuple[str | tuple[str, ...], ...] = ()
     sms: tuple[str, ...] = ()  # the start of each SMS body, in order
     tags: tuple[str, ...] = ()
     audiences: tuple[str, ...] = ()
     ledger: tuple[tuple[str, str], ...] = field(default=())  # (step, channel) of every delivery
+    tags_before: tuple[str, ...] = ()  # set by hand before the run (a consultant's REVIEW_LEFT)
+    devices: tuple[str, ...] = ()  # push subscriptions registered first: "web", "mobile"
+    pushes: tuple[str, ...] = ()  # titles of the push notifications received (web and mobile)
+    ends_at: str | None = None
 
+
+DAN = Contact(id="c-dan", email="dan@example.com", consent={"email": True})
+EVA = Contact(id="c-eva", email="eva@example.com", phone="+48601234570", consent={"sms": True})
+FOX = Contact(id="c-fox", consent={"web_push": True})
+GIL = Contact(id="c-gil")
+NEWS = Contact(id="c-news", email="news@example.com", consent={"email": True, "newsletter": True})
+PUSHY = Contact(id="c-pushy", consent={"web_push": True})
+APPY = Contact(id="c-appy", consent={"mobile_push": True})
+
+NPS_ASK = "How likely are you to recommend us?"
+NPS_SHORT = "One question, ten seconds"
+NPS_FOLLOWUP = "Still ten seconds: how did we do?"
+NPS_SMS = "Thanks for your purchase! 0-10"
+NPS_SMS_FOLLOWUP = "A reminder: tell us in ten seconds"
 
 SCENARIOS = [
     Scenario(
@@ -98,8 +123,130 @@ SCENARIOS = [
         "mobile_app",
         "mobile_app_nurturing",
         CAL,
+        devices=("mobile",),
+        pushes=tuple(f"Getting started, part {i} of 3" for i in (1, 2, 3)),
         tags=("MOBILE_NURTURE_COMPLETED",),
         ledger=(("push_1", "mobile_push"), ("push_2", "mobile_push"), ("push_3", "mobile_push")),
+    ),
+    # --- nps_email ---------------------------------------------------------------------------
+    Scenario("not_opted_in", "nps_email", GIL, ends_at="not_opted_in"),
+    Scenario(
+        "clicked",
+        "nps_email",
+        DAN,
+        actions=(("survey_clicked", "survey_viewed", "survey_email"),),
+        subjects=(NPS_ASK,),
+        tags=("NPS_EMAIL_DONE",),
+    ),
+    Scenario("not_clicked", "nps_email", DAN, subjects=(NPS_ASK,), ends_at="no_click"),
+    # --- nps_sms -------------------------------------------------------------------------------
+    Scenario(
+        "answered",
+        "nps_sms",
+        EVA,
+        actions=(("answered", "nps_answered", "survey_sms"),),
+        sms=(NPS_SMS,),
+        tags=("NPS_SMS_PATH_END",),
+    ),
+    Scenario(
+        "not_answered", "nps_sms", EVA, sms=(NPS_SMS, NPS_SMS_FOLLOWUP), tags=("NPS_SMS_PATH_END",)
+    ),
+    # --- nps_web_push --------------------------------------------------------------------------
+    Scenario("no_subscription", "nps_web_push", GIL, ends_at="no_subscription"),
+    Scenario(
+        "answered",
+        "nps_web_push",
+        FOX,
+        devices=("web",),
+        pushes=("How did we do?",),
+        actions=(("answered", "nps_answered", "survey_push"),),
+        tags=("NPS_WEB_PUSH_PATH_END",),
+        ledger=(("survey_push", "web_push"),),
+    ),
+    Scenario(
+        "not_answered",
+        "nps_web_push",
+        FOX,
+        devices=("web",),
+        pushes=("How did we do?", "Ten seconds for us?"),
+        tags=("NPS_WEB_PUSH_PATH_END",),
+        ledger=(("survey_push", "web_push"), ("followup_push", "web_push")),
+    ),
+    # --- nps_website ---------------------------------------------------------------------------
+    Scenario(
+        "seen_review_left",
+        "nps_website",
+        GIL,
+        actions=(("visited", "onsite_shown", "feedback_chat"),),
+        tags_before=("REVIEW_LEFT",),
+        tags=("REVIEW_LEFT",),
+        ledger=(("feedback_chat", "onsite"),),
+        ends_at="finished",
+    ),
+    Scenario(
+        "seen_no_review",
+        "nps_website",
+        GIL,
+        actions=(("visited", "onsite_shown", "feedback_chat"),),
+        ledger=(("feedback_chat", "onsite"), ("nps_popup", "onsite")),
+        ends_at="popup_queued",
+    ),
+    Scenario(
+        "not_seen",
+        "nps_website",
+        GIL,
+        tags=("NO_CAMPAIGN",),
+        ledger=(("feedback_chat", "onsite"),),
+    ),
+    # --- nps_omnichannel -----------------------------------------------------------------------
+    Scenario(
+        "newsletter_ab_email_visited",
+        "nps_omnichannel",
+        NEWS,
+        actions=(("visited_survey", "survey_viewed", None),),
+        subjects=((NPS_ASK, NPS_SHORT),),
+        tags=("NPS_OMNI_DONE",),
+    ),
+    Scenario(
+        "web_push_visited_thanked",
+        "nps_omnichannel",
+        PUSHY,
+        devices=("web",),
+        pushes=("How did we do?", "Thank you!"),
+        actions=(("visited_survey", "survey_viewed", None),),
+        tags=("NPS_OMNI_DONE",),
+        ledger=(("survey_web_push", "web_push"), ("thanks_push", "web_push")),
+    ),
+    Scenario(
+        "sms_not_visited_followup_email",
+        "nps_omnichannel",
+        ADA,
+        sms=(NPS_SMS,),
+        subjects=(NPS_FOLLOWUP,),
+        tags=("NPS_OMNI_DONE",),
+    ),
+    Scenario(
+        "mobile_push_not_visited",
+        "nps_omnichannel",
+        APPY,
+        devices=("mobile",),
+        pushes=("How did we do?",),
+        tags=("NPS_OMNI_DONE",),
+        ledger=(("survey_mobile_push", "mobile_push"),),
+    ),
+    Scenario(
+        "email_not_visited",
+        "nps_omnichannel",
+        DAN,
+        subjects=(NPS_ASK, NPS_FOLLOWUP),
+        tags=("NPS_OMNI_DONE",),
+    ),
+    Scenario(
+        "onsite_review_chat",
+        "nps_omnichannel",
+        GIL,
+        tags=("NPS_OMNI_DONE",),
+        ledger=(("review_chat", "onsite"),),
     ),
 ]
 
@@ -118,9 +265,21 @@ async def start(stack: Stack, journey: str, contact_id: str, speed: float = 1.0)
     )
 
 
+async def register_device(stack: Stack, contact_id: str, kind: str) -> None:
+    """A browser subscribed at the web push stand-in, or an app token known to the FCM one."""
+    if kind == "web":
+        sub = stack.web_push.new_subscription()
+        await stack.store.add_push_subscription(contact_id, "web", sub["endpoint"], sub["keys"])
+    else:
+        await stack.store.add_push_subscription(contact_id, "mobile", stack.fcm.new_token(), {})
+
+
 async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, JourneyResult]:
     """Run one scenario to its end, delivering its events when the run reaches each step."""
     await stack.store.upsert_contacts([scenario.contact])
+    await stack.store.change_tags(scenario.contact.id, scenario.tags_before, [])
+    for kind in scenario.devices:
+        await register_device(stack, scenario.contact.id, kind)
     handle = await start(stack, scenario.journey, scenario.contact.id)
     for at_step, kind, about in scenario.actions:
         await wait_for_step(stack.env, handle, at_step)
@@ -129,15 +288,25 @@ async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, Journe
     return handle, result
 
 
+def push_title(message: dict[str, Any]) -> str:
+    """The title a person saw: web push carries it in the payload, FCM in the notification."""
+    return str((message.get("payload") or message.get("notification") or {})["title"])
+
+
 async def assert_outcome(stack: Stack, scenario: Scenario, result: JourneyResult) -> None:
     """What reached the contact, in order, and what the store holds, is what the seed says."""
     contact = scenario.contact
-    assert [m["Subject"] for m in stack.mail.messages] == list(scenario.subjects)
+    subjects = [m["Subject"] for m in stack.mail.messages]
+    assert len(subjects) == len(scenario.subjects), subjects
+    for subject, expected in zip(subjects, scenario.subjects, strict=True):
+        assert subject in expected if isinstance(expected, tuple) else subject == expected
     assert all(m["To"] == contact.email for m in stack.mail.messages)
     assert len(stack.sms.messages) == len(scenario.sms)
     for sent, expected in zip(stack.sms.messages, scenario.sms, strict=True):
         assert sent["to"] == contact.phone
         assert sent["body"].startswith(expected)
+    received = sorted([*stack.web_push.messages, *stack.fcm.messages], key=lambda m: m["at"])
+    assert [push_title(m) for m in received] == list(scenario.pushes)
     assert await stack.store.tags_of(contact.id) == sorted(scenario.tags)
     assert await stack.store.audiences_of(contact.id) == sorted(scenario.audiences)
     if scenario.ledger:
@@ -145,3 +314,5 @@ async def assert_outcome(stack: Stack, scenario: Scenario, result: JourneyResult
         assert [(r["step_id"], r["channel"]) for r in rows] == list(scenario.ledger)
         assert {r["status"] for r in rows} == {"sent"}
     assert result.reason == "end"
+    if scenario.ends_at:
+        assert result.ended_at_step == scenario.ends_at

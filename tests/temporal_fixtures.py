@@ -18,6 +18,7 @@ from journeys.embedded import test_server_path
 from journeys.identity import register_search_attributes
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.sinks.mail import MailSink
+from journeys.sinks.push import FcmSink, WebPushSink
 from journeys.sinks.sms import SmsSink
 from journeys.store import ContactStore
 from workers.worker import journey_worker
@@ -43,6 +44,8 @@ class Stack:
     settings: Settings
     mail: MailSink
     sms: SmsSink
+    web_push: WebPushSink
+    fcm: FcmSink
 
 
 @asynccontextmanager
@@ -52,24 +55,30 @@ async def running_stack(
     settings: Settings,
     mail: MailSink,
     sms: SmsSink,
+    web_push: WebPushSink,
+    fcm: FcmSink,
 ) -> AsyncIterator[Stack]:
     """A worker on its own task queue, running the project's library against real sinks."""
     settings = settings.model_copy(
         update={"library_dir": LIBRARY_DIR, "task_queue": f"test-{uuid.uuid4().hex[:8]}"}
     )
     async with journey_worker(env.client, store, settings):
-        yield Stack(env, store, settings, mail, sms)
+        yield Stack(env, store, settings, mail, sms, web_push, fcm)
 
 
 @pytest.fixture
 async def stack(
     time_skipping: WorkflowEnvironment,
     store: ContactStore,
-    settings: Settings,
+    push_settings: Settings,
     mail_sink: MailSink,
     sms_sink: SmsSink,
+    web_push_sink: WebPushSink,
+    fcm_sink: FcmSink,
 ) -> AsyncIterator[Stack]:
-    async with running_stack(time_skipping, store, settings, mail_sink, sms_sink) as stack:
+    async with running_stack(
+        time_skipping, store, push_settings, mail_sink, sms_sink, web_push_sink, fcm_sink
+    ) as stack:
         yield stack
 
 

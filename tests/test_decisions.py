@@ -9,7 +9,7 @@ import pytest
 from journeys import conditions, decisions
 from journeys.contacts import parse_csv
 from journeys.models import ContactFacts, JourneyEvent
-from journeys.spec import BranchStep, Condition
+from journeys.spec import BranchStep, Condition, JourneySpec
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 FACTS = ContactFacts(
@@ -124,3 +124,23 @@ def test_machine_opens_count_only_when_the_wait_says_so() -> None:
     events = [ev("opened", "intro", machine=True), ev("opened", "intro", machine=False)]
     assert decisions.find_event(events, [], "opened", "intro") == 1
     assert decisions.find_event(events, [], "opened", "intro", machine=True) == 0
+
+
+def test_next_step_is_the_chosen_one_else_next_else_the_one_listed_after() -> None:
+    spec = JourneySpec.model_validate(
+        {
+            "id": "j",
+            "version": 1,
+            "description": "d",
+            "trigger": "manual",
+            "steps": [
+                {"id": "a", "kind": "tag", "add": ["A"], "next": "c"},
+                {"id": "b", "kind": "tag", "add": ["B"]},
+                {"id": "c", "kind": "end"},
+            ],
+        }
+    )
+    a, b, _ = spec.steps
+    assert spec.next_of(a, None) == "c"
+    assert spec.next_of(a, "b") == "b"
+    assert spec.next_of(b, None) == "c"

@@ -18,13 +18,14 @@ from tests.scenarios import (
     assert_outcome,
     event,
     play,
+    register_device,
     start,
 )
 from tests.temporal_fixtures import Stack, wait_for_step
 from workflows.journey import JourneyWorkflow
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: f"{s.journey}:{s.name}")
 async def test_every_path_delivers_exactly_what_the_seed_describes(
     stack: Stack, scenario: Scenario
 ) -> None:
@@ -74,8 +75,9 @@ async def test_unsubscribing_ends_the_run_at_once(stack: Stack) -> None:
 
 
 async def test_both_nurturing_journeys_run_at_the_same_time_for_one_contact(stack: Stack) -> None:
-    both = CAL.model_copy(update={"phone": "+48601234568", "consent": {"email": True, "sms": True}})
+    both = CAL.model_copy(update={"phone": "+48601234568", "consent": {**CAL.consent, "sms": True}})
     await stack.store.upsert_contacts([both])
+    await register_device(stack, both.id, "mobile")
     lead = await start(stack, "lead_nurturing", both.id)
     mobile = await start(stack, "mobile_app_nurturing", both.id)
     await lead.signal(JourneyWorkflow.event, event("opened", "intro"))
@@ -88,6 +90,7 @@ async def test_both_nurturing_journeys_run_at_the_same_time_for_one_contact(stac
     assert await stack.store.tags_of(both.id) == ["MOBILE_NURTURE_COMPLETED", "NURTURE_COMPLETED"]
     channels = [r["channel"] for r in await stack.store.deliveries_of(both.id)]
     assert channels.count("email") == 3 and channels.count("mobile_push") == 3
+    assert len(stack.fcm.messages) == 3
 
 
 async def test_the_run_answers_where_the_contact_is_and_why(stack: Stack) -> None:

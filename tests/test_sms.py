@@ -15,7 +15,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from twilio.base.exceptions import TwilioRestException
 
-from activities.deliveries import DeliveryActivities
 from activities.sms import SmsActivities
 from journeys.contacts import Contact
 from journeys.models import SendRequest
@@ -261,18 +260,3 @@ async def test_twilio_client_raises_its_own_error_for_the_stand_in(
     with pytest.raises(TwilioRestException) as raised:
         await client.messages.create_async(to=INVALID_NUMBER, from_="+15005550006", body="hi")
     assert (raised.value.status, raised.value.code) == (400, 21211)
-
-
-@pytest.mark.parametrize("channel", ["mobile_push", "web_push", "onsite"])
-async def test_channels_without_a_provider_are_recorded_once(
-    store: ContactStore, channel: str
-) -> None:
-    acts = DeliveryActivities(store)
-    req = sms_request(channel=channel)
-
-    first = await ActivityEnvironment().run(acts.record_delivery, req)
-    again = await ActivityEnvironment().run(acts.record_delivery, req)
-
-    assert (first.status, again.status) == ("sent", "duplicate")
-    [row] = await store.deliveries_of("c1")
-    assert (row["status"], row["channel"]) == ("sent", channel)

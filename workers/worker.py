@@ -13,8 +13,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.contacts import ContactActivities
-from activities.deliveries import DeliveryActivities
 from activities.email import EmailActivities
+from activities.onsite import OnsiteActivities
+from activities.push import PushActivities
 from activities.sms import SmsActivities
 from journeys.connection import connect
 from journeys.settings import Settings
@@ -32,7 +33,8 @@ async def journey_worker(
     sms = SmsActivities(store, settings)
     email = EmailActivities(store, settings)
     contacts = ContactActivities(store)
-    deliveries = DeliveryActivities(store)
+    onsite = OnsiteActivities(store, settings)
+    push = PushActivities(store, settings)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
@@ -40,7 +42,9 @@ async def journey_worker(
         activities=[
             email.send_email,
             sms.send_sms,
-            deliveries.record_delivery,
+            push.send_web_push,
+            push.send_mobile_push,
+            onsite.send_onsite,
             contacts.load_contact_facts,
             contacts.change_tags,
             contacts.change_audience,
@@ -53,6 +57,7 @@ async def journey_worker(
             yield worker
     finally:
         await sms.close()
+        await push.close()
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -44,14 +44,13 @@ with workflow.unsafe.imports_passed_through():
         WaitStep,
     )
 
-# Which activity delivers each channel. Push and on-site record the delivery in the ledger until
-# their providers exist.
+# Which activity delivers each channel.
 SEND_ACTIVITY = {
     "email": "send_email",
     "sms": "send_sms",
-    "web_push": "record_delivery",
-    "mobile_push": "record_delivery",
-    "onsite": "record_delivery",
+    "web_push": "send_web_push",
+    "mobile_push": "send_mobile_push",
+    "onsite": "send_onsite",
 }
 # Providers may be down for a while: back off up to 10 minutes, give up after ~3 hours and treat
 # the message as failed rather than leave the contact stuck.

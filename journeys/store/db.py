@@ -84,6 +84,14 @@ class ContactStore:
             {k: v for k, v in row._mapping.items() if k not in ("created_at", "updated_at")}
         )
 
+    async def contact_ids_by_phone(self, phone: str) -> list[str]:
+        """The contacts with this E.164 number; several may share one (a family, a shop)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(contacts.c.id).where(contacts.c.phone == phone).order_by(contacts.c.id)
+            )
+            return [r[0] for r in rows]
+
     async def facts(self, contact_id: str) -> ContactFacts:
         contact = await self.get_contact(contact_id)
         if contact is None:
@@ -234,6 +242,14 @@ class ContactStore:
             return True
         except IntegrityError:
             return False
+
+    async def forget_event(self, event_id: str) -> None:
+        """Undo `first_time_event` for an event that could not be delivered, so a retry is not
+        taken for a duplicate."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(processed_events).where(processed_events.c.event_id == event_id)
+            )
 
     # suppression ------------------------------------------------------------------------------
 

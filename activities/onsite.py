@@ -1,0 +1,61 @@
+"""On-site messages: queued in the store for the website SDK, which shows them on the contact's
+next page visit (a chat prompt or an NPS pop-up) and reports them shown."""
+
+from __future__ import annotations
+
+import structlog
+from temporalio import activity
+
+from activities.deliveries import render, start_send
+from journeys.models import SendRequest, SendResult
+from journeys.settings import Settings
+from journeys.store import ContactStore
+from journeys.templates import ONSITE_KINDS
+from journeys.tokens import message_links
+
+log = structlog.get_logger(__name__)
+
+
+class OnsiteActivities:
+    def __init__(self, store: ContactStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    @activity.defn
+    async def send_onsite(self, req: SendRequest) -> SendResult:
+        """Queue one templated on-site message for the contact, exactly once per `req.key`.
+
+        Returns failed (queuing nothing) for an unknown contact or one suppressed on `onsite`.
+        """
+        contact = await self.store.get_contact(req.contact_id)
+        # A message on the company's own site, shown to a visitor the site identified, is not
+        # an unsolicited message the way email and SMS are: it needs no opt-in. A contact who
+        # asked to see no more of them is suppressed on "onsite", which start_send honours.
+        granted = (
+            contact.model_copy(update={"consent": {**contact.consent, "onsite": True}})
+            if contact
+            else None
+        )
+        # The address is the website identity: the contact id the site's token carries.
+        earlier = await start_send(self.store, req, granted, req.contact_id)
+        if earlier is not None:
+            return earlier
+        assert contact is not None  # start_send refused a missing contact
+        links = message_links(self.settings, req)
+        parts = render(self.settings, req, contact, links)
+        content = {
+            "kind": parts.get("kind", ONSITE_KINDS[0]).strip(),
+            "body": parts["body"].strip(),
+            # Every on-site message can lead to the survey: the seed's chats ask for feedback.
+            "nps_url": links["nps"],
+        }
+        await self.store.queue_onsite(req.key, req.contact_id, req.journey_id, req.step_id, content)
+        await self.store.finish_delivery(req.key, "sent")
+        log.info(
+            "on-site message queued",
+            key=req.key,
+            journey_id=req.journey_id,
+            step_id=req.step_id,
+            contact_id=req.contact_id,
+        )
+        return SendResult(status="sent")

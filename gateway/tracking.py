@@ -1,0 +1,142 @@
+"""Open pixel and click redirect: a mail client's request becomes an event for the run that sent
+the message. Also how every gateway endpoint hands an event to Temporal without keeping a person
+waiting on it (`deliver_soon`)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, Header, Response
+from fastapi.responses import RedirectResponse
+
+from gateway.app import Gateway, gateway
+from gateway.pages import TokenRoute
+from journeys.models import JourneyEvent
+from journeys.store import ContactStore
+from journeys.tokens import CLICK, OPEN, ClickClaims, MessageClaims, verify
+from starters.launch import signal_run
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(route_class=TokenRoute)
+
+# A transparent 1x1 GIF.
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+# User agents of fetches no person asked for: link scanners and previewers, and fetchers that
+# load what a message links to on their own. Lower-case parts of the User-Agent header.
+MACHINE_USER_AGENT_PARTS = (
+    "yahoomailproxy",  # Yahoo's fetcher of the URLs embedded in mail
+    "bingpreview",  # Outlook.com and Bing link previews
+    "skypeuripreview",  # Teams and Skype link previews
+    "microsoft office existence discovery",  # Office probes a link before opening it
+    "barracuda",  # mail security gateways that follow every link ...
+    "mimecast",
+    "proofpoint",
+    "bot",  # ... and anything that says it is a robot
+    "crawler",
+    "spider",
+)
+# Apple Mail Privacy Protection loads every image when the message arrives, through proxies that
+# send this bare user agent (Apple Mail itself names the device). Gmail's GoogleImageProxy is
+# deliberately not a machine: it fetches when the recipient opens the message, hiding who, not
+# whether; counting it as a machine would lose every Gmail open.
+APPLE_PRIVACY_PROXY = "mozilla/5.0"
+# A fetch this soon after the server accepted the message was made on arrival, not by a reader.
+MACHINE_WINDOW = timedelta(seconds=10)
+
+# How long a response waits for Temporal to take an event. Past it the response goes out and the
+# delivery carries on in the background (it records the event in the store before signalling).
+DELIVERY_WAIT = 1.0
+_deliveries: set[asyncio.Task[None]] = set()
+
+
+async def _logged(delivery: Coroutine[Any, Any, object], kind: str, contact_id: str) -> None:
+    try:
+        await delivery
+    except Exception as err:  # Temporal or the store is down: the person's part is done anyway
+        log.warning("event not delivered", kind=kind, contact_id=contact_id, error=str(err))
+
+
+async def deliver_soon(delivery: Coroutine[Any, Any, object], kind: str, contact_id: str) -> None:
+    """Run `delivery` (`signal_run` or `deliver_event`), waiting for it at most DELIVERY_WAIT.
+
+    A failure is logged, never turned into an error page: a person who clicked or answered has
+    done their part whatever state Temporal is in.
+    """
+    task = asyncio.create_task(_logged(delivery, kind, contact_id))
+    _deliveries.add(task)
+    task.add_done_callback(_deliveries.discard)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(task), DELIVERY_WAIT)
+
+
+async def finish_deliveries(timeout: float) -> None:  # noqa: ASYNC109 - bounded on purpose
+    """On shutdown: let deliveries still in flight finish, for at most `timeout` seconds."""
+    if _deliveries:
+        await asyncio.wait(set(_deliveries), timeout=timeout)
+
+
+async def is_machine(store: ContactStore, key: str, user_agent: str) -> bool:
+    """Whether a request for a tracked message came from automation rather than a person."""
+    agent = user_agent.strip().lower()
+    if agent in ("", APPLE_PRIVACY_PROXY) or any(p in agent for p in MACHINE_USER_AGENT_PARTS):
+        return True
+    sent = await store.delivery(key)
+    if sent is None:
+        return False
+    at: datetime = sent["updated_at"]
+    # SQLite gives back naive datetimes; the store writes UTC.
+    return datetime.now(UTC) - at.replace(tzinfo=at.tzinfo or UTC) < MACHINE_WINDOW
+
+
+async def report_message_event(
+    gw: Gateway, claims: MessageClaims, kind: str, data: dict[str, Any]
+) -> None:
+    """Deliver `kind` about the send in `claims` to the run that sent it."""
+    event = JourneyEvent(kind=kind, step=claims.step_id, occurred_at=datetime.now(UTC), data=data)
+    await deliver_soon(
+        signal_run(gw.client, gw.store, claims.journey_id, claims.contact_id, event),
+        kind,
+        claims.contact_id,
+    )
+
+
+@router.get("/t/o/{token}", summary="Open pixel", response_class=Response)
+async def open_pixel(
+    token: str,
+    user_agent: Annotated[str, Header()] = "",
+    gw: Gateway = Depends(gateway),
+) -> Response:
+    claims = verify(gw.settings, OPEN, token, MessageClaims)
+    machine = await is_machine(gw.store, claims.key, user_agent)
+    await report_message_event(gw, claims, "opened", {"machine": machine})
+    return Response(
+        PIXEL,
+        media_type="image/gif",
+        # Every open must reach us: no browser or proxy may answer from a cache.
+        headers={"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"},
+    )
+
+
+@router.get("/t/c/{token}", summary="Click redirect", response_class=RedirectResponse)
+async def click(
+    token: str,
+    user_agent: Annotated[str, Header()] = "",
+    gw: Gateway = Depends(gateway),
+) -> RedirectResponse:
+    # The destination comes from the signed token only: nobody can make us redirect elsewhere.
+    claims = verify(gw.settings, CLICK, token, ClickClaims)
+    machine = await is_machine(gw.store, claims.key, user_agent)
+    await report_message_event(gw, claims, "clicked", {"url": claims.url, "machine": machine})
+    return RedirectResponse(
+        claims.url,
+        status_code=302,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )

@@ -1,0 +1,152 @@
+"""Twilio's webhooks: delivery reports for the SMS we send, and the messages people send back.
+
+Both check X-Twilio-Signature (an HMAC of the public URL and the form, keyed by the account's
+auth token) before anything else: a request that does not verify gets 403 and changes nothing.
+The URL is the one Twilio was given, so it is built from JOURNEYS_GATEWAY_URL, not from what
+reached us through proxies.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import ValidationError
+from temporalio.service import RPCError
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from activities.sms import SMS_STATUS
+from gateway.api import GatewayDep, first_time
+from journeys.models import JourneyEvent
+from journeys.tokens import BadToken, MessageClaims, read_token
+from starters.launch import deliver_event, signal_run
+
+log = structlog.get_logger(__name__)
+
+# Carriers report within hours, 'undelivered' sometimes days later; a week covers both.
+STATUS_MAX_AGE = 7 * 24 * 3600
+# The statuses a journey can react to; queued, sent and the like are steps on the way.
+REPORTED_STATUSES = frozenset({"delivered", "undelivered", "failed"})
+# The opt-out and opt-in keywords carriers and Twilio honour, matched on the whole message.
+STOP_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPT OUT", "OPTOUT"}
+)
+START_WORDS = frozenset({"START", "UNSTOP"})
+STOPPED_REPLY = (
+    "You are unsubscribed and will receive no more messages. Reply START to resubscribe."
+)
+STARTED_REPLY = "You are subscribed again. Reply STOP to unsubscribe."
+
+router = APIRouter(prefix="/twilio", tags=["twilio"])
+
+
+async def twilio_form(request: Request, gw: GatewayDep) -> dict[str, str]:
+    """The form Twilio posted, once its signature checks out."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise HTTPException(415, "Twilio posts application/x-www-form-urlencoded forms")
+    form = await request.form()
+    query = request.url.query
+    url = gw.settings.gateway_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
+    validator = RequestValidator(gw.settings.twilio_auth_token.get_secret_value())
+    if not validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
+        log.warning("twilio webhook signature does not verify", path=request.url.path)
+        raise HTTPException(403, "X-Twilio-Signature does not match this request")
+    fields = {key: str(value) for key, value in form.items()}
+    if not fields.get("MessageSid"):
+        raise HTTPException(400, "MessageSid is missing")
+    return fields
+
+
+TwilioForm = Annotated[dict[str, str], Depends(twilio_form)]
+
+
+def twiml(message: str | None = None) -> Response:
+    reply = MessagingResponse()
+    if message:
+        reply.message(message)
+    return Response(str(reply), media_type="application/xml")
+
+
+@router.post("/status", status_code=204, response_class=Response)
+async def status_callback(token: str, form: TwilioForm, gw: GatewayDep) -> Response:
+    """A delivery report for one SMS: delivered, undelivered and failed reach its run as events."""
+    try:
+        claims = MessageClaims.model_validate(
+            read_token(gw.settings.secret_key.get_secret_value(), SMS_STATUS, token, STATUS_MAX_AGE)
+        )
+    except (BadToken, ValidationError):
+        raise HTTPException(
+            400, "the status callback token is forged, altered or expired"
+        ) from None
+    status = form.get("MessageStatus", "")
+    if status in REPORTED_STATUSES:
+        event = JourneyEvent(
+            kind=status,
+            step=claims.step_id,
+            occurred_at=datetime.now(UTC),
+            data={
+                "status": status,
+                "error_code": form.get("ErrorCode"),
+                "message_sid": form["MessageSid"],
+            },
+        )
+        # Twilio may report the same status twice; the run hears it once.
+        event_id = f"twilio:{form['MessageSid']}:{status}"
+        async with first_time(gw.store, event_id, claims.contact_id) as fresh:
+            if fresh:
+                await signal_run(gw.client, gw.store, claims.journey_id, claims.contact_id, event)
+    return Response(status_code=204)
+
+
+@router.post("/inbound", response_class=Response)
+async def inbound(form: TwilioForm, gw: GatewayDep) -> Response:
+    """An SMS someone sent us. STOP and its synonyms suppress SMS for the contacts with that
+    number and end their journeys that exit on `unsubscribed`; START lifts the suppression;
+    anything else reaches their runs as `sms_reply`. Answered with TwiML (a confirmation for
+    STOP and START), 200 even for a number we do not know, so Twilio does not retry."""
+    contact_ids = await gw.store.contact_ids_by_phone(form.get("From", ""))
+    if not contact_ids:
+        log.info("sms from a number no contact has", message_sid=form["MessageSid"])
+        return twiml()
+    body = form.get("Body", "")
+    command = " ".join(body.split()).upper()
+    if command in START_WORDS:
+        for contact_id in contact_ids:
+            await gw.store.unsuppress(contact_id, "sms")
+        log.info("sms resubscribed", contact_ids=contact_ids)
+        return twiml(STARTED_REPLY)
+
+    stop = command in STOP_WORDS
+    now = datetime.now(UTC)
+    for contact_id in contact_ids:
+        if stop:
+            await gw.store.suppress(contact_id, "sms", "sms_stop")
+            event = JourneyEvent(kind="unsubscribed", occurred_at=now, data={"channel": "sms"})
+        else:
+            event = JourneyEvent(kind="sms_reply", occurred_at=now, data={"body": body})
+        event_id = f"twilio:{form['MessageSid']}:{contact_id}"
+        try:
+            async with first_time(gw.store, event_id, contact_id) as fresh:
+                if fresh:
+                    await deliver_event(
+                        gw.client,
+                        gw.store,
+                        gw.library.values(),
+                        contact_id,
+                        event,
+                        gw.settings.task_queue,
+                    )
+        except RPCError:
+            if not stop:
+                raise
+            # The suppression is in the store, so no SMS leaves whatever the runs do; the person
+            # who sent STOP gets the confirmation carriers require.
+            log.warning("sms stop not delivered to the runs", contact_id=contact_id, exc_info=True)
+    if stop:
+        log.info("sms unsubscribed", contact_ids=contact_ids)
+        return twiml(STOPPED_REPLY)
+    return twiml()

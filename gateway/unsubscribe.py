@@ -1,0 +1,73 @@
+"""Unsubscribe: a confirmation page, and the POST that mail providers send for RFC 8058 one-click
+unsubscribe (`List-Unsubscribe=One-Click`) and the page's own form.
+
+The suppression in the store is what stops mail: every send activity checks it, whatever journey
+the send comes from. The `unsubscribed` event lets runs that exit on it end now.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html import escape
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse
+
+from gateway.app import Gateway, gateway
+from gateway.pages import TokenRoute, page
+from gateway.tracking import deliver_soon
+from journeys.models import JourneyEvent
+from journeys.tokens import UNSUBSCRIBE, MessageClaims, verify
+from starters.launch import deliver_event
+
+router = APIRouter(route_class=TokenRoute)
+
+_CHANNEL_NAMES = {"email": "emails", "sms": "text messages"}
+
+
+def _what(claims: MessageClaims) -> str:
+    return _CHANNEL_NAMES.get(claims.channel, f"{claims.channel.replace('_', ' ')} messages")
+
+
+@router.get("/u/{token}", summary="Unsubscribe confirmation page", response_class=HTMLResponse)
+async def confirm(token: str, gw: Gateway = Depends(gateway)) -> HTMLResponse:
+    # Only shows a form: link scanners follow every GET, and must not unsubscribe anyone.
+    claims = verify(gw.settings, UNSUBSCRIBE, token, MessageClaims)
+    return page(
+        "Unsubscribe",
+        f"<p>Stop receiving our {escape(_what(claims))}?</p>"
+        '<form method="post">'
+        '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        "<button type=submit>Unsubscribe</button></form>",
+    )
+
+
+@router.post("/u/{token}", summary="Unsubscribe (RFC 8058 one-click)", response_class=HTMLResponse)
+async def unsubscribe(token: str, gw: Gateway = Depends(gateway)) -> HTMLResponse:
+    """Suppress the contact on the message's channel; the token is the only credential, so the
+    body (`List-Unsubscribe=One-Click` from a mail provider, or the page's form) is not read."""
+    claims = verify(gw.settings, UNSUBSCRIBE, token, MessageClaims)
+    contact_id, channel = claims.contact_id, claims.channel
+    # Idempotent: unsubscribing again changes nothing and tells the runs nothing new.
+    if channel not in await gw.store.suppressed_channels(contact_id):
+        await gw.store.suppress(contact_id, channel, "unsubscribed")
+        event = JourneyEvent(
+            kind="unsubscribed",
+            step=claims.step_id,
+            occurred_at=datetime.now(UTC),
+            # Which message it came from, for unsubscribe rates per message.
+            data={"channel": channel, "journey_id": claims.journey_id},
+        )
+        await deliver_soon(
+            deliver_event(
+                gw.client,
+                gw.store,
+                gw.library.values(),
+                contact_id,
+                event,
+                gw.settings.task_queue,
+            ),
+            event.kind,
+            contact_id,
+        )
+    return page("You are unsubscribed", f"<p>You will receive no more {escape(_what(claims))}.</p>")

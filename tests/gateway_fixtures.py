@@ -1,0 +1,202 @@
+"""The gateway's tracking and website side for tests: the app served by `serve_gateway` on a free
+port, a worker on a task queue of its own, on the session's Temporal dev server (`dev_temporal`
+from tests.api_fixtures), with a template library that has links and on-site messages."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest.mock import patch
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from itsdangerous.timed import TimestampSigner
+from sqlalchemy import select, update
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from gateway.app import Gateway
+from journeys.contacts import Contact
+from journeys.identity import workflow_id
+from journeys.library import load_library
+from journeys.models import JourneyEvent, JourneyResult
+from journeys.settings import LIBRARY_DIR, Settings
+from journeys.sinks.mail import MailSink
+from journeys.spec import JourneySpec
+from journeys.store import ContactStore
+from journeys.store.schema import deliveries, events
+from journeys.tokens import make_token
+from starters.launch import start_journey
+from tests.api_fixtures import new_contact_id, serving
+from workers.worker import journey_worker
+from workflows.journey import JourneyWorkflow
+
+SITE_TEMPLATES = {
+    "email/tracked_links.yaml": """\
+subject: "Links"
+text: |
+  Read the docs at https://example.com/docs?a=1&b=2.
+  Survey: {{ links.nps }}
+  Unsubscribe: {{ links.unsubscribe }}
+html: |
+  <html><body>
+  <p><a href="https://example.com/docs?a=1&amp;b=2">Docs</a>
+  <a class="x" HREF='http://example.com/pricing'>Pricing</a>
+  <a href="mailto:hi@example.com">Mail</a></p>
+  <p><a href="{{ links.nps }}">Survey</a> <a href="{{ links.unsubscribe }}">Unsubscribe</a></p>
+  </body></html>
+""",
+    "onsite/test_chat.yaml": """\
+body: "Hi {{ contact.attributes.first_name }}, how is it going?"
+""",
+    "onsite/test_popup.yaml": """\
+kind: nps_popup
+body: "0 to 10: would you recommend us?"
+""",
+}
+
+# A journey that only listens: whatever the gateway delivers shows in its run's events.
+PROBE = JourneySpec.model_validate(
+    {
+        "id": "gateway_probe",
+        "version": 1,
+        "description": "Waits a month for an event nobody sends.",
+        "trigger": "manual",
+        "steps": [
+            {
+                "id": "listen",
+                "kind": "wait_for",
+                "event": "never_sent",
+                "timeout": "30d",
+                "on_event": "done",
+                "on_timeout": "done",
+            },
+            {"id": "done", "kind": "end"},
+        ],
+    }
+)
+
+HUMAN = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+APPLE_PROXY = "Mozilla/5.0"
+
+
+@dataclass
+class SiteStack:
+    """The served gateway and the parts behind it."""
+
+    http: httpx.AsyncClient
+    gw: Gateway
+    mail: MailSink
+
+    @property
+    def settings(self) -> Settings:
+        return self.gw.settings
+
+    @property
+    def store(self) -> ContactStore:
+        return self.gw.store
+
+    @property
+    def client(self) -> Client:
+        return self.gw.client
+
+    async def add_contact(self, **fields: Any) -> str:
+        contact_id = new_contact_id()
+        contact = {
+            "id": contact_id,
+            "email": f"{contact_id}@example.com",
+            "consent": {"email": True},
+            "attributes": {"first_name": "Ann"},
+        }
+        await self.store.upsert_contacts([Contact.model_validate(contact | fields)])
+        return contact_id
+
+    async def start(
+        self, spec: JourneySpec, contact_id: str
+    ) -> WorkflowHandle[JourneyWorkflow, JourneyResult]:
+        outcome = await start_journey(self.client, spec, contact_id, self.settings.task_queue)
+        assert outcome == "started"
+        return self.client.get_workflow_handle_for(
+            JourneyWorkflow.run, workflow_id(spec.id, contact_id)
+        )
+
+
+@pytest.fixture
+async def site(
+    dev_temporal: WorkflowEnvironment, store: ContactStore, settings: Settings, mail_sink: MailSink
+) -> AsyncIterator[SiteStack]:
+    # The project's library (lead_nurturing) beside the channel fixtures' and these templates.
+    shutil.copytree(LIBRARY_DIR, settings.library_dir, dirs_exist_ok=True)
+    for name, text in SITE_TEMPLATES.items():
+        path = settings.library_dir / "templates" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    settings = settings.model_copy(update={"task_queue": f"site-{uuid.uuid4().hex[:8]}"})
+    library = {**load_library(LIBRARY_DIR), PROBE.id: PROBE}
+    gw = Gateway(settings=settings, store=store, client=dev_temporal.client, library=library)
+    async with journey_worker(gw.client, store, settings), serving(gw) as http:
+        yield SiteStack(http, gw, mail_sink)
+
+
+def path_of(url: str) -> str:
+    """The gateway path of a link in a message (messages name the public gateway URL)."""
+    return urlsplit(url).path
+
+
+async def run_events(
+    handle: WorkflowHandle[Any, Any], kind: str, count: int = 1
+) -> list[JourneyEvent]:
+    """The run's events of `kind`, once it has at least `count` of them."""
+    async with asyncio.timeout(10):
+        while True:
+            status = await handle.query(JourneyWorkflow.status)
+            found = [e for e in status.events if e.kind == kind]
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.05)
+
+
+async def wait_at(handle: WorkflowHandle[Any, Any], step: str) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            if (await handle.query(JourneyWorkflow.status)).current_step == step:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def stored_events(store: ContactStore, contact_id: str) -> list[str]:
+    """The kinds of the events the store recorded for a contact, oldest first."""
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(
+            select(events.c.kind).where(events.c.contact_id == contact_id).order_by(events.c.id)
+        )
+        return [r[0] for r in rows]
+
+
+async def delivered_ago(store: ContactStore, key: str, seconds: float) -> None:
+    """Pretend the send `key` was accepted `seconds` ago (a person opens mail later than that)."""
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.key == key)
+            .values(updated_at=datetime.now(UTC) - timedelta(seconds=seconds))
+        )
+
+
+def signed_ago(secret: str, purpose: str, payload: dict[str, Any], seconds: int) -> str:
+    """A token this deployment signed `seconds` ago."""
+    then = int(time.time()) - seconds
+    with patch.object(TimestampSigner, "get_timestamp", lambda _self: then):
+        return make_token(secret, purpose, payload)
+
+
+def altered(token: str) -> str:
+    """The token with one character of its payload changed."""
+    return ("A" if token[0] != "A" else "B") + token[1:]
