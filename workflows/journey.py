@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         Visit,
     )
     from journeys.spec import (
+        WAITING_KINDS,
         AudienceStep,
         BranchStep,
         EndStep,
@@ -146,7 +147,12 @@ class JourneyWorkflow:
         self._state.steps_executed += 1
         self._state.entered[step.id] = self._state.entered.get(step.id, 0) + 1
         self._state.visits.append(Visit(step=step.id, at=workflow.now()))
-        workflow.upsert_search_attributes([STEP.value_set(step.id)])
+        # Step says where a contact stays: the waits, and the end. Indexing every passing step
+        # (a send, a branch) doubled the visibility writes per event and pushed the p99 of an
+        # open-to-next-email from ~0.35 s to ~0.6 s at 20 events/s on the dev server; the
+        # current details and pending activities still show a run that is busy elsewhere.
+        if step.kind in (*WAITING_KINDS, "end"):
+            workflow.upsert_search_attributes([STEP.value_set(step.id)])
         self._set_details(step.describe())
 
     def _set_details(self, text: str) -> None:
