@@ -16,8 +16,9 @@ from journeys.contacts import Contact
 from journeys.library import load_library
 from journeys.models import JourneyEvent
 from journeys.settings import Settings
+from journeys.sinks.push import WebPushSink
 from journeys.store import ContactStore
-from starters.launch import deliver_event, start_journey
+from starters.launch import deliver_event
 
 log = structlog.get_logger()
 
@@ -59,43 +60,51 @@ DEMO_CONTACTS = [
         ),
         "intro",
     ),  # also installs the app
+    (
+        Contact(id="demo-gus", email="gus@example.com", consent={"email": True, "web_push": True}),
+        None,
+    ),  # buys something; his browser takes web push: the omnichannel NPS survey comes that way
 ]
+# A device token the FCM stand-in accepts; fixed, so a second `make run` registers nothing new.
+FAY_PHONE = "demo-fay-phone:APA91b" + "0" * 100
 
 
 def _event(kind: str, step: str | None = None) -> JourneyEvent:
     return JourneyEvent(kind=kind, step=step, occurred_at=datetime.now(UTC), data={"demo": True})
 
 
-async def run_demo(client: Client, store: ContactStore, settings: Settings, speed: float) -> None:
+async def run_demo(
+    client: Client, store: ContactStore, settings: Settings, speed: float, web_push: WebPushSink
+) -> None:
     library = load_library(settings.library_dir)
-    await store.upsert_contacts([c for c, _ in DEMO_CONTACTS])
-    for contact, _ in DEMO_CONTACTS:
-        outcome = await start_journey(
-            client, library["lead_nurturing"], contact.id, settings.task_queue, speed
+
+    async def event(contact_id: str, kind: str, step: str | None = None) -> None:
+        outcome = await deliver_event(
+            client,
+            store,
+            library.values(),
+            contact_id,
+            _event(kind, step),
+            settings.task_queue,
+            speed,
         )
-        log.info("demo journey", journey="lead_nurturing", contact=contact.id, outcome=outcome)
-    # demo-fay installs the app: the trigger starts mobile_app_nurturing beside lead_nurturing.
-    await deliver_event(
-        client,
-        store,
-        library.values(),
-        "demo-fay",
-        _event("app_installed"),
-        settings.task_queue,
-        speed,
-    )
+        log.info("demo event", contact=contact_id, kind=kind, step=step, journeys=outcome)
+
+    await store.upsert_contacts([c for c, _ in DEMO_CONTACTS])
+    # Devices: demo-fay's phone has the app, demo-gus's browser subscribed to web push.
+    await store.add_push_subscription("demo-fay", "mobile", FAY_PHONE, {})
+    browser = web_push.new_subscription()
+    await store.add_push_subscription("demo-gus", "web", browser["endpoint"], browser["keys"])
+    # Every contact is added (lead_nurturing's trigger); a second `make run` starts nobody twice.
+    for contact, _ in DEMO_CONTACTS:
+        await event(contact.id, "contact_added")
+    await event("demo-fay", "app_installed")  # mobile_app_nurturing runs beside lead_nurturing
+    for buyer in ("demo-ada", "demo-gus"):
+        await event(buyer, "purchase")  # nps_omnichannel: by SMS for Ada, web push for Gus
     # A few seconds later the mail clients open what these contacts open. An open may arrive
     # before its wait starts (the follow-up is not even sent yet): it still counts.
     await asyncio.sleep(3)
     for contact, opens in DEMO_CONTACTS:
         if opens:
-            await deliver_event(
-                client,
-                store,
-                library.values(),
-                contact.id,
-                _event("opened", opens),
-                settings.task_queue,
-                speed,
-            )
-    log.info("demo events delivered: watch the Temporal UI and the maildir")
+            await event(contact.id, "opened", opens)
+    log.info("demo events delivered: watch the Temporal UI, the maildir and the push logs")

@@ -127,6 +127,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
         loop.add_signal_handler(sig, stop.set)
 
     server = start_temporal(data_dir, ports)
+    web_push = WebPushSink(jsonl=data_dir / "web_push.jsonl")
     sinks: list[tuple[MailSink | SmsSink | WebPushSink | FcmSink, int]] = [
         (MailSink(maildir=data_dir / "maildir"), ports.smtp),
         (
@@ -137,7 +138,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             ),
             ports.sms,
         ),
-        (WebPushSink(jsonl=data_dir / "web_push.jsonl"), ports.web_push),
+        (web_push, ports.web_push),
         (FcmSink(settings.fcm_project_id, DEV_FCM_TOKEN, jsonl=data_dir / "fcm.jsonl"), ports.fcm),
     ]
     try:
@@ -157,7 +158,10 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             if demo:
                 from starters.demo import run_demo
 
-                demo_task = asyncio.create_task(run_demo(client, store, settings, demo_speed))
+                demo_task = asyncio.create_task(
+                    run_demo(client, store, settings, demo_speed, web_push)
+                )
+                demo_task.add_done_callback(_report_failure)
             await stop.wait()
             log.info("stopping the dev stack")
             if demo_task:
@@ -171,6 +175,12 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    """The demo runs beside the stack: its failure is logged, the stack stays up."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("the demo failed", exc_info=error)
 
 
 def print_banner(data_dir: Path, ports: DevPorts, settings: Settings) -> None:
