@@ -33,7 +33,8 @@ from gateway.app import Gateway, gateway
 from journeys.contacts import Contact
 from journeys.identity import workflow_id
 from journeys.models import JourneyEvent, JourneyStatus
-from journeys.spec import StepId
+from journeys.nps import NpsSummary, nps_summary
+from journeys.spec import JourneySpec, StepId
 from journeys.store import ContactStore
 from journeys.tokens import web_token
 from starters.launch import deliver_event, journey_statuses, start_journey
@@ -279,6 +280,22 @@ async def list_journeys(gw: GatewayDep) -> list[JourneyInfo]:
     ]
 
 
+def known_journey(gw: Gateway, journey_id: str) -> JourneySpec:
+    spec = gw.library.get(journey_id)
+    if spec is None:
+        raise HTTPException(
+            404, f"no journey '{journey_id}' (known: {', '.join(sorted(gw.library))})"
+        )
+    return spec
+
+
+@router.get("/journeys/{journey_id}/nps", response_model=NpsSummary)
+async def journey_nps(journey_id: str, gw: GatewayDep) -> NpsSummary:
+    """Net Promoter Score of the journey's survey answers (one per send, the latest kept)."""
+    known_journey(gw, journey_id)
+    return nps_summary(a["score"] for a in await gw.store.nps_answers_of(journey_id))
+
+
 @router.post(
     "/contacts/{contact_id}/journeys/{journey_id}",
     response_model=Started,
@@ -293,11 +310,7 @@ async def start(
     body: StartRequest | None = None,
 ) -> Started:
     """Start a journey for a contact (201); never a second run of it (200, outcome already)."""
-    spec = gw.library.get(journey_id)
-    if spec is None:
-        raise HTTPException(
-            404, f"no journey '{journey_id}' (known: {', '.join(sorted(gw.library))})"
-        )
+    spec = known_journey(gw, journey_id)
     speed = body.speed if body else 1.0
     outcome = await start_journey(gw.client, spec, contact_id, gw.settings.task_queue, speed)
     response.status_code = 201 if outcome == "started" else 200

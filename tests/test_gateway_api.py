@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from journeys.embedded import dev_server_path
 from journeys.identity import workflow_id
+from journeys.models import SendRequest
 from journeys.tokens import WEB, WebClaims, verify
 from tests.api_fixtures import API_KEY, GatewayStack, new_contact_id, serving
 from workflows.journey import JourneyWorkflow
@@ -436,3 +437,32 @@ async def test_the_web_token_names_the_contact(gateway_stack: GatewayStack) -> N
     assert r.status_code == 200
     claims = verify(gateway_stack.settings, WEB, r.json()["token"], WebClaims)
     assert claims.contact_id == contact_id
+
+
+async def test_nps_per_journey_counts_one_answer_per_send(gateway_stack: GatewayStack) -> None:
+    stack = gateway_stack
+    contact_id = await add_contact(stack)
+    # Four survey SMS went out; the recipients answered 10, 9, 7 and 6, then one changed to 3.
+    keys = []
+    for n in range(4):
+        req = SendRequest(
+            key=f"{contact_id}/survey/{n}",
+            workflow_id=workflow_id("nps_sms", contact_id),
+            journey_id="nps_sms",
+            step_id="survey_sms",
+            contact_id=contact_id,
+            channel="sms",
+            template="nps_survey",
+        )
+        await stack.store.claim_delivery(req)
+        await stack.store.finish_delivery(req.key, "sent")
+        keys.append(req.key)
+    for key, score in zip(keys, (10, 9, 7, 6), strict=True):
+        await stack.store.record_nps_answer(key, score, None)
+    await stack.store.record_nps_answer(keys[3], 3, "changed my mind")
+
+    r = await stack.http.get("/v1/journeys/nps_sms/nps")
+    assert r.status_code == 200
+    assert r.json() == {"answers": 4, "promoters": 2, "passives": 1, "detractors": 1, "score": 25.0}
+    assert (await stack.http.get("/v1/journeys/nps_email/nps")).json()["score"] is None
+    assert (await stack.http.get("/v1/journeys/nope/nps")).status_code == 404
