@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from temporalio import activity
@@ -18,7 +18,8 @@ def seconds_until(now: datetime, time_zone: str, at: str) -> float:
     target = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
     if target <= local_now:
         target = (target + timedelta(days=1)).replace(hour=hour, minute=minute)
-    return (target - local_now).total_seconds()
+    # In UTC: a difference of two times in one zone ignores a DST change between them.
+    return (target.astimezone(UTC) - now.astimezone(UTC)).total_seconds()
 
 
 class ContactActivities:

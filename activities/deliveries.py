@@ -54,7 +54,7 @@ async def claim(store: ContactStore, req: SendRequest) -> SendResult | None:
             reason="an earlier attempt handed the message to the provider and its outcome is "
             "unknown; not sent again",
         )
-    row = next((r for r in await store.deliveries_of(req.contact_id) if r["key"] == req.key), {})
+    row = await store.delivery(req.key) or {}
     if earlier == "failed":
         return SendResult(status="failed", reason=row.get("error"))
     return SendResult(status="duplicate", provider_id=row.get("provider_id"))

@@ -17,7 +17,7 @@ import aiosmtplib
 import structlog
 from temporalio import activity
 
-from activities.deliveries import claim, provider_error, reason_not_to_send, refuse, render
+from activities.deliveries import provider_error, render, start_send
 from journeys.contacts import Contact
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
@@ -108,12 +108,9 @@ class EmailActivities:
         """
         contact = await self.store.get_contact(req.contact_id)
         address = contact.email if contact else None
-        if reason := await reason_not_to_send(self.store, req, contact, address):
-            return await refuse(self.store, req, reason)
-        assert contact is not None and address is not None  # reason_not_to_send checked both
-        earlier = await claim(self.store, req)
-        if earlier is not None:
+        if (earlier := await start_send(self.store, req, contact, address)) is not None:
             return earlier
+        assert contact is not None and address is not None  # start_send refused both missing
 
         smtp = self._smtp()
         try:

@@ -42,14 +42,21 @@ class OnsiteActivities:
             return earlier
         assert contact is not None  # start_send refused a missing contact
         links = message_links(self.settings, req)
-        parts = render(self.settings, req, contact, links)
-        content = {
-            "kind": parts.get("kind", ONSITE_KINDS[0]).strip(),
-            "body": parts["body"].strip(),
-            # Every on-site message can lead to the survey: the seed's chats ask for feedback.
-            "nps_url": links["nps"],
-        }
-        await self.store.queue_onsite(req.key, req.contact_id, req.journey_id, req.step_id, content)
+        try:
+            parts = render(self.settings, req, contact, links)
+            content = {
+                "kind": parts.get("kind", ONSITE_KINDS[0]).strip(),
+                "body": parts["body"].strip(),
+                # Every on-site message can lead to the survey: the seed's chats ask for feedback.
+                "nps_url": links["nps"],
+            }
+            await self.store.queue_onsite(
+                req.key, req.contact_id, req.journey_id, req.step_id, content
+            )
+        except BaseException:
+            # Nothing was queued (a template error, the store away): the retry must queue it.
+            await self.store.release_delivery(req.key)
+            raise
         await self.store.finish_delivery(req.key, "sent")
         log.info(
             "on-site message queued",

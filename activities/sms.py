@@ -13,7 +13,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from activities.deliveries import claim, provider_error, reason_not_to_send, refuse, render
+from activities.deliveries import provider_error, render, start_send
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
@@ -121,12 +121,9 @@ class SmsActivities:
         """
         contact = await self.store.get_contact(req.contact_id)
         address = contact.phone if contact else None
-        if reason := await reason_not_to_send(self.store, req, contact, address):
-            return await refuse(self.store, req, reason)
-        assert contact is not None and address is not None  # reason_not_to_send checked both
-        earlier = await claim(self.store, req)
-        if earlier is not None:
+        if (earlier := await start_send(self.store, req, contact, address)) is not None:
             return earlier
+        assert contact is not None and address is not None  # start_send refused both missing
 
         try:
             body = render(self.settings, req, contact, message_links(self.settings, req))["body"]

@@ -127,7 +127,9 @@ async def inbound(form: TwilioForm, gw: GatewayDep) -> Response:
             await gw.store.suppress(contact_id, "sms", "sms_stop")
             event = JourneyEvent(kind="unsubscribed", occurred_at=now, data={"channel": "sms"})
         else:
-            event = JourneyEvent(kind="sms_reply", occurred_at=now, data={"body": body})
+            # What a person wrote stays out of workflow histories (it may be anything personal);
+            # the run learns that they replied.
+            event = JourneyEvent(kind="sms_reply", occurred_at=now, data={"chars": len(body)})
         event_id = f"twilio:{form['MessageSid']}:{contact_id}"
         try:
             async with first_time(gw.store, event_id, contact_id) as fresh:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.exception_handlers import (
@@ -107,7 +108,9 @@ async def preflight(path: str) -> Response:
 async def visit(body: PageVisit, gw: Gateway = Depends(gateway)) -> Response:
     """Deliver `visited_url` to the contact's runs and start the journeys it triggers."""
     contact_id = _contact(gw, body.token)
-    event = JourneyEvent(kind="visited_url", occurred_at=datetime.now(UTC), data={"url": body.url})
+    # Query strings and fragments often carry an email or a token: the run gets the page only.
+    page = urlsplit(body.url)._replace(query="", fragment="").geturl()
+    event = JourneyEvent(kind="visited_url", occurred_at=datetime.now(UTC), data={"url": page})
     await deliver_soon(
         deliver_event(
             gw.client, gw.store, gw.library.values(), contact_id, event, gw.settings.task_queue

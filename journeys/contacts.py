@@ -21,8 +21,8 @@ class Contact(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     email: str | None = None
     phone: str | None = None
-    time_zone: str = "UTC"
-    locale: str = "en"
+    time_zone: str = Field("UTC", max_length=64)
+    locale: str = Field("en", max_length=16)
     attributes: dict[str, Any] = {}
     consent: dict[str, bool] = {}
     in_mobile_app: bool = False

@@ -8,6 +8,7 @@ from datetime import timedelta
 _PART = re.compile(r"(\d+)([wdhms])")
 _WHOLE = re.compile(r"^(?:\d+[wdhms])+$")
 _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_LONGEST = 10 * 366 * 86400
 
 
 def parse_duration(text: str) -> timedelta:
@@ -20,6 +21,8 @@ def parse_duration(text: str) -> timedelta:
     seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(cleaned))
     if seconds <= 0:
         raise ValueError(f"'{text}' must be longer than zero")
+    if seconds > _LONGEST:
+        raise ValueError(f"'{text}' is longer than the longest wait a journey may have (10 years)")
     return timedelta(seconds=seconds)
 
 

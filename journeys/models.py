@@ -14,7 +14,6 @@ class ContactFacts(BaseModel):
     """What a branch may ask about a contact, loaded fresh when the branch is evaluated."""
 
     contact_id: str
-    found: bool = True
     has_email: bool = False
     has_phone: bool = False
     time_zone: str = "UTC"
@@ -57,6 +56,8 @@ class RunState(BaseModel):
     consumed: list[int] = []
     # Times each step has been entered, so a send inside a loop gets a fresh idempotency key.
     entered: dict[str, int] = {}
+    # The A/B variant drawn at each send step with variants.
+    variants: dict[str, str] = {}
 
 
 class JourneyInput(BaseModel):
@@ -84,7 +85,7 @@ class JourneyResult(BaseModel):
     journey_id: str
     contact_id: str
     ended_at_step: str | None
-    reason: Literal["end", "exit_event", "fell_off"]
+    reason: Literal["end", "exit_event"]
     visits: list[Visit]
 
 

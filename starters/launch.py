@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -124,6 +124,19 @@ async def journey_statuses(
             if err.status == RPCStatusCode.NOT_FOUND:
                 continue
             raise
-        status = await handle.query(JourneyWorkflow.status)
+        try:
+            status = await handle.query(JourneyWorkflow.status)
+        except WorkflowQueryFailedError as err:
+            # The run exists but cannot answer (its code no longer replays it): say so.
+            status = JourneyStatus(
+                journey_id=spec.id,
+                journey_version=spec.version,
+                contact_id=contact_id,
+                current_step=None,
+                details=f"its state could not be read: {err}",
+                finished=description.status != WorkflowExecutionStatus.RUNNING,
+                visits=[],
+                events=[],
+            )
         found.append((spec.id, description.status, status))
     return found

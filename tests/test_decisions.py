@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from activities.contacts import seconds_until
 from journeys import conditions, decisions
 from journeys.contacts import parse_csv
+from journeys.durations import parse_duration
 from journeys.models import ContactFacts, JourneyEvent
 from journeys.spec import BranchStep, Condition, JourneySpec
 
@@ -144,3 +146,16 @@ def test_next_step_is_the_chosen_one_else_next_else_the_one_listed_after() -> No
     assert spec.next_of(a, None) == "c"
     assert spec.next_of(a, "b") == "b"
     assert spec.next_of(b, None) == "c"
+
+
+def test_local_time_waits_count_the_hours_a_dst_change_takes() -> None:
+    # Warsaw moves its clocks forward at 02:00 on 2026-03-29: noon UTC on the 28th (13:00 local)
+    # to 09:00 local on the 29th (07:00 UTC) is 19 hours, not 20.
+    now = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    assert seconds_until(now, "Europe/Warsaw", "09:00") == 19 * 3600
+    assert seconds_until(now, "Europe/Warsaw", "14:00") == 3600
+
+
+def test_absurdly_long_durations_are_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="longer than the longest wait"):
+        parse_duration("99999999999999w")

@@ -3,12 +3,14 @@ continue-as-new, A/B variants, splits, refused sends, local-time waits, speed.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import CancelledError
 
 from journeys.contacts import Contact
 from journeys.models import JourneyInput
@@ -179,3 +181,52 @@ async def test_wait_until_a_local_time_of_day(stack: Stack) -> None:
     sent_at = next(v.at for v in result.visits if v.step == "hello")
     local = sent_at.astimezone(ZoneInfo("Europe/Warsaw"))
     assert (local.hour, local.minute) == (9, 0)
+
+
+async def test_an_ab_variant_stays_the_same_when_a_loop_comes_back(stack: Stack) -> None:
+    journey = spec(
+        [
+            {
+                "id": "offer",
+                "kind": "send",
+                "channel": "email",
+                "variants": [
+                    {"name": "a", "template": "lead_part_2"},
+                    {"name": "b", "template": "lead_part_3"},
+                ],
+            },
+            {"id": "pause", "kind": "wait", "duration": "7d"},
+            {"id": "again", "kind": "goto", "target": "offer"},
+        ],
+        max_steps=12,
+    )
+    with pytest.raises(WorkflowFailureError):
+        await (await run(stack, journey)).result()
+    rows = await stack.store.deliveries_of(ANN.id)
+    assert len(rows) == 4
+    assert len({r["variant"] for r in rows}) == 1
+    assert len({m["Subject"] for m in stack.mail.messages}) == 1
+
+
+async def test_cancelling_a_run_stops_it_even_while_a_send_is_retrying(stack: Stack) -> None:
+    await stack.mail.stop()  # the SMTP server is down: the send retries
+    journey = spec(
+        [
+            {"id": "hello", "kind": "send", "channel": "email", "template": "lead_part_2"},
+            {"id": "done", "kind": "end", "tag": "DONE"},
+        ]
+    )
+    handle = await run(stack, journey)
+    async with asyncio.timeout(20):
+        while not await retrying(handle):  # noqa: ASYNC110 - polls Temporal, nothing to await
+            await asyncio.sleep(0.1)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert isinstance(failure.value.cause, CancelledError)
+    assert await stack.store.tags_of(ANN.id) == []
+
+
+async def retrying(handle: WorkflowHandle) -> bool:
+    pending = (await handle.describe()).raw_description.pending_activities
+    return any(activity.attempt >= 2 for activity in pending)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from journeys import decisions
@@ -204,10 +204,15 @@ class JourneyWorkflow:
     async def _send(self, step: SendStep) -> tuple[str, str | None]:
         template, variant = step.template, None
         if step.variants:
-            index = decisions.weighted_choice(
-                [v.weight for v in step.variants], workflow.random().random()
-            )
-            template, variant = step.variants[index].template, step.variants[index].name
+            # Drawn once per run: a contact who comes back to this step (a loop) stays in the arm
+            # the A/B report counts them in.
+            if step.id not in self._state.variants:
+                index = decisions.weighted_choice(
+                    [v.weight for v in step.variants], workflow.random().random()
+                )
+                self._state.variants[step.id] = step.variants[index].name
+            variant = self._state.variants[step.id]
+            template = next(v.template for v in step.variants if v.name == variant)
         assert template is not None
         info = workflow.info()
         request = SendRequest(
@@ -229,6 +234,8 @@ class JourneyWorkflow:
                 retry_policy=SEND_RETRY,
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise  # the run is being cancelled: it stops here, it does not carry on
             result = SendResult(
                 status="failed", reason=f"gave up after retries: {err.cause or err}"
             )
@@ -298,7 +305,8 @@ class JourneyWorkflow:
             pass
         index = pending()
         if index is None:
-            return "timed out", step.on_timeout
+            # The run loop leaves on the exit event before taking the branch.
+            return ("left" if self._exit is not None else "timed out"), step.on_timeout
         self._state.consumed.append(index)
         return step.event, step.on_event
 

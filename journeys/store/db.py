@@ -95,7 +95,7 @@ class ContactStore:
     async def facts(self, contact_id: str) -> ContactFacts:
         contact = await self.get_contact(contact_id)
         if contact is None:
-            return ContactFacts(contact_id=contact_id, found=False)
+            return ContactFacts(contact_id=contact_id)
         suppressed = await self.suppressed_channels(contact_id)
         subscribed = {s["kind"] for s in await self.push_subscriptions_of(contact_id)}
         return ContactFacts(
