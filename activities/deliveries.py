@@ -72,7 +72,7 @@ async def reason_not_to_send(
     if contact.consent.get(req.channel) is not True:
         return f"contact has not consented to {req.channel}"
     if req.channel in await store.suppressed_channels(contact.id):
-        return f"contact unsubscribed from {req.channel}"
+        return f"contact is suppressed on {req.channel} (unsubscribed, STOP or bounced)"
     return None
 
 
@@ -96,9 +96,18 @@ async def start_send(
     return await claim(store, req)
 
 
-async def fail(store: ContactStore, req: SendRequest, reason: str) -> SendResult:
-    """Record a claimed send as failed for good; a retry returns the same failure."""
+async def fail(
+    store: ContactStore, req: SendRequest, reason: str, dead_address: bool = False
+) -> SendResult:
+    """Record a claimed send as failed for good; a retry returns the same failure.
+
+    `dead_address`: the provider says the address itself is gone (a mailbox that does not exist,
+    an invalid or opted-out number): the channel is suppressed, so no journey tries it again.
+    """
     await store.finish_delivery(req.key, "failed", error=reason)
+    if dead_address:
+        await store.suppress(req.contact_id, req.channel, "hard_bounce")
+    log.info("send failed for good", key=req.key, channel=req.channel, reason=reason)
     return SendResult(status="failed", reason=reason)
 
 

@@ -17,7 +17,7 @@ import aiosmtplib
 import structlog
 from temporalio import activity
 
-from activities.deliveries import provider_error, render, start_send
+from activities.deliveries import fail, provider_error, render, start_send
 from journeys.contacts import Contact
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
@@ -119,10 +119,9 @@ class EmailActivities:
                 await self._transmit(smtp, message, address)
         except BaseException as e:
             if _permanent(e):
-                reason = mask(_smtp_reason(e))
-                await self.store.finish_delivery(req.key, "failed", error=reason)
-                log.info("email refused by the server", key=req.key, reason=reason)
-                return SendResult(status="failed", reason=reason)
+                # A 5xx to RCPT is about the mailbox (a hard bounce); to DATA, about the message.
+                bounced = not isinstance(e, aiosmtplib.SMTPDataError)
+                return await fail(self.store, req, mask(_smtp_reason(e)), dead_address=bounced)
             if smtp.data_started and not isinstance(e, aiosmtplib.SMTPResponseException):
                 # The server may have queued it before the connection went: keep the claim so
                 # the retry reports a duplicate instead of sending a second copy.

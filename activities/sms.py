@@ -13,7 +13,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from activities.deliveries import provider_error, render, start_send
+from activities.deliveries import fail, provider_error, render, start_send
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
@@ -30,6 +30,8 @@ TWILIO_TIMEOUT = 30.0
 # 4xx answers that are not about the message: throttling (429) and our own credentials (401,
 # which would otherwise fail every SMS for good until someone noticed). Retried instead.
 _RETRYABLE_STATUS = {401, 429}
+# Twilio's codes for a number that cannot take SMS: invalid, not a mobile, opted out at the carrier.
+_DEAD_NUMBER_CODES = {21211, 21614, 21610}
 
 # The purpose (salt) of the token in the status callback URL: Twilio hands it back to the gateway,
 # which reads from it the send the delivery report is about.
@@ -141,9 +143,8 @@ class SmsActivities:
         except TwilioRestException as e:
             reason = mask(f"twilio {e.code}: {e.msg}")
             if 400 <= e.status < 500 and e.status not in _RETRYABLE_STATUS:
-                await self.store.finish_delivery(req.key, "failed", error=reason)
-                log.info("sms refused by twilio", key=req.key, status=e.status, reason=reason)
-                return SendResult(status="failed", reason=reason)
+                dead = e.code in _DEAD_NUMBER_CODES
+                return await fail(self.store, req, reason, dead_address=dead)
             await self.store.release_delivery(req.key)
             log.warning("sms not sent, will retry", key=req.key, status=e.status, reason=reason)
             raise provider_error(

@@ -301,6 +301,8 @@ async def test_recipient_refused_for_good_is_a_failed_send(
     [row] = await ledger(store)
     assert row["status"] == "failed"
     assert server.delivered == 0
+    # No such mailbox: a hard bounce suppresses email for the contact, whatever the journey.
+    assert await store.suppressed_channels("c1") == {"email"}
 
 
 async def test_recipient_deferred_is_retried(store: ContactStore, settings: Settings) -> None:

@@ -250,7 +250,10 @@ async def test_onsite_messages_honour_suppression_and_default_to_a_chat(site: Si
     await site.store.suppress(contact, "onsite", "asked to see no more")
     later = send_request(contact, "later", "onsite", "test_chat")
     refused = await send_onsite(site, later)
-    assert (refused.status, refused.reason) == ("failed", "contact unsubscribed from onsite")
+    assert (refused.status, refused.reason) == (
+        "failed",
+        "contact is suppressed on onsite (unsubscribed, STOP or bounced)",
+    )
     nobody = await send_onsite(site, send_request("nobody", "chat", "onsite", "test_chat"))
     assert (nobody.status, nobody.reason) == ("failed", "no such contact")
     assert len(await site.store.pending_onsite(contact)) == 1

@@ -231,7 +231,10 @@ async def test_one_click_unsubscribe_ends_the_run_and_no_journey_sends_again(
     sent = await ActivityEnvironment().run(
         EmailActivities(site.store, site.settings).send_email, other
     )
-    assert (sent.status, sent.reason) == ("failed", "contact unsubscribed from email")
+    assert (sent.status, sent.reason) == (
+        "failed",
+        "contact is suppressed on email (unsubscribed, STOP or bounced)",
+    )
     assert len(site.mail.messages) == 1
 
 

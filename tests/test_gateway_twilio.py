@@ -118,7 +118,10 @@ async def test_stop_suppresses_sms_ends_the_journey_and_start_lifts_it(
     assert [(e.kind, e.data) for e in status.events] == [("unsubscribed", {"channel": "sms"})]
 
     refused = await send_sms(stack, sms_request(contact_id, "inbox_nudge_sms"))
-    assert refused.status == "failed" and refused.reason == "contact unsubscribed from sms"
+    assert (
+        refused.status == "failed"
+        and refused.reason == "contact is suppressed on sms (unsubscribed, STOP or bounced)"
+    )
     assert stack.sms.requests == 0 and stack.sms.messages == []
 
     start = await twilio_post(stack, "/twilio/inbound", inbound_sms("start"))

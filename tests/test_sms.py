@@ -171,6 +171,8 @@ async def test_invalid_number_is_a_failed_send_not_an_error(
     assert (row["status"], row["error"]) == ("failed", result.reason)
     assert sms_sink.requests == 1
     assert sms_sink.messages == []
+    # A dead number is suppressed: no journey tries it again.
+    assert await store.suppressed_channels("c1") == {"sms"}
 
 
 @pytest.mark.parametrize("status", [500, 503, 429])

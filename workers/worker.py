@@ -70,8 +70,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     store = await open_store(settings.database_url)
     try:
         async with journey_worker(client, store, settings):
-            log.info("worker started", task_queue=settings.task_queue,
-                     temporal=settings.temporal_address)
+            log.info(
+                "worker started", task_queue=settings.task_queue, temporal=settings.temporal_address
+            )
             await stop.wait()
             log.info("worker stopping")
     finally:
