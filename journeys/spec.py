@@ -276,6 +276,15 @@ class JourneySpec(_Model):
         index = self.steps.index(step)
         return self.steps[index + 1].id if index + 1 < len(self.steps) else None
 
+    def events_used(self) -> set[str]:
+        """The event kinds any step or exit reacts to (a send's refusal is `failed`)."""
+        kinds = {s.event for s in self.steps if isinstance(s, WaitForStep)}
+        if any(
+            "nps:" in c.when for s in self.steps if isinstance(s, BranchStep) for c in s.conditions
+        ):
+            kinds.add("nps_answered")
+        return kinds | set(self.exit_events) | {"failed"}
+
     def graph(self) -> dict[str, list[str]]:
         """Every step's successors, implicit `next` resolved."""
         out: dict[str, list[str]] = {}

@@ -4,7 +4,7 @@ continue-as-new, A/B variants, splits, refused sends, local-time waits, speed.""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +13,7 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
 
 from journeys.contacts import Contact
-from journeys.models import JourneyInput
+from journeys.models import JourneyEvent, JourneyInput
 from journeys.sinks.sms import INVALID_NUMBER
 from journeys.spec import JourneySpec
 from tests.temporal_fixtures import Stack
@@ -52,6 +52,8 @@ async def run(
         task_queue=stack.settings.task_queue,
     )
 
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 WEEKLY_LOOP = [
     {"id": "hello", "kind": "send", "channel": "email", "template": "lead_part_2"},
@@ -230,3 +232,24 @@ async def test_cancelling_a_run_stops_it_even_while_a_send_is_retrying(stack: St
 async def retrying(handle: WorkflowHandle) -> bool:
     pending = (await handle.describe()).raw_description.pending_activities
     return any(activity.attempt >= 2 for activity in pending)
+
+
+async def test_continue_as_new_carries_only_the_events_a_step_can_still_use(stack: Stack) -> None:
+    journey = spec(
+        [
+            {"id": "pause", "kind": "wait", "duration": "1d"},
+            {"id": "again", "kind": "goto", "target": "pause"},
+        ],
+        exit_events=["unsubscribed"],
+        max_steps=6,
+    )
+    handle = await run(stack, journey, steps_per_run=4)
+    for kind in ("visited_url", "visited_url", "unsubscribed_elsewhere"):
+        await handle.signal(JourneyWorkflow.event, JourneyEvent(kind=kind, occurred_at=NOW))
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()  # the step bound, in the second run
+    assert await runs_in_chain(stack, handle) == 2
+    # The second run started without the page visits nobody waits for.
+    status = await handle.query(JourneyWorkflow.status)
+    assert status.events == []
+    assert [v.step for v in status.visits][-2:] == ["pause", "again"]

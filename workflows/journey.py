@@ -130,7 +130,7 @@ class JourneyWorkflow:
                 or workflow.info().is_continue_as_new_suggested()
             ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(inp.model_copy(update={"state": self._state}))
+                workflow.continue_as_new(inp.model_copy(update={"state": self._carried_state()}))
             step = self._spec.step(self._state.current_step)
             self._enter(step)
             steps_this_run += 1
@@ -142,6 +142,17 @@ class JourneyWorkflow:
         if self._exit is not None:
             return self._finish("exit_event", f"left on '{self._exit.kind}'")
         return self._finish("end", "finished")
+
+    def _carried_state(self) -> RunState:
+        """What the next run needs: events already used by a wait, or of kinds no step reacts
+        to, stay behind (the store keeps every event), so a long run's input stays small."""
+        used = self._spec.events_used()
+        pending = [
+            e
+            for i, e in enumerate(self._state.events)
+            if i not in self._state.consumed and e.kind in used
+        ]
+        return self._state.model_copy(update={"events": pending, "consumed": []})
 
     def _enter(self, step: Step) -> None:
         self._state.steps_executed += 1
