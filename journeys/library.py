@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from journeys import conditions
-from journeys.spec import WAITING_KINDS, BranchStep, JourneySpec, SendStep, WaitForStep
+from journeys.spec import STEP_KINDS, WAITING_KINDS, BranchStep, JourneySpec, SendStep, WaitForStep
 from journeys.templates import TemplateError, load_template
 
 
@@ -60,22 +60,7 @@ def _schema_problems(file: str, raw: Any, err: ValidationError, lines: list[int]
                 step_id = entry.get("id") if isinstance(entry, dict) else None
             line = lines[index] if index < len(lines) else None
             # drop "steps.3.send" noise: keep the field inside the step
-            loc = [
-                p
-                for p in loc[2:]
-                if p
-                not in (
-                    "send",
-                    "wait",
-                    "wait_for",
-                    "branch",
-                    "split",
-                    "tag",
-                    "audience",
-                    "goto",
-                    "end",
-                )
-            ]
+            loc = [p for p in loc[2:] if p not in STEP_KINDS]
             step_id = step_id or f"#{index + 1}"
         field = ".".join(str(p) for p in loc)
         message = e["msg"].removeprefix("Value error, ")

@@ -231,6 +231,9 @@ Step = Annotated[
     | EndStep,
     Field(discriminator="kind"),
 ]
+STEP_KINDS = (
+    "send", "wait", "wait_for", "branch", "split", "tag", "audience", "goto", "end"
+)  # fmt: skip
 # Kinds that pass time: every loop must contain one, or it would spin without end.
 WAITING_KINDS = ("wait", "wait_for")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from journeys.settings import LIBRARY_DIR
+from journeys.spec import STEP_KINDS
 from starters.cli import app
 
 runner = CliRunner()
@@ -58,17 +59,7 @@ def test_schema_is_the_json_schema_of_a_journey() -> None:
         for d in schema["$defs"].values()
         if "kind" in d.get("properties", {})
     }
-    assert kinds == {
-        "send",
-        "wait",
-        "wait_for",
-        "branch",
-        "split",
-        "tag",
-        "audience",
-        "goto",
-        "end",
-    }
+    assert kinds == set(STEP_KINDS)
 
 
 def test_list_shows_the_library() -> None:

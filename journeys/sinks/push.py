@@ -19,7 +19,6 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -37,7 +36,7 @@ from py_vapid import Vapid
 from py_vapid.utils import b64urldecode, b64urlencode
 from pydantic import SecretStr
 
-from journeys.sinks.sms import _append_jsonl
+from journeys.sinks.http import HttpSink
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -50,8 +49,6 @@ URGENCIES = ("very-low", "low", "normal", "high")
 # What FCM registration tokens are made of; anything else is INVALID_ARGUMENT there too.
 _FCM_TOKEN = re.compile(r"^[\w:.-]{1,4096}$")
 ACCESS_TOKEN_SECONDS = 3600
-
-_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def new_vapid_key() -> tuple[str, str]:
@@ -73,65 +70,6 @@ def dev_vapid_key(path: Path) -> str:
         path.write_text(new_vapid_key()[0] + "\n", encoding="utf-8")
         path.chmod(0o600)
     return path.read_text(encoding="utf-8").strip()
-
-
-class _HttpSink:
-    """What both push sinks share: an aiohttp app in the caller's loop, a request count, a queue
-    of failures to answer with, and the messages kept."""
-
-    def __init__(self, jsonl: Path | None) -> None:
-        self.jsonl = jsonl
-        self.messages: list[dict[str, Any]] = []
-        # Every request received, answered with success or not.
-        self.requests = 0
-        self._failures: list[int] = []
-        self._runner: web.AppRunner | None = None
-        self._host = "127.0.0.1"
-        self._port = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self._host}:{self._port}"
-
-    def fail_next(self, status: int, times: int = 1) -> None:
-        """Answer the next `times` requests with `status` (500, 503, 429, ...) before looking
-        at them."""
-        self._failures.extend([status] * times)
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen and return the port actually bound."""
-        app = web.Application(middlewares=[self._count_and_fail])
-        self._add_routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        self._host = host
-        self._port = int(self._runner.addresses[0][1])
-        return self._port
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def _add_routes(self, app: web.Application) -> None:
-        raise NotImplementedError
-
-    def _error(self, status: int, message: str) -> web.Response:
-        raise NotImplementedError
-
-    def _keep(self, record: dict[str, Any]) -> None:
-        self.messages.append(record)
-        if self.jsonl is not None:
-            _append_jsonl(self.jsonl, record)
-
-    @web.middleware
-    async def _count_and_fail(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
-        self.requests += 1
-        if self._failures:
-            status = self._failures.pop(0)
-            return self._error(status, HTTPStatus(status).phrase)
-        return await handler(request)
 
 
 @dataclass(frozen=True)
@@ -174,7 +112,7 @@ def _vapid_key_of(authorization: str, origin: str) -> str:
     return key
 
 
-class WebPushSink(_HttpSink):
+class WebPushSink(HttpSink):
     """A push service. `new_subscription()` (or `POST /subscriptions`) makes a subscription as
     a browser would; messages pushed to it are kept, decrypted, in `messages`: endpoint,
     payload (JSON decoded when it is JSON), ttl, urgency, id, at."""
@@ -311,7 +249,7 @@ def _fcm_error(
     return web.json_response({"error": error}, status=status)
 
 
-class FcmSink(_HttpSink):
+class FcmSink(HttpSink):
     """FCM's HTTP v1 send API for one project. Accepts `access_token` as a bearer token, and the
     tokens its `/token` endpoint issued for service-account files from
     `write_service_account()`. Keeps `messages`: token, notification, data, name, at."""

@@ -7,24 +7,20 @@ auth token. Errors use Twilio's JSON shape, so the client raises its usual Twili
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http import HTTPStatus
 from pathlib import Path
-from typing import Any
 
 from aiohttp import BasicAuth, web
+
+from journeys.sinks.http import HttpSink
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # Twilio's test credentials answer 21211 for this number; the sink does the same, so a test can
 # provoke a permanent failure without an invalid number in the contact store.
 INVALID_NUMBER = "+15005550001"
-
-_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _error(status: int, code: int, message: str) -> web.Response:
@@ -45,62 +41,22 @@ def _segments(body: str) -> int:
     return 1 if len(body) <= single else -(-len(body) // part)
 
 
-def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-class SmsSink:
+class SmsSink(HttpSink):
     """Keeps every accepted message in `messages` (to, from, body, sid, at, status_callback) and,
     if `jsonl` is given, appends each one to that file as a JSON line."""
 
     def __init__(
         self, account_sid: str = "ACdev", auth_token: str = "dev-token", jsonl: Path | None = None
     ) -> None:
+        super().__init__(jsonl)
         self.account_sid = account_sid
         self.auth_token = auth_token
-        self.jsonl = jsonl
-        self.messages: list[dict[str, Any]] = []
-        # Every request received, answered with success or not.
-        self.requests = 0
-        self._failures: list[int] = []
-        self._runner: web.AppRunner | None = None
-        self._host = "127.0.0.1"
-        self._port = 0
 
-    @property
-    def base_url(self) -> str:
-        return f"http://{self._host}:{self._port}"
-
-    def fail_next(self, status: int, times: int = 1) -> None:
-        """Answer the next `times` requests with `status` (500, 503, 429, ...) and Twilio's error
-        JSON, before looking at them."""
-        self._failures.extend([status] * times)
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen and return the port actually bound."""
-        app = web.Application(middlewares=[self._count_and_fail])
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create_message)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        self._host = host
-        self._port = int(self._runner.addresses[0][1])
-        return self._port
 
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @web.middleware
-    async def _count_and_fail(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
-        self.requests += 1
-        if self._failures:
-            status = self._failures.pop(0)
-            return _error(status, 20000 + status, HTTPStatus(status).phrase)
-        return await handler(request)
+    def _error(self, status: int, message: str) -> web.Response:
+        return _error(status, 20000 + status, message)
 
     def _authorized(self, request: web.Request) -> bool:
         try:
@@ -137,9 +93,7 @@ class SmsSink:
             "at": now.isoformat(),
             "status_callback": str(callback) if callback else None,
         }
-        self.messages.append(record)
-        if self.jsonl is not None:
-            _append_jsonl(self.jsonl, record)
+        self._keep(record)
         uri = f"/2010-04-01/Accounts/{sid}/Messages/{message_sid}.json"
         return web.json_response(
             {
