@@ -37,7 +37,7 @@ from journeys.nps import NpsSummary, nps_summary
 from journeys.spec import JourneySpec, StepId
 from journeys.store import ContactStore
 from journeys.tokens import web_token
-from starters.launch import deliver_event, journey_statuses, start_journey
+from starters.launch import journey_statuses, start_journey
 
 GatewayDep = Annotated[Gateway, Depends(gateway)]
 
@@ -222,9 +222,7 @@ async def track_event(body: EventIn, contact_id: KnownContact, gw: GatewayDep) -
     async with first_time(gw.store, body.event_id, contact_id) as fresh:
         if not fresh:
             return EventAccepted(event_id=body.event_id, duplicate=True)
-        outcome = await deliver_event(
-            gw.client, gw.store, gw.library.values(), contact_id, event, gw.settings.task_queue
-        )
+        outcome = await gw.to_contact(contact_id, event)
     return EventAccepted(event_id=body.event_id, duplicate=False, journeys=outcome)
 
 

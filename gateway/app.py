@@ -11,9 +11,11 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from journeys.models import JourneyEvent
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore
+from starters.launch import deliver_event, signal_run
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +28,21 @@ class Gateway:
     store: ContactStore
     client: Client
     library: dict[str, JourneySpec]
+
+    async def to_contact(self, contact_id: str, event: JourneyEvent) -> dict[str, str]:
+        """Record the event, start the journeys it triggers and signal the contact's runs."""
+        return await deliver_event(
+            self.client,
+            self.store,
+            self.library.values(),
+            contact_id,
+            event,
+            self.settings.task_queue,
+        )
+
+    async def to_run(self, journey_id: str, contact_id: str, event: JourneyEvent) -> bool:
+        """Record the event and signal the one run a tracked message came from."""
+        return await signal_run(self.client, self.store, journey_id, contact_id, event)
 
 
 def gateway(request: Request) -> Gateway:

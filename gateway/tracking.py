@@ -20,7 +20,6 @@ from gateway.pages import TokenRoute
 from journeys.models import JourneyEvent
 from journeys.store import ContactStore
 from journeys.tokens import CLICK, OPEN, ClickClaims, MessageClaims, verify
-from starters.launch import signal_run
 
 log = structlog.get_logger(__name__)
 
@@ -65,7 +64,7 @@ async def _logged(delivery: Coroutine[Any, Any, object], kind: str, contact_id: 
 
 
 async def deliver_soon(delivery: Coroutine[Any, Any, object], kind: str, contact_id: str) -> None:
-    """Run `delivery` (`signal_run` or `deliver_event`), waiting for it at most DELIVERY_WAIT.
+    """Run `delivery` (`Gateway.to_run` or `to_contact`), waiting for it at most DELIVERY_WAIT.
 
     A failure is logged, never turned into an error page: a person who clicked or answered has
     done their part whatever state Temporal is in.
@@ -102,7 +101,7 @@ async def report_message_event(
     """Deliver `kind` about the send in `claims` to the run that sent it."""
     event = JourneyEvent(kind=kind, step=claims.step_id, occurred_at=datetime.now(UTC), data=data)
     await deliver_soon(
-        signal_run(gw.client, gw.store, claims.journey_id, claims.contact_id, event),
+        gw.to_run(claims.journey_id, claims.contact_id, event),
         kind,
         claims.contact_id,
     )

@@ -22,7 +22,6 @@ from activities.sms import SMS_STATUS
 from gateway.api import GatewayDep, first_time
 from journeys.models import JourneyEvent
 from journeys.tokens import BadToken, MessageClaims, read_token
-from starters.launch import deliver_event, signal_run
 
 log = structlog.get_logger(__name__)
 
@@ -98,7 +97,7 @@ async def status_callback(token: str, form: TwilioForm, gw: GatewayDep) -> Respo
         event_id = f"twilio:{form['MessageSid']}:{status}"
         async with first_time(gw.store, event_id, claims.contact_id) as fresh:
             if fresh:
-                await signal_run(gw.client, gw.store, claims.journey_id, claims.contact_id, event)
+                await gw.to_run(claims.journey_id, claims.contact_id, event)
     return Response(status_code=204)
 
 
@@ -134,14 +133,7 @@ async def inbound(form: TwilioForm, gw: GatewayDep) -> Response:
         try:
             async with first_time(gw.store, event_id, contact_id) as fresh:
                 if fresh:
-                    await deliver_event(
-                        gw.client,
-                        gw.store,
-                        gw.library.values(),
-                        contact_id,
-                        event,
-                        gw.settings.task_queue,
-                    )
+                    await gw.to_contact(contact_id, event)
         except RPCError:
             if not stop:
                 raise

@@ -18,7 +18,6 @@ from gateway.pages import TokenRoute, page
 from gateway.tracking import deliver_soon
 from journeys.models import JourneyEvent
 from journeys.tokens import UNSUBSCRIBE, MessageClaims, verify
-from starters.launch import deliver_event
 
 router = APIRouter(route_class=TokenRoute)
 
@@ -59,14 +58,7 @@ async def unsubscribe(token: str, gw: Gateway = Depends(gateway)) -> HTMLRespons
             data={"channel": channel, "journey_id": claims.journey_id},
         )
         await deliver_soon(
-            deliver_event(
-                gw.client,
-                gw.store,
-                gw.library.values(),
-                contact_id,
-                event,
-                gw.settings.task_queue,
-            ),
+            gw.to_contact(contact_id, event),
             event.kind,
             contact_id,
         )

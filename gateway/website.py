@@ -26,7 +26,6 @@ from gateway.app import Gateway, gateway
 from gateway.tracking import deliver_soon
 from journeys.models import JourneyEvent
 from journeys.tokens import WEB, BadToken, WebClaims, verify
-from starters.launch import deliver_event, signal_run
 
 SDK = (Path(__file__).parent / "static" / "sdk.js").read_text(encoding="utf-8")
 
@@ -112,9 +111,7 @@ async def visit(body: PageVisit, gw: Gateway = Depends(gateway)) -> Response:
     page = urlsplit(body.url)._replace(query="", fragment="").geturl()
     event = JourneyEvent(kind="visited_url", occurred_at=datetime.now(UTC), data={"url": page})
     await deliver_soon(
-        deliver_event(
-            gw.client, gw.store, gw.library.values(), contact_id, event, gw.settings.task_queue
-        ),
+        gw.to_contact(contact_id, event),
         event.kind,
         contact_id,
     )
@@ -146,7 +143,7 @@ async def shown(key: str, body: ContactToken, gw: Gateway = Depends(gateway)) ->
         data={"kind": row["content"].get("kind")},
     )
     await deliver_soon(
-        signal_run(gw.client, gw.store, row["journey_id"], contact_id, event),
+        gw.to_run(row["journey_id"], contact_id, event),
         event.kind,
         contact_id,
     )
