@@ -292,22 +292,34 @@ def status(contact_id: str, as_json: Annotated[bool, typer.Option("--json")] = F
 @app.command()
 def dev(
     data_dir: Annotated[
-        Path, typer.Option(help="Where Temporal, mail and SMS keep their files")
+        Path, typer.Option(help="Where Temporal, the store, mail, SMS and push keep their files")
     ] = Path(".data"),
     temporal_port: int = 7233,
     ui_port: int = 8233,
     smtp_port: int = 1025,
     sms_port: int = 8025,
+    gateway_port: int = 8000,
+    web_push_port: int = 8026,
+    fcm_port: int = 8027,
     demo: Annotated[
         bool, typer.Option(help="Also import sample contacts and start journeys")
     ] = False,
     demo_speed: float = 17280.0,
 ) -> None:
-    """The whole stack in the foreground: Temporal dev server, SMTP and SMS sinks, the worker."""
+    """The whole stack in the foreground: Temporal dev server, the worker, the gateway, and
+    local stand-ins for SMTP, Twilio, web push and FCM."""
     from starters.dev import DevPorts, run_dev
 
     configure_logging()
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    ports = DevPorts(temporal=temporal_port, ui=ui_port, smtp=smtp_port, sms=sms_port)
+    ports = DevPorts(
+        temporal=temporal_port,
+        ui=ui_port,
+        smtp=smtp_port,
+        sms=sms_port,
+        gateway=gateway_port,
+        web_push=web_push_port,
+        fcm=fcm_port,
+    )
     _run(run_dev(data_dir, ports, demo=demo, demo_speed=demo_speed))
