@@ -134,3 +134,27 @@ def render(
 def provider_error(detail: str, kind: str) -> ApplicationError:
     """A retryable failure for Temporal with addresses masked: the workflow history keeps it."""
     return ApplicationError(mask(detail), type=kind)
+
+
+class ChannelActivities:
+    """What every channel's activities share: the store, and the record of a send that left."""
+
+    def __init__(self, store: ContactStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    async def _record_sent(
+        self, req: SendRequest, provider_id: str | None, **details: Any
+    ) -> SendResult:
+        """The provider took the message: the ledger says so, and so does the log."""
+        await self.store.finish_delivery(req.key, "sent", provider_id=provider_id)
+        log.info(
+            f"{req.channel} sent",
+            key=req.key,
+            journey_id=req.journey_id,
+            step_id=req.step_id,
+            contact_id=req.contact_id,
+            provider_id=provider_id,
+            **details,
+        )
+        return SendResult(status="sent", provider_id=provider_id)

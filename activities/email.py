@@ -17,7 +17,7 @@ import aiosmtplib
 import structlog
 from temporalio import activity
 
-from activities.deliveries import fail, provider_error, render, start_send
+from activities.deliveries import ChannelActivities, fail, provider_error, render, start_send
 from journeys.contacts import Contact
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
@@ -93,10 +93,9 @@ class _SMTP(aiosmtplib.SMTP):
         return await super().data(*args, **kwargs)
 
 
-class EmailActivities:
+class EmailActivities(ChannelActivities):
     def __init__(self, store: ContactStore, settings: Settings) -> None:
-        self.store = store
-        self.settings = settings
+        super().__init__(store, settings)
         self._sender = parseaddr(settings.mail_from)[1]
 
     @activity.defn
@@ -136,18 +135,7 @@ class EmailActivities:
             if isinstance(e, aiosmtplib.SMTPException):
                 raise provider_error(_smtp_reason(e), type(e).__name__) from None
             raise
-        await self._record_sent(req, message["Message-ID"])
-        log.info(
-            "email sent",
-            key=req.key,
-            journey_id=req.journey_id,
-            step_id=req.step_id,
-            contact_id=req.contact_id,
-        )
-        return SendResult(status="sent", provider_id=message["Message-ID"])
-
-    async def _record_sent(self, req: SendRequest, provider_id: str) -> None:
-        await self.store.finish_delivery(req.key, "sent", provider_id=provider_id)
+        return await self._record_sent(req, message["Message-ID"])
 
     def _smtp(self) -> _SMTP:
         s = self.settings

@@ -3,24 +3,15 @@ next page visit (a chat prompt or an NPS pop-up) and reports them shown."""
 
 from __future__ import annotations
 
-import structlog
 from temporalio import activity
 
-from activities.deliveries import render, start_send
+from activities.deliveries import ChannelActivities, render, start_send
 from journeys.models import SendRequest, SendResult
-from journeys.settings import Settings
-from journeys.store import ContactStore
 from journeys.templates import ONSITE_KINDS
 from journeys.tokens import message_links
 
-log = structlog.get_logger(__name__)
 
-
-class OnsiteActivities:
-    def __init__(self, store: ContactStore, settings: Settings) -> None:
-        self.store = store
-        self.settings = settings
-
+class OnsiteActivities(ChannelActivities):
     @activity.defn
     async def send_onsite(self, req: SendRequest) -> SendResult:
         """Queue one templated on-site message for the contact, exactly once per `req.key`.
@@ -57,12 +48,4 @@ class OnsiteActivities:
             # Nothing was queued (a template error, the store away): the retry must queue it.
             await self.store.release_delivery(req.key)
             raise
-        await self.store.finish_delivery(req.key, "sent")
-        log.info(
-            "on-site message queued",
-            key=req.key,
-            journey_id=req.journey_id,
-            step_id=req.step_id,
-            contact_id=req.contact_id,
-        )
-        return SendResult(status="sent")
+        return await self._record_sent(req, None)

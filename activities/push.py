@@ -29,7 +29,14 @@ from sqlalchemy import String
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.deliveries import fail, no_address, provider_error, render, start_send
+from activities.deliveries import (
+    ChannelActivities,
+    fail,
+    no_address,
+    provider_error,
+    render,
+    start_send,
+)
 from journeys.contacts import Contact
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
@@ -152,10 +159,9 @@ def _refresh(credentials: service_account.Credentials) -> None:
         credentials.refresh(GoogleRequest(session))
 
 
-class PushActivities:
+class PushActivities(ChannelActivities):
     def __init__(self, store: ContactStore, settings: Settings) -> None:
-        self.store = store
-        self.settings = settings
+        super().__init__(store, settings)
         self._http: aiohttp.ClientSession | None = None
         self._vapid: Vapid | None = None
         self._fcm_credentials: service_account.Credentials | None = None
@@ -243,18 +249,13 @@ class PushActivities:
         if delivered:
             ids = [o.provider_id for o in delivered if o.provider_id]
             provider_id = _provider_id(ids)
-            await self._record_sent(req, provider_id)
-            log.info(
-                "push sent",
-                key=req.key,
-                journey_id=req.journey_id,
-                step_id=req.step_id,
-                contact_id=req.contact_id,
+            return await self._record_sent(
+                req,
+                provider_id,
                 devices=len(delivered),
                 provider_ids=ids,
                 not_sent_to=not_taken + refused,
             )
-            return SendResult(status="sent", provider_id=provider_id)
         if unknown is not None:
             # A device may have it: keep the claim so the retry reports a duplicate.
             log.warning("push outcome unknown, not retrying the send", key=req.key)
@@ -266,9 +267,6 @@ class PushActivities:
         reason = "; ".join(refused) or f"{no_address(req.channel)} left: every one was gone"
         log.info("push refused", key=req.key, reason=reason)
         return await fail(self.store, req, reason)
-
-    async def _record_sent(self, req: SendRequest, provider_id: str | None) -> None:
-        await self.store.finish_delivery(req.key, "sent", provider_id=provider_id)
 
     def _notification(self, req: SendRequest, contact: Contact) -> dict[str, str]:
         parts = render(self.settings, req, contact, message_links(self.settings, req))

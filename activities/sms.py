@@ -13,7 +13,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from activities.deliveries import fail, provider_error, render, start_send
+from activities.deliveries import ChannelActivities, fail, provider_error, render, start_send
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
@@ -91,10 +91,9 @@ class RebasedTwilioHttpClient(AsyncTwilioHttpClient):
         )
 
 
-class SmsActivities:
+class SmsActivities(ChannelActivities):
     def __init__(self, store: ContactStore, settings: Settings) -> None:
-        self.store = store
-        self.settings = settings
+        super().__init__(store, settings)
         self._client: Client | None = None
 
     def _twilio(self) -> Client:
@@ -159,16 +158,4 @@ class SmsActivities:
             # the claim so the retry reports a duplicate instead of sending a second copy.
             log.warning("sms outcome unknown, not retrying the send", key=req.key, error=repr(e))
             raise
-        await self._record_sent(req, message.sid)
-        log.info(
-            "sms sent",
-            key=req.key,
-            journey_id=req.journey_id,
-            step_id=req.step_id,
-            contact_id=req.contact_id,
-            sid=message.sid,
-        )
-        return SendResult(status="sent", provider_id=message.sid)
-
-    async def _record_sent(self, req: SendRequest, provider_id: str) -> None:
-        await self.store.finish_delivery(req.key, "sent", provider_id=provider_id)
+        return await self._record_sent(req, message.sid)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
+from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
 from journeys.sinks.mail import MailSink
 from journeys.sinks.sms import SmsSink
@@ -86,3 +88,18 @@ def sink_settings(tmp_path: Path, mail_sink: MailSink, sms_sink: SmsSink) -> Set
 @pytest.fixture
 def settings(tmp_path: Path, mail_sink: MailSink, sms_sink: SmsSink) -> Settings:
     return sink_settings(tmp_path, mail_sink, sms_sink)
+
+
+class CrashesOnceAfterSending:
+    """Mixed into a channel's activities: the worker dies once after the provider accepted the
+    message and before the ledger says so (the window exactly-once must cover)."""
+
+    crashes = 1
+
+    async def _record_sent(
+        self, req: SendRequest, provider_id: str | None, **details: Any
+    ) -> SendResult:
+        if self.crashes:
+            self.crashes -= 1
+            raise ConnectionError("store unreachable after the provider accepted the message")
+        return await super()._record_sent(req, provider_id, **details)  # type: ignore[misc]

@@ -36,7 +36,7 @@ from journeys.tokens import (
     make_token,
     read_token,
 )
-from tests.channel_fixtures import SECRET
+from tests.channel_fixtures import SECRET, CrashesOnceAfterSending
 
 ALICE = "alice@example.com"
 
@@ -120,16 +120,8 @@ class HangsUpAfterData:
         return "250 OK"
 
 
-class CrashesAfterSend(EmailActivities):
+class CrashesAfterSend(CrashesOnceAfterSending, EmailActivities):
     """The worker dies after the SMTP server accepted the message, before the ledger says so."""
-
-    crashes = 1
-
-    async def _record_sent(self, req: SendRequest, provider_id: str) -> None:
-        if self.crashes:
-            self.crashes -= 1
-            raise ConnectionError("store unreachable after the server accepted the message")
-        await super()._record_sent(req, provider_id)
 
 
 def body_of(message: EmailMessage, subtype: str) -> str:

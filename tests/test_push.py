@@ -24,6 +24,7 @@ from journeys.models import SendRequest, SendResult
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.sinks.push import FcmSink, WebPushSink, dev_vapid_key, new_vapid_key
 from journeys.store import ContactStore
+from tests.channel_fixtures import CrashesOnceAfterSending
 from tests.push_fixtures import FCM_PROJECT, FCM_TOKEN
 
 
@@ -73,16 +74,8 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-class CrashesAfterSend(PushActivities):
+class CrashesAfterSend(CrashesOnceAfterSending, PushActivities):
     """The worker dies after the push service took the message, before the ledger says so."""
-
-    crashes = 1
-
-    async def _record_sent(self, req: SendRequest, provider_id: str | None) -> None:
-        if self.crashes:
-            self.crashes -= 1
-            raise ConnectionError("store unreachable after the push service took the message")
-        await super()._record_sent(req, provider_id)
 
 
 @pytest.fixture

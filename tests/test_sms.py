@@ -21,7 +21,7 @@ from journeys.models import SendRequest
 from journeys.settings import Settings
 from journeys.sinks.sms import INVALID_NUMBER, SmsSink
 from journeys.store import ContactStore
-from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN
+from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN, CrashesOnceAfterSending
 
 PHONE = "+48601234567"
 
@@ -59,16 +59,8 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-class CrashesAfterSend(SmsActivities):
+class CrashesAfterSend(CrashesOnceAfterSending, SmsActivities):
     """The worker dies after Twilio accepted the message, before the ledger says so."""
-
-    crashes = 1
-
-    async def _record_sent(self, req: SendRequest, provider_id: str) -> None:
-        if self.crashes:
-            self.crashes -= 1
-            raise ConnectionError("store unreachable after Twilio accepted the message")
-        await super()._record_sent(req, provider_id)
 
 
 @pytest.fixture
