@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from gateway.app import Gateway, gateway
 from gateway.pages import TokenRoute, page
-from gateway.tracking import is_machine, report_message_event
+from gateway.tracking import report_fetch, report_message_event
 from journeys.tokens import NPS, MessageClaims, verify
 
 router = APIRouter(route_class=TokenRoute)
@@ -54,9 +54,7 @@ async def survey(
 ) -> HTMLResponse:
     claims = verify(gw.settings, NPS, token, MessageClaims)
     # Link scanners fetch the survey link too; a journey waiting for a visit ignores them.
-    machine = await is_machine(gw.store, claims.key, user_agent)
-    data = {"channel": claims.channel, "machine": machine}
-    await report_message_event(gw, claims, "survey_viewed", data)
+    await report_fetch(gw, claims, "survey_viewed", user_agent, channel=claims.channel)
     return _survey()
 
 

@@ -107,6 +107,15 @@ async def report_message_event(
     )
 
 
+async def report_fetch(
+    gw: Gateway, claims: MessageClaims, kind: str, user_agent: str, **data: Any
+) -> None:
+    """A tracked link or pixel was fetched: report `kind`, marked `machine` when automation
+    (a privacy proxy, a link scanner) fetched it rather than a person."""
+    machine = await is_machine(gw.store, claims.key, user_agent)
+    await report_message_event(gw, claims, kind, {**data, "machine": machine})
+
+
 @router.get("/t/o/{token}", summary="Open pixel", response_class=Response)
 async def open_pixel(
     token: str,
@@ -114,8 +123,7 @@ async def open_pixel(
     gw: Gateway = Depends(gateway),
 ) -> Response:
     claims = verify(gw.settings, OPEN, token, MessageClaims)
-    machine = await is_machine(gw.store, claims.key, user_agent)
-    await report_message_event(gw, claims, "opened", {"machine": machine})
+    await report_fetch(gw, claims, "opened", user_agent)
     return Response(
         PIXEL,
         media_type="image/gif",
@@ -132,8 +140,7 @@ async def click(
 ) -> RedirectResponse:
     # The destination comes from the signed token only: nobody can make us redirect elsewhere.
     claims = verify(gw.settings, CLICK, token, ClickClaims)
-    machine = await is_machine(gw.store, claims.key, user_agent)
-    await report_message_event(gw, claims, "clicked", {"url": claims.url, "machine": machine})
+    await report_fetch(gw, claims, "clicked", user_agent, url=claims.url)
     return RedirectResponse(
         claims.url,
         status_code=302,
