@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from journeys.identity import workflow_id
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
 from journeys.sinks.mail import MailSink
 from journeys.sinks.sms import SmsSink
+from journeys.spec import Channel
 from journeys.store import ContactStore, open_store
 
 TWILIO_SID = "AC" + "0" * 32
@@ -88,6 +90,27 @@ def sink_settings(tmp_path: Path, mail_sink: MailSink, sms_sink: SmsSink) -> Set
 @pytest.fixture
 def settings(tmp_path: Path, mail_sink: MailSink, sms_sink: SmsSink) -> Settings:
     return sink_settings(tmp_path, mail_sink, sms_sink)
+
+
+def make_request(
+    channel: Channel,
+    contact_id: str = "c1",
+    step: str = "intro",
+    journey: str = "welcome",
+    template: str = "welcome",
+    visit: int = 1,
+) -> SendRequest:
+    """A send as a journey run asks for it, keyed the way the workflow keys it."""
+    wf = workflow_id(journey, contact_id)
+    return SendRequest(
+        key=f"{wf}/entry1/{step}/{visit}",
+        workflow_id=wf,
+        journey_id=journey,
+        step_id=step,
+        contact_id=contact_id,
+        channel=channel,
+        template=template,
+    )
 
 
 class CrashesOnceAfterSending:

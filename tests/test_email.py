@@ -36,22 +36,13 @@ from journeys.tokens import (
     make_token,
     read_token,
 )
-from tests.channel_fixtures import SECRET, CrashesOnceAfterSending
+from tests.channel_fixtures import SECRET, CrashesOnceAfterSending, make_request
 
 ALICE = "alice@example.com"
 
 
 def email_request(contact_id: str = "c1", step: str = "intro") -> SendRequest:
-    workflow_id = f"journey:welcome:{contact_id}"
-    return SendRequest(
-        key=f"{workflow_id}:entry1:{step}:1",
-        workflow_id=workflow_id,
-        journey_id="welcome",
-        step_id=step,
-        contact_id=contact_id,
-        channel="email",
-        template="welcome",
-    )
+    return make_request("email", contact_id, step)
 
 
 async def add_contact(store: ContactStore, **fields: Any) -> None:
@@ -332,7 +323,7 @@ async def test_logs_never_show_an_address(store: ContactStore, settings: Setting
     logging.getLogger("aiosmtplib").warning("talking to %s about +48601234567", ALICE)
 
     logged = out.getvalue()
-    assert '"key": "journey:welcome:c1:entry1:intro:1"' in logged
+    assert f'"key": "{email_request().key}"' in logged
     assert "a***@example.com" in logged
     assert ALICE not in logged
     assert "+48601234567" not in logged

@@ -16,9 +16,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from journeys.embedded import dev_server_path
 from journeys.identity import workflow_id
-from journeys.models import SendRequest
 from journeys.tokens import WEB, WebClaims, verify
 from tests.api_fixtures import API_KEY, GatewayStack, new_contact_id, serving
+from tests.channel_fixtures import make_request
 from workflows.journey import JourneyWorkflow
 
 ANN = {
@@ -445,15 +445,7 @@ async def test_nps_per_journey_counts_one_answer_per_send(gateway_stack: Gateway
     # Four survey SMS went out; the recipients answered 10, 9, 7 and 6, then one changed to 3.
     keys = []
     for n in range(4):
-        req = SendRequest(
-            key=f"{contact_id}/survey/{n}",
-            workflow_id=workflow_id("nps_sms", contact_id),
-            journey_id="nps_sms",
-            step_id="survey_sms",
-            contact_id=contact_id,
-            channel="sms",
-            template="nps_survey",
-        )
+        req = make_request("sms", contact_id, "survey_sms", "nps_sms", "nps_survey", n)
         await stack.store.claim_delivery(req)
         await stack.store.finish_delivery(req.key, "sent")
         keys.append(req.key)

@@ -19,6 +19,7 @@ from journeys.settings import LIBRARY_DIR, Settings
 from journeys.spec import Channel
 from journeys.tokens import MAX_AGE, NPS, WEB, make_token, message_links, web_token
 from tests.api_fixtures import serving
+from tests.channel_fixtures import make_request
 from tests.gateway_fixtures import (
     HUMAN,
     PROBE,
@@ -37,16 +38,7 @@ SITE = "https://shop.example"
 def send_request(
     contact_id: str, step: str, channel: Channel = "email", template: str = "welcome"
 ) -> SendRequest:
-    workflow_id = f"journey:{PROBE.id}:{contact_id}"
-    return SendRequest(
-        key=f"{workflow_id}/e1/{step}/1",
-        workflow_id=workflow_id,
-        journey_id=PROBE.id,
-        step_id=step,
-        contact_id=contact_id,
-        channel=channel,
-        template=template,
-    )
+    return make_request(channel, contact_id, step, PROBE.id, template)
 
 
 async def sent(stack: SiteStack, req: SendRequest) -> None:

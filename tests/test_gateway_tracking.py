@@ -20,7 +20,6 @@ from activities.email import EmailActivities
 from gateway.app import Gateway
 from gateway.tracking import DELIVERY_WAIT, PIXEL, deliver_soon, finish_deliveries
 from journeys.library import load_library
-from journeys.models import SendRequest
 from journeys.settings import LIBRARY_DIR
 from journeys.spec import JourneySpec
 from journeys.tokens import (
@@ -34,6 +33,7 @@ from journeys.tokens import (
     verify,
 )
 from tests.api_fixtures import serving
+from tests.channel_fixtures import make_request
 from tests.gateway_fixtures import (
     APPLE_PROXY,
     HUMAN,
@@ -219,15 +219,7 @@ async def test_one_click_unsubscribe_ends_the_run_and_no_journey_sends_again(
     assert await stored_events(site.store, contact) == ["unsubscribed"]
 
     # Any journey, any step: the send activity refuses.
-    other = SendRequest(
-        key=f"journey:other:{contact}/e1/welcome/1",
-        workflow_id=f"journey:other:{contact}",
-        journey_id="other",
-        step_id="welcome",
-        contact_id=contact,
-        channel="email",
-        template="welcome",
-    )
+    other = make_request("email", contact, "welcome", journey="other")
     sent = await ActivityEnvironment().run(
         EmailActivities(site.store, site.settings).send_email, other
     )

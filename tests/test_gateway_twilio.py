@@ -16,7 +16,7 @@ from gateway.twilio_hooks import STARTED_REPLY, STOPPED_REPLY
 from journeys.identity import workflow_id
 from journeys.models import JourneyResult, SendRequest, SendResult
 from tests.api_fixtures import GatewayStack, new_contact_id
-from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN
+from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN, make_request
 from workflows.journey import JourneyWorkflow
 
 PHONE = "+48601234567"
@@ -73,16 +73,7 @@ async def start_lead_nurturing(
 
 def sms_request(contact_id: str, step: str, attempt: int = 1) -> SendRequest:
     """A send of lead_nurturing's SMS step, as its run would ask for it."""
-    wf = workflow_id("lead_nurturing", contact_id)
-    return SendRequest(
-        key=f"{wf}/entry/{step}/{attempt}",
-        workflow_id=wf,
-        journey_id="lead_nurturing",
-        step_id=step,
-        contact_id=contact_id,
-        channel="sms",
-        template="lead_inbox_nudge",
-    )
+    return make_request("sms", contact_id, step, "lead_nurturing", "lead_inbox_nudge", attempt)
 
 
 async def send_sms(stack: GatewayStack, req: SendRequest) -> SendResult:

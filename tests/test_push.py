@@ -24,21 +24,12 @@ from journeys.models import SendRequest, SendResult
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.sinks.push import FcmSink, WebPushSink, dev_vapid_key, new_vapid_key
 from journeys.store import ContactStore
-from tests.channel_fixtures import CrashesOnceAfterSending
+from tests.channel_fixtures import CrashesOnceAfterSending, make_request
 from tests.push_fixtures import FCM_PROJECT, FCM_TOKEN
 
 
 def push_request(channel: Any = "web_push", step: str = "nudge") -> SendRequest:
-    workflow_id = "journey:welcome:c1"
-    return SendRequest(
-        key=f"{workflow_id}:entry1:{step}:1",
-        workflow_id=workflow_id,
-        journey_id="welcome",
-        step_id=step,
-        contact_id="c1",
-        channel=channel,
-        template="welcome",
-    )
+    return make_request(channel, "c1", step)
 
 
 async def add_contact(store: ContactStore, **fields: Any) -> None:

@@ -21,22 +21,13 @@ from journeys.models import SendRequest
 from journeys.settings import Settings
 from journeys.sinks.sms import INVALID_NUMBER, SmsSink
 from journeys.store import ContactStore
-from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN, CrashesOnceAfterSending
+from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN, CrashesOnceAfterSending, make_request
 
 PHONE = "+48601234567"
 
 
 def sms_request(contact_id: str = "c1", step: str = "nudge", channel: Any = "sms") -> SendRequest:
-    workflow_id = f"journey:welcome:{contact_id}"
-    return SendRequest(
-        key=f"{workflow_id}:entry1:{step}:1",
-        workflow_id=workflow_id,
-        journey_id="welcome",
-        step_id=step,
-        contact_id=contact_id,
-        channel=channel,
-        template="welcome",
-    )
+    return make_request(channel, contact_id, step)
 
 
 async def add_contact(store: ContactStore, **fields: Any) -> None:
