@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from pydantic import SecretStr
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -73,16 +74,12 @@ async def serving(gw: Gateway) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @dataclass
-class GatewayStack:
-    """The served gateway (`http` carries the API key), the Temporal it talks to and the sinks
-    its worker sends to."""
+class ServedGateway:
+    """The gateway served in the test's loop, and a client for it."""
 
     http: httpx.AsyncClient
     gw: Gateway
-    env: WorkflowEnvironment
     mail: MailSink
-    sms: SmsSink
-    fcm: FcmSink
 
     @property
     def settings(self) -> Settings:
@@ -91,6 +88,20 @@ class GatewayStack:
     @property
     def store(self) -> ContactStore:
         return self.gw.store
+
+    @property
+    def client(self) -> Client:
+        return self.gw.client
+
+
+@dataclass
+class GatewayStack(ServedGateway):
+    """... with the API key on `http`, the Temporal it talks to and the other sinks its worker
+    sends to."""
+
+    env: WorkflowEnvironment
+    sms: SmsSink
+    fcm: FcmSink
 
 
 @pytest.fixture
@@ -112,7 +123,7 @@ async def gateway_stack(
     gw = Gateway(settings, store, dev_temporal.client, load_library(LIBRARY_DIR))
     async with journey_worker(dev_temporal.client, store, settings), serving(gw) as http:
         http.headers["Authorization"] = f"Bearer {API_KEY}"
-        yield GatewayStack(http, gw, dev_temporal, mail_sink, sms_sink, fcm_sink)
+        yield GatewayStack(http, gw, mail_sink, dev_temporal, sms_sink, fcm_sink)
 
 
 def new_contact_id() -> str:

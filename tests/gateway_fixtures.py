@@ -9,17 +9,15 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import patch
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from itsdangerous.timed import TimestampSigner
 from sqlalchemy import select, update
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from gateway.app import Gateway
@@ -34,7 +32,7 @@ from journeys.store import ContactStore
 from journeys.store.schema import deliveries, events
 from journeys.tokens import make_token
 from starters.launch import start_journey
-from tests.api_fixtures import new_contact_id, serving
+from tests.api_fixtures import ServedGateway, new_contact_id, serving
 from workers.worker import journey_worker
 from workflows.journey import JourneyWorkflow
 
@@ -87,25 +85,8 @@ HUMAN = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (K
 APPLE_PROXY = "Mozilla/5.0"
 
 
-@dataclass
-class SiteStack:
-    """The served gateway and the parts behind it."""
-
-    http: httpx.AsyncClient
-    gw: Gateway
-    mail: MailSink
-
-    @property
-    def settings(self) -> Settings:
-        return self.gw.settings
-
-    @property
-    def store(self) -> ContactStore:
-        return self.gw.store
-
-    @property
-    def client(self) -> Client:
-        return self.gw.client
+class SiteStack(ServedGateway):
+    """The served gateway and the parts behind it, with the project's library and a probe."""
 
     async def add_contact(self, **fields: Any) -> str:
         contact_id = new_contact_id()
