@@ -60,6 +60,11 @@ async def claim(store: ContactStore, req: SendRequest) -> SendResult | None:
     return SendResult(status="duplicate", provider_id=row.get("provider_id"))
 
 
+# Channels that reach a person unasked need their opt-in. A message on the company's own site,
+# shown to a visitor the site identified, does not; asking to see no more is a suppression.
+OPT_IN_CHANNELS = frozenset({"email", "sms", "web_push", "mobile_push"})
+
+
 async def reason_not_to_send(
     store: ContactStore, req: SendRequest, contact: Contact | None, address: str | None
 ) -> str | None:
@@ -69,7 +74,7 @@ async def reason_not_to_send(
         return "no such contact"
     if not address:
         return no_address(req.channel)
-    if contact.consent.get(req.channel) is not True:
+    if req.channel in OPT_IN_CHANNELS and contact.consent.get(req.channel) is not True:
         return f"contact has not consented to {req.channel}"
     if req.channel in await store.suppressed_channels(contact.id):
         return f"contact is suppressed on {req.channel} (unsubscribed, STOP or bounced)"

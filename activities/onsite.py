@@ -19,16 +19,8 @@ class OnsiteActivities(ChannelActivities):
         Returns failed (queuing nothing) for an unknown contact or one suppressed on `onsite`.
         """
         contact = await self.store.get_contact(req.contact_id)
-        # A message on the company's own site, shown to a visitor the site identified, is not
-        # an unsolicited message the way email and SMS are: it needs no opt-in. A contact who
-        # asked to see no more of them is suppressed on "onsite", which start_send honours.
-        granted = (
-            contact.model_copy(update={"consent": {**contact.consent, "onsite": True}})
-            if contact
-            else None
-        )
         # The address is the website identity: the contact id the site's token carries.
-        earlier = await start_send(self.store, req, granted, req.contact_id)
+        earlier = await start_send(self.store, req, contact, req.contact_id)
         if earlier is not None:
             return earlier
         assert contact is not None  # start_send refused a missing contact
