@@ -9,6 +9,10 @@ lead_nurturing and wait for their intro email to be opened; then their open pixe
 from the emails received) are hit at `rate` per second. Latency: from the HTTP hit to the SMTP
 server accepting installment 2. The baseline runs on the same server at the same rate: a bare
 workflow waiting for a signal, then one activity; latency from the signal to the activity start.
+
+Beside the latencies it prints the CPU each process spent per event during the hits (Linux
+/proc): with two cores shared by everything, CPU per event is what decides how much load a
+machine takes before queues build up.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 
 import httpx
@@ -52,6 +56,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuPerEvent:
+    """CPU spent by each named process between `start()` and `stop(events)`, per event."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        self.processes = processes
+        self.before: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.before = {name: cpu_seconds(pid) for name, pid in self.processes.items()}
+
+    def report(self, events: int) -> str:
+        used = {
+            name: (cpu_seconds(pid) - self.before[name]) / events * 1000
+            for name, pid in self.processes.items()
+        }
+        return "CPU per event: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in used.items())
+
+
 def percentiles(samples: list[float]) -> str:
     ms = sorted(x * 1000 for x in samples)
     cuts = statistics.quantiles(ms, n=100, method="inclusive")
@@ -62,11 +90,11 @@ def percentiles(samples: list[float]) -> str:
 
 
 async def at_steady_rate(
-    items: list[str], rate: float, fire: Callable[[str], Awaitable[None]]
+    items: list[str], rate: float, fire: Callable[[str], Coroutine[None, None, None]]
 ) -> float:
     """Fire one item every 1/rate seconds (each in its own task); return the rate achieved."""
     start = time.perf_counter()
-    tasks = []
+    tasks: list[asyncio.Task[None]] = []
     for i, item in enumerate(items):
         await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
         tasks.append(asyncio.create_task(fire(item)))
@@ -75,7 +103,13 @@ async def at_steady_rate(
 
 
 async def journey_latency(
-    client: Client, store: ContactStore, settings: Settings, mail: MailSink, runs: int, rate: float
+    client: Client,
+    store: ContactStore,
+    settings: Settings,
+    mail: MailSink,
+    runs: int,
+    rate: float,
+    cpu: CpuPerEvent,
 ) -> list[float]:
     contacts = [
         Contact(id=f"bench-{i}", email=f"bench{i}@example.com", consent={"email": True})
@@ -93,6 +127,7 @@ async def journey_latency(
     # Opens within seconds of delivery look like privacy proxies and would not count.
     await asyncio.sleep(MACHINE_WINDOW.total_seconds() + 2)
     hit_at: dict[str, float] = {}
+    cpu.start()
 
     async with httpx.AsyncClient(headers={"User-Agent": BROWSER}) as http:
 
@@ -104,6 +139,7 @@ async def journey_latency(
         achieved = await at_steady_rate(list(pixels), rate, hit)
     await mail.wait_for(2 * runs, timeout=300)
     print(f"  open pixel hits at {achieved:.1f}/s")
+    print("  " + cpu.report(runs))
     return [
         arrived - hit_at[str(m["To"])]
         for m, arrived in zip(mail.messages, mail.arrived_at, strict=True)
@@ -111,7 +147,7 @@ async def journey_latency(
     ]
 
 
-async def bare_latency(client: Client, runs: int, rate: float) -> list[float]:
+async def bare_latency(client: Client, runs: int, rate: float, cpu: CpuPerEvent) -> list[float]:
     async with Worker(
         client, task_queue="bench-bare", workflows=[BareWorkflow], activities=[note_start]
     ):
@@ -123,6 +159,7 @@ async def bare_latency(client: Client, runs: int, rate: float) -> list[float]:
         }
         await asyncio.sleep(2)  # every run is waiting for its signal
         sent_at: dict[str, float] = {}
+        cpu.start()
 
         async def signal(name: str) -> None:
             sent_at[handles[name].id] = time.perf_counter()
@@ -131,6 +168,7 @@ async def bare_latency(client: Client, runs: int, rate: float) -> list[float]:
         achieved = await at_steady_rate(list(handles), rate, signal)
         await asyncio.gather(*(h.result() for h in handles.values()))
     print(f"  signals at {achieved:.1f}/s")
+    print("  " + cpu.report(runs))
     return [STARTED[wid] - t for wid, t in sent_at.items()]
 
 
@@ -176,12 +214,24 @@ async def main(runs: int, rate: float) -> None:
             await register_search_attributes(client, settings.temporal_namespace)
             print(f"event latency, {runs} runs at {rate:g} events/s, dev server (SQLite WAL)")
             print("bare Temporal: signal -> activity started")
-            baseline = await bare_latency(client, runs, rate)
+            baseline = await bare_latency(
+                client,
+                runs,
+                rate,
+                CpuPerEvent({"Temporal": server.pid, "worker and signaller": os.getpid()}),
+            )
             print("  " + percentiles(baseline))
             print("journeys (worker and gateway in one process): open pixel hit -> next email")
             print("accepted by the SMTP server")
             stack = await start_stack(settings, gateway_port)
-            measured = await journey_latency(client, store, settings, mail, runs, rate)
+            cpu = CpuPerEvent(
+                {
+                    "Temporal": server.pid,
+                    "worker and gateway": stack.pid,
+                    "SMTP server and mail clients": os.getpid(),
+                }
+            )
+            measured = await journey_latency(client, store, settings, mail, runs, rate, cpu)
             print("  " + percentiles(measured))
         finally:
             if stack:
