@@ -11,13 +11,13 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from functools import partial
 from html import escape, unescape
-from typing import Any
 
 import aiosmtplib
 import structlog
 from temporalio import activity
 
 from activities.deliveries import ChannelActivities, fail, provider_error, render, start_send
+from activities.smtp import Session, SmtpSessions
 from journeys.contacts import Contact
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
@@ -26,9 +26,6 @@ from journeys.store import ContactStore
 from journeys.tokens import message_links, tracked_url
 
 log = structlog.get_logger(__name__)
-
-# Per SMTP command; keep the activity's start-to-close timeout above a few of these.
-SMTP_TIMEOUT = 30.0
 
 # The SMTP policy folds headers at 78 columns, and a header with no spaces to fold at (the
 # List-Unsubscribe URL) is then turned into RFC 2047 encoded words that mail providers do not
@@ -83,20 +80,15 @@ def _smtp_reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-class _SMTP(aiosmtplib.SMTP):
-    """Notes when DATA begins: a connection lost after that may have delivered the message."""
-
-    data_started = False
-
-    async def data(self, *args: Any, **kwargs: Any) -> aiosmtplib.SMTPResponse:
-        self.data_started = True
-        return await super().data(*args, **kwargs)
-
-
 class EmailActivities(ChannelActivities):
     def __init__(self, store: ContactStore, settings: Settings) -> None:
         super().__init__(store, settings)
         self._sender = parseaddr(settings.mail_from)[1]
+        self._sessions = SmtpSessions(settings)
+
+    async def close(self) -> None:
+        """End the SMTP sessions kept open; call on worker shutdown."""
+        await self._sessions.close()
 
     @activity.defn
     async def send_email(self, req: SendRequest) -> SendResult:
@@ -111,17 +103,21 @@ class EmailActivities(ChannelActivities):
             return earlier
         assert contact is not None and address is not None  # start_send refused both missing
 
-        smtp = self._smtp()
+        smtp: Session | None = None
         try:
             message = self._compose(req, contact, address)
-            async with smtp:
+            async with self._sessions.session() as smtp:
                 await self._transmit(smtp, message, address)
         except BaseException as e:
             if _permanent(e):
                 # A 5xx to RCPT is about the mailbox (a hard bounce); to DATA, about the message.
                 bounced = not isinstance(e, aiosmtplib.SMTPDataError)
                 return await fail(self.store, req, mask(_smtp_reason(e)), dead_address=bounced)
-            if smtp.data_started and not isinstance(e, aiosmtplib.SMTPResponseException):
+            if (
+                smtp is not None
+                and smtp.data_started
+                and not isinstance(e, aiosmtplib.SMTPResponseException)
+            ):
                 # The server may have queued it before the connection went: keep the claim so
                 # the retry reports a duplicate instead of sending a second copy.
                 log.warning(
@@ -137,18 +133,7 @@ class EmailActivities(ChannelActivities):
             raise
         return await self._record_sent(req, message["Message-ID"])
 
-    def _smtp(self) -> _SMTP:
-        s = self.settings
-        return _SMTP(
-            hostname=s.smtp_host,
-            port=s.smtp_port,
-            username=s.smtp_username,
-            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-            start_tls=s.smtp_starttls,
-            timeout=SMTP_TIMEOUT,
-        )
-
-    async def _transmit(self, smtp: _SMTP, message: EmailMessage, to: str) -> None:
+    async def _transmit(self, smtp: Session, message: EmailMessage, to: str) -> None:
         # Internationalized addresses need SMTPUTF8; sendmail refuses if the server lacks it.
         utf8 = not (self._sender + to).isascii()
         await smtp.sendmail(

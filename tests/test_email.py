@@ -187,6 +187,39 @@ async def test_repeated_send_is_a_duplicate_and_sends_nothing(
     assert len(mail_sink.messages) == 1
 
 
+async def test_messages_share_one_smtp_session(
+    store: ContactStore, settings: Settings, mail_sink: MailSink
+) -> None:
+    await add_contact(store)
+    acts = EmailActivities(store, settings)
+
+    results = [await send(acts, email_request(step=s)) for s in ("intro", "part_2", "part_3")]
+
+    assert [r.status for r in results] == ["sent", "sent", "sent"]
+    messages = await mail_sink.wait_for(3)
+    assert [m["Message-ID"] for m in messages] == [r.provider_id for r in results]
+    assert mail_sink.sessions_opened == 1
+    await acts.close()
+
+
+async def test_session_the_relay_dropped_is_replaced_before_the_message(
+    store: ContactStore, settings: Settings, mail_sink: MailSink
+) -> None:
+    await add_contact(store)
+    acts = EmailActivities(store, settings)
+    await send(acts, email_request(step="intro"))
+    mail_sink.hang_up()  # as a relay does with a session idle too long
+
+    result = await send(acts, email_request(step="part_2"))
+
+    # Sent in the same attempt on a new session: no retry, no error, no copy.
+    assert result.status == "sent"
+    messages = await mail_sink.wait_for(2)
+    assert [m["X-Journey-Step"] for m in messages] == ["intro", "part_2"]
+    assert mail_sink.sessions_opened == 2
+    await acts.close()
+
+
 async def test_crash_after_server_accepted_is_never_sent_twice(
     store: ContactStore, settings: Settings, mail_sink: MailSink
 ) -> None:

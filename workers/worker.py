@@ -56,6 +56,7 @@ async def journey_worker(
         async with worker:
             yield worker
     finally:
+        await email.close()
         await sms.close()
         await push.close()
 

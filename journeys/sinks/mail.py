@@ -31,6 +31,9 @@ class MailSink:
         self.arrived_at: list[float] = []
         self._mailbox = mailbox.Maildir(maildir, create=True) if maildir else None
         self._server: asyncio.Server | None = None
+        # How many SMTP sessions clients opened, and the ones still open.
+        self.sessions_opened = 0
+        self._open_sessions: list[SMTP] = []
         self._arrived = asyncio.Condition()
         # The port bound by `start` (0 until then).
         self.port = 0
@@ -38,11 +41,16 @@ class MailSink:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen and return the port actually bound."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: SMTP(self, hostname="journeys-mail-sink", enable_SMTPUTF8=True, loop=loop),
-            host=host,
-            port=port,
-        )
+
+        def new_session() -> SMTP:
+            session = SMTP(self, hostname="journeys-mail-sink", enable_SMTPUTF8=True, loop=loop)
+            self.sessions_opened += 1
+            # aiosmtpd drops a session's transport when the connection is lost.
+            self._open_sessions = [s for s in self._open_sessions if s.transport is not None]
+            self._open_sessions.append(session)
+            return session
+
+        self._server = await loop.create_server(new_session, host=host, port=port)
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
 
@@ -54,7 +62,15 @@ class MailSink:
             self._parsed.append(cast(EmailMessage, BytesParser(policy=default).parsebytes(raw)))
         return self._parsed
 
+    def hang_up(self) -> None:
+        """Drop every open session, as a relay does with sessions idle too long."""
+        for session in self._open_sessions:
+            if session.transport is not None:
+                session.transport.close()
+        self._open_sessions = []
+
     async def stop(self) -> None:
+        self.hang_up()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
