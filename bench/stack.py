@@ -11,6 +11,7 @@ import signal
 import sys
 
 from gateway.serve import build_gateway, serve_gateway
+from journeys.heap import settle_after_startup
 from journeys.logging import configure_logging
 from journeys.settings import Settings
 from workers.worker import journey_worker
@@ -24,6 +25,7 @@ async def main(port: int) -> None:
     gw = await build_gateway(settings)
     try:
         async with journey_worker(gw.client, gw.store, settings):
+            settle_after_startup()
             await serve_gateway(gw, "127.0.0.1", port, stop)
     finally:
         await gw.store.close()

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from journeys.connection import connect
 from journeys.contacts import parse_csv
+from journeys.heap import settle_after_startup
 from journeys.library import SpecError, journey_files, load_journey, load_library
 from journeys.logging import configure_logging
 from journeys.models import JourneyEvent
@@ -121,6 +122,7 @@ def gateway_command(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         gw = await build_gateway(Settings())
+        settle_after_startup()
         try:
             await serve_gateway(gw, host, port, stop)
         finally:

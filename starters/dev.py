@@ -22,6 +22,7 @@ from gateway.app import Gateway
 from gateway.serve import serve_gateway
 from journeys.connection import connect
 from journeys.embedded import dev_server_path
+from journeys.heap import settle_after_startup
 from journeys.identity import register_search_attributes
 from journeys.library import load_library
 from journeys.settings import Settings
@@ -153,6 +154,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             await running.enter_async_context(journey_worker(client, store, settings))
             gw = Gateway(settings, store, client, load_library(settings.library_dir))
             gateway = asyncio.create_task(serve_gateway(gw, "127.0.0.1", ports.gateway, stop))
+            settle_after_startup()
             print_banner(data_dir, ports, settings)
             demo_task = None
             if demo:

@@ -18,6 +18,7 @@ from activities.onsite import OnsiteActivities
 from activities.push import PushActivities
 from activities.sms import SmsActivities
 from journeys.connection import connect
+from journeys.heap import settle_after_startup
 from journeys.settings import Settings
 from journeys.store import ContactStore, open_store
 from workflows.journey import JourneyWorkflow
@@ -71,6 +72,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     store = await open_store(settings.database_url)
     try:
         async with journey_worker(client, store, settings):
+            settle_after_startup()
             log.info(
                 "worker started", task_queue=settings.task_queue, temporal=settings.temporal_address
             )
