@@ -4,7 +4,6 @@ and the app served by uvicorn on a free port, reached over real HTTP."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +26,7 @@ from journeys.sinks.mail import MailSink
 from journeys.sinks.push import FcmSink
 from journeys.sinks.sms import SmsSink
 from journeys.store import ContactStore
+from tests.channel_fixtures import free_port
 from workers.worker import journey_worker
 
 API_KEY = "test-api-key"
@@ -42,12 +42,6 @@ async def dev_temporal() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @asynccontextmanager

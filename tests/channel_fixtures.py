@@ -3,6 +3,7 @@ pointing at them, and a small template library of its own."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,13 @@ html: |
 body: "Hi {{ contact.attributes.first_name }}, welcome aboard. Reply STOP to opt out."
 """,
 }
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (until someone binds it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture

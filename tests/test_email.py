@@ -6,7 +6,6 @@ import asyncio
 import io
 import logging
 import re
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -36,7 +35,7 @@ from journeys.tokens import (
     make_token,
     read_token,
 )
-from tests.channel_fixtures import SECRET, CrashesOnceAfterSending, make_request
+from tests.channel_fixtures import SECRET, CrashesOnceAfterSending, free_port, make_request
 
 ALICE = "alice@example.com"
 
@@ -61,12 +60,6 @@ async def send(acts: EmailActivities, req: SendRequest) -> Any:
 
 async def ledger(store: ContactStore, contact_id: str = "c1") -> list[dict[str, Any]]:
     return await store.deliveries_of(contact_id)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @asynccontextmanager
@@ -115,6 +108,13 @@ class CrashesAfterSend(CrashesOnceAfterSending, EmailActivities):
     """The worker dies after the SMTP server accepted the message, before the ledger says so."""
 
 
+@pytest.fixture
+async def acts(store: ContactStore, settings: Settings) -> AsyncIterator[EmailActivities]:
+    acts = EmailActivities(store, settings)
+    yield acts
+    await acts.close()
+
+
 def body_of(message: EmailMessage, subtype: str) -> str:
     part = message.get_body(preferencelist=(subtype,))
     assert part is not None and part.get_content_type() == f"text/{subtype}"
@@ -122,12 +122,12 @@ def body_of(message: EmailMessage, subtype: str) -> str:
 
 
 async def test_sends_one_complete_message(
-    store: ContactStore, settings: Settings, mail_sink: MailSink
+    store: ContactStore, settings: Settings, mail_sink: MailSink, acts: EmailActivities
 ) -> None:
     await add_contact(store)
     req = email_request()
 
-    result = await send(EmailActivities(store, settings), req)
+    result = await send(acts, req)
 
     assert result.status == "sent"
     assert result.provider_id == message_id(req.key, settings.mail_from)
@@ -173,10 +173,9 @@ async def test_sends_one_complete_message(
 
 
 async def test_repeated_send_is_a_duplicate_and_sends_nothing(
-    store: ContactStore, settings: Settings, mail_sink: MailSink
+    store: ContactStore, mail_sink: MailSink, acts: EmailActivities
 ) -> None:
     await add_contact(store)
-    acts = EmailActivities(store, settings)
     first = await send(acts, email_request())
 
     again = await send(acts, email_request())
@@ -188,10 +187,9 @@ async def test_repeated_send_is_a_duplicate_and_sends_nothing(
 
 
 async def test_messages_share_one_smtp_session(
-    store: ContactStore, settings: Settings, mail_sink: MailSink
+    store: ContactStore, mail_sink: MailSink, acts: EmailActivities
 ) -> None:
     await add_contact(store)
-    acts = EmailActivities(store, settings)
 
     results = [await send(acts, email_request(step=s)) for s in ("intro", "part_2", "part_3")]
 
@@ -199,14 +197,12 @@ async def test_messages_share_one_smtp_session(
     messages = await mail_sink.wait_for(3)
     assert [m["Message-ID"] for m in messages] == [r.provider_id for r in results]
     assert mail_sink.sessions_opened == 1
-    await acts.close()
 
 
 async def test_session_the_relay_dropped_is_replaced_before_the_message(
-    store: ContactStore, settings: Settings, mail_sink: MailSink
+    store: ContactStore, mail_sink: MailSink, acts: EmailActivities
 ) -> None:
     await add_contact(store)
-    acts = EmailActivities(store, settings)
     await send(acts, email_request(step="intro"))
     mail_sink.hang_up()  # as a relay does with a session idle too long
 
@@ -217,7 +213,6 @@ async def test_session_the_relay_dropped_is_replaced_before_the_message(
     messages = await mail_sink.wait_for(2)
     assert [m["X-Journey-Step"] for m in messages] == ["intro", "part_2"]
     assert mail_sink.sessions_opened == 2
-    await acts.close()
 
 
 async def test_crash_after_server_accepted_is_never_sent_twice(
@@ -287,7 +282,7 @@ async def test_smtp_server_down_raises_for_retry_and_releases_the_claim(
     store: ContactStore, settings: Settings, mail_sink: MailSink
 ) -> None:
     await add_contact(store)
-    down = EmailActivities(store, settings.model_copy(update={"smtp_port": closed_port()}))
+    down = EmailActivities(store, settings.model_copy(update={"smtp_port": free_port()}))
 
     with pytest.raises(ApplicationError) as raised:
         await send(down, email_request())

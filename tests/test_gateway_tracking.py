@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
 from email.message import EmailMessage
 from typing import Any
@@ -33,7 +32,7 @@ from journeys.tokens import (
     verify,
 )
 from tests.api_fixtures import serving
-from tests.channel_fixtures import make_request
+from tests.channel_fixtures import free_port, make_request
 from tests.gateway_fixtures import (
     APPLE_PROXY,
     HUMAN,
@@ -272,9 +271,7 @@ async def test_forged_altered_expired_or_misused_tokens_change_nothing(
 async def test_with_temporal_down_the_pixel_still_answers_and_the_open_is_kept(
     site: SiteStack,
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        nowhere = f"127.0.0.1:{s.getsockname()[1]}"
+    nowhere = f"127.0.0.1:{free_port()}"
     unreachable = await Client.connect(
         nowhere,
         lazy=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,7 +23,7 @@ from journeys.models import SendRequest, SendResult
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.sinks.push import FcmSink, WebPushSink, dev_vapid_key, new_vapid_key
 from journeys.store import ContactStore
-from tests.channel_fixtures import CrashesOnceAfterSending, make_request
+from tests.channel_fixtures import CrashesOnceAfterSending, free_port, make_request
 from tests.push_fixtures import FCM_PROJECT, FCM_TOKEN
 
 
@@ -57,12 +56,6 @@ async def mobile_push(acts: PushActivities, req: SendRequest | None = None) -> S
     return await ActivityEnvironment().run(
         acts.send_mobile_push, req or push_request("mobile_push")
     )
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class CrashesAfterSend(CrashesOnceAfterSending, PushActivities):
@@ -229,7 +222,7 @@ async def test_an_unreachable_browser_does_not_hold_back_the_others_nor_get_a_se
     await add_contact(store)
     reachable = web_push_sink.new_subscription()
     unreachable = web_push_sink.new_subscription()
-    unreachable["endpoint"] = f"http://127.0.0.1:{closed_port()}/push/x"
+    unreachable["endpoint"] = f"http://127.0.0.1:{free_port()}/push/x"
     await subscribe(store, unreachable)
     await subscribe(store, reachable)
 
@@ -246,7 +239,7 @@ async def test_an_unreachable_push_service_is_retried(
 ) -> None:
     await add_contact(store)
     subscription = web_push_sink.new_subscription()
-    subscription["endpoint"] = f"http://127.0.0.1:{closed_port()}/push/x"
+    subscription["endpoint"] = f"http://127.0.0.1:{free_port()}/push/x"
     await subscribe(store, subscription)
 
     with pytest.raises(ApplicationError) as raised:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from base64 import b64encode
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,7 +20,13 @@ from journeys.models import SendRequest
 from journeys.settings import Settings
 from journeys.sinks.sms import INVALID_NUMBER, SmsSink
 from journeys.store import ContactStore
-from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN, CrashesOnceAfterSending, make_request
+from tests.channel_fixtures import (
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    CrashesOnceAfterSending,
+    free_port,
+    make_request,
+)
 
 PHONE = "+48601234567"
 
@@ -42,12 +47,6 @@ async def add_contact(store: ContactStore, **fields: Any) -> None:
 
 async def send(acts: SmsActivities, req: SendRequest) -> Any:
     return await ActivityEnvironment().run(acts.send_sms, req)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class CrashesAfterSend(CrashesOnceAfterSending, SmsActivities):
@@ -181,7 +180,7 @@ async def test_twilio_unreachable_is_retried(
 ) -> None:
     await add_contact(store)
     down = SmsActivities(
-        store, settings.model_copy(update={"twilio_base_url": f"http://127.0.0.1:{closed_port()}"})
+        store, settings.model_copy(update={"twilio_base_url": f"http://127.0.0.1:{free_port()}"})
     )
     try:
         with pytest.raises(aiohttp.ClientConnectorError):
