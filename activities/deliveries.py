@@ -65,18 +65,19 @@ async def claim(store: ContactStore, req: SendRequest) -> SendResult | None:
 OPT_IN_CHANNELS = frozenset({"email", "sms", "web_push", "mobile_push"})
 
 
-async def reason_not_to_send(
-    store: ContactStore, req: SendRequest, contact: Contact | None, address: str | None
+def reason_not_to_send(
+    req: SendRequest, contact: Contact | None, suppressed: set[str], address: str | None
 ) -> str | None:
     """Compliance at send time, whatever the journey says: why this message may not leave (no
-    contact, no address on this channel, no consent, unsubscribed or STOP), or None."""
+    contact, no address on this channel, no consent, unsubscribed or STOP), or None.
+    `contact` and `suppressed` as `ContactStore.recipient` reads them."""
     if contact is None:
         return "no such contact"
     if not address:
         return no_address(req.channel)
     if req.channel in OPT_IN_CHANNELS and contact.consent.get(req.channel) is not True:
         return f"contact has not consented to {req.channel}"
-    if req.channel in await store.suppressed_channels(contact.id):
+    if req.channel in suppressed:
         return f"contact is suppressed on {req.channel} (unsubscribed, STOP or bounced)"
     return None
 
@@ -92,11 +93,15 @@ async def refuse(store: ContactStore, req: SendRequest, reason: str) -> SendResu
 
 
 async def start_send(
-    store: ContactStore, req: SendRequest, contact: Contact | None, address: str | None
+    store: ContactStore,
+    req: SendRequest,
+    contact: Contact | None,
+    suppressed: set[str],
+    address: str | None,
 ) -> SendResult | None:
     """Compliance, then the claim: None means the caller holds a new claim and sends; otherwise
     the result to return without sending (refused, or what an earlier attempt left)."""
-    if reason := await reason_not_to_send(store, req, contact, address):
+    if reason := reason_not_to_send(req, contact, suppressed, address):
         return await refuse(store, req, reason)
     return await claim(store, req)
 

@@ -97,9 +97,9 @@ class EmailActivities(ChannelActivities):
         Returns failed (without sending) for no contact, no address, no consent, or a 5xx from
         the server for this recipient or message; raises for anything worth retrying.
         """
-        contact = await self.store.get_contact(req.contact_id)
+        contact, suppressed = await self.store.recipient(req.contact_id)
         address = contact.email if contact else None
-        if (earlier := await start_send(self.store, req, contact, address)) is not None:
+        if (earlier := await start_send(self.store, req, contact, suppressed, address)) is not None:
             return earlier
         assert contact is not None and address is not None  # start_send refused both missing
 

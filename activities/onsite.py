@@ -18,9 +18,9 @@ class OnsiteActivities(ChannelActivities):
 
         Returns failed (queuing nothing) for an unknown contact or one suppressed on `onsite`.
         """
-        contact = await self.store.get_contact(req.contact_id)
+        contact, suppressed = await self.store.recipient(req.contact_id)
         # The address is the website identity: the contact id the site's token carries.
-        earlier = await start_send(self.store, req, contact, req.contact_id)
+        earlier = await start_send(self.store, req, contact, suppressed, req.contact_id)
         if earlier is not None:
             return earlier
         assert contact is not None  # start_send refused a missing contact

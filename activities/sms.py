@@ -120,9 +120,9 @@ class SmsActivities(ChannelActivities):
         about the message (invalid or unsubscribed number); raises for anything worth retrying
         (429, 5xx, could not connect).
         """
-        contact = await self.store.get_contact(req.contact_id)
+        contact, suppressed = await self.store.recipient(req.contact_id)
         address = contact.phone if contact else None
-        if (earlier := await start_send(self.store, req, contact, address)) is not None:
+        if (earlier := await start_send(self.store, req, contact, suppressed, address)) is not None:
             return earlier
         assert contact is not None and address is not None  # start_send refused both missing
 

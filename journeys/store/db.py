@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from journeys.contacts import Contact
 from journeys.models import ContactFacts, JourneyEvent, SendRequest
@@ -77,7 +77,23 @@ class ContactStore:
 
     async def get_contact(self, contact_id: str) -> Contact | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(contacts).where(contacts.c.id == contact_id))).first()
+            return await self._contact(conn, contact_id)
+
+    async def recipient(self, contact_id: str) -> tuple[Contact | None, set[str]]:
+        """The contact (None if unknown) and the channels it is suppressed on, read together:
+        every send and every branch on facts needs both."""
+        async with self.engine.connect() as conn:
+            contact = await self._contact(conn, contact_id)
+            if contact is None:
+                return None, set()
+            rows = await conn.execute(
+                select(suppressions.c.channel).where(suppressions.c.contact_id == contact_id)
+            )
+            return contact, {r[0] for r in rows}
+
+    @staticmethod
+    async def _contact(conn: AsyncConnection, contact_id: str) -> Contact | None:
+        row = (await conn.execute(select(contacts).where(contacts.c.id == contact_id))).first()
         if row is None:
             return None
         return Contact.model_validate(
@@ -93,10 +109,9 @@ class ContactStore:
             return [r[0] for r in rows]
 
     async def facts(self, contact_id: str) -> ContactFacts:
-        contact = await self.get_contact(contact_id)
+        contact, suppressed = await self.recipient(contact_id)
         if contact is None:
             return ContactFacts(contact_id=contact_id)
-        suppressed = await self.suppressed_channels(contact_id)
         subscribed = {s["kind"] for s in await self.push_subscriptions_of(contact_id)}
         return ContactFacts(
             contact_id=contact_id,
