@@ -18,7 +18,6 @@ from fastapi.responses import RedirectResponse
 from gateway.app import Gateway, gateway
 from gateway.pages import TokenRoute
 from journeys.models import JourneyEvent
-from journeys.store import ContactStore
 from journeys.tokens import CLICK, OPEN, ClickClaims, MessageClaims, verify
 
 log = structlog.get_logger(__name__)
@@ -82,17 +81,14 @@ async def finish_deliveries(timeout: float) -> None:  # noqa: ASYNC109 - bounded
         await asyncio.wait(set(_deliveries), timeout=timeout)
 
 
-async def is_machine(store: ContactStore, key: str, user_agent: str) -> bool:
-    """Whether a request for a tracked message came from automation rather than a person."""
+def is_machine(user_agent: str, signed_at: datetime | None, now: datetime) -> bool:
+    """Whether a request for a tracked message came from automation rather than a person:
+    by its user agent, or by coming within MACHINE_WINDOW of the link being signed (the
+    message was composed and handed over in the same moment)."""
     agent = user_agent.strip().lower()
     if agent in ("", APPLE_PRIVACY_PROXY) or any(p in agent for p in MACHINE_USER_AGENT_PARTS):
         return True
-    sent = await store.delivery(key)
-    if sent is None:
-        return False
-    at: datetime = sent["updated_at"]
-    # SQLite gives back naive datetimes; the store writes UTC.
-    return datetime.now(UTC) - at.replace(tzinfo=at.tzinfo or UTC) < MACHINE_WINDOW
+    return signed_at is not None and now - signed_at < MACHINE_WINDOW
 
 
 async def report_message_event(
@@ -112,7 +108,7 @@ async def report_fetch(
 ) -> None:
     """A tracked link or pixel was fetched: report `kind`, marked `machine` when automation
     (a privacy proxy, a link scanner) fetched it rather than a person."""
-    machine = await is_machine(gw.store, claims.key, user_agent)
+    machine = is_machine(user_agent, claims.signed_at, datetime.now(UTC))
     await report_message_event(gw, claims, kind, {**data, "machine": machine})
 
 

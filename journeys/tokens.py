@@ -10,10 +10,11 @@ token. Expiry is checked when a token is read (itsdangerous stamps the signing t
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from journeys.models import SendRequest
 from journeys.settings import Settings
@@ -58,6 +59,9 @@ class MessageClaims(BaseModel):
     key: str
     journey_id: str
     step_id: str
+    # When the link was signed: as its message was composed, moments before it was handed over.
+    # Taken from the token's own stamp when it is read; never part of what is signed.
+    signed_at: datetime | None = Field(None, exclude=True)
 
 
 class ClickClaims(MessageClaims):
@@ -84,22 +88,33 @@ def make_token(secret: str, purpose: str, payload: dict[str, Any]) -> str:
 
 def read_token(secret: str, purpose: str, token: str, max_age_seconds: int) -> dict[str, Any]:
     """The payload of a token this deployment signed for `purpose` at most `max_age_seconds` ago."""
+    return _read_signed(secret, purpose, token, max_age_seconds)[0]
+
+
+def _read_signed(
+    secret: str, purpose: str, token: str, max_age_seconds: int
+) -> tuple[dict[str, Any], datetime]:
+    """The payload of the token and when it was signed."""
     try:
-        payload = _serializer(secret, purpose).loads(token, max_age=max_age_seconds)
+        payload, signed_at = _serializer(secret, purpose).loads(
+            token, max_age=max_age_seconds, return_timestamp=True
+        )
     except SignatureExpired:
         raise BadToken(f"{purpose} token expired (older than {max_age_seconds} s)") from None
     except BadData:
         raise BadToken(f"{purpose} token is forged, altered or not for this purpose") from None
     if not isinstance(payload, dict):
         raise BadToken(f"{purpose} token does not carry a mapping")
-    return payload
+    return payload, signed_at
 
 
 def verify(settings: Settings, purpose: str, token: str, claims: type[Claims]) -> Claims:
     """The claims of a token signed for `purpose` within its `MAX_AGE`; BadToken otherwise."""
-    payload = read_token(settings.secret_key.get_secret_value(), purpose, token, MAX_AGE[purpose])
+    payload, signed_at = _read_signed(
+        settings.secret_key.get_secret_value(), purpose, token, MAX_AGE[purpose]
+    )
     try:
-        return claims.model_validate(payload)
+        return claims.model_validate({**payload, "signed_at": signed_at})
     except ValidationError:
         # Signed by us, but not in this shape: made by another version for another use.
         raise BadToken(f"{purpose} token does not carry what a {purpose} link needs") from None

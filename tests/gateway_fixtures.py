@@ -9,14 +9,13 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import patch
 from urllib.parse import urlsplit
 
 import pytest
 from itsdangerous.timed import TimestampSigner
-from sqlalchemy import select, update
+from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -29,8 +28,8 @@ from journeys.settings import LIBRARY_DIR, Settings
 from journeys.sinks.mail import MailSink
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore
-from journeys.store.schema import deliveries, events
-from journeys.tokens import make_token
+from journeys.store.schema import events
+from journeys.tokens import MAX_AGE, make_token, read_token
 from starters.launch import start_journey
 from tests.api_fixtures import ServedGateway, new_contact_id, serving
 from workers.worker import journey_worker
@@ -161,21 +160,20 @@ async def stored_events(store: ContactStore, contact_id: str) -> list[str]:
         return [r[0] for r in rows]
 
 
-async def delivered_ago(store: ContactStore, key: str, seconds: float) -> None:
-    """Pretend the send `key` was accepted `seconds` ago (a person opens mail later than that)."""
-    async with store.engine.begin() as conn:
-        await conn.execute(
-            update(deliveries)
-            .where(deliveries.c.key == key)
-            .values(updated_at=datetime.now(UTC) - timedelta(seconds=seconds))
-        )
-
-
 def signed_ago(secret: str, purpose: str, payload: dict[str, Any], seconds: int) -> str:
     """A token this deployment signed `seconds` ago."""
     then = int(time.time()) - seconds
     with patch.object(TimestampSigner, "get_timestamp", lambda _self: then):
         return make_token(secret, purpose, payload)
+
+
+def sent_ago(settings: Settings, url: str, purpose: str, seconds: int) -> str:
+    """The path of tracked link `url` as if its message was sent `seconds` ago: a person opens
+    mail a while after it arrived, a privacy proxy fetches it on arrival."""
+    secret = settings.secret_key.get_secret_value()
+    base, _, token = url.rpartition("/")
+    payload = read_token(secret, purpose, token, MAX_AGE[purpose])
+    return path_of(f"{base}/{signed_ago(secret, purpose, payload, seconds)}")
 
 
 def altered(token: str) -> str:

@@ -25,9 +25,8 @@ from tests.gateway_fixtures import (
     PROBE,
     SiteStack,
     altered,
-    delivered_ago,
-    path_of,
     run_events,
+    sent_ago,
     signed_ago,
     stored_events,
 )
@@ -63,9 +62,8 @@ async def test_the_survey_page_reports_the_visit_and_stores_one_answer_per_send(
     handle = await site.start(PROBE, contact)
     req = send_request(contact, "survey")
     await sent(site, req)
-    survey = path_of(message_links(site.settings, req)["nps"])
+    survey = sent_ago(site.settings, message_links(site.settings, req)["nps"], NPS, 60)
 
-    await delivered_ago(site.store, req.key, 60)
     page = await site.http.get(survey, headers={"User-Agent": HUMAN})
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
