@@ -35,6 +35,7 @@ from temporalio.worker import Worker
 
 from bench.bare import STARTED, BareWorkflow, note_start
 from gateway.tracking import MACHINE_WINDOW
+from journeys import eventloop
 from journeys.contacts import Contact
 from journeys.identity import register_search_attributes
 from journeys.library import load_library
@@ -127,6 +128,7 @@ async def journey_latency(
     # Opens within seconds of delivery look like privacy proxies and would not count.
     await asyncio.sleep(MACHINE_WINDOW.total_seconds() + 2)
     hit_at: dict[str, float] = {}
+    print(f"  {runs} runs wait for their open; hitting the pixels", flush=True)
     cpu.start()
 
     async with httpx.AsyncClient(headers={"User-Agent": BROWSER}) as http:
@@ -248,4 +250,4 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0)
     args = parser.parse_args()
-    asyncio.run(main(args.runs, args.rate))
+    eventloop.run(main(args.runs, args.rate))

@@ -11,6 +11,7 @@ import signal
 import sys
 
 from gateway.serve import build_gateway, serve_gateway
+from journeys import eventloop
 from journeys.heap import settle_after_startup
 from journeys.logging import configure_logging
 from journeys.settings import Settings
@@ -32,4 +33,4 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    eventloop.run(main(int(sys.argv[1])))

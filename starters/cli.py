@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from journeys import eventloop
 from journeys.connection import connect
 from journeys.contacts import parse_csv
 from journeys.heap import settle_after_startup
@@ -37,7 +38,7 @@ T = TypeVar("T")
 
 
 def _run(coro: Awaitable[T]) -> T:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+    return eventloop.run(coro)  # type: ignore[arg-type]
 
 
 def _fail(message: str) -> typer.Exit:

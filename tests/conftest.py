@@ -1,3 +1,8 @@
+from collections.abc import Callable
+from typing import Any
+
+import uvloop
+
 pytest_plugins = [
     "tests.channel_fixtures",
     "tests.temporal_fixtures",
@@ -5,3 +10,8 @@ pytest_plugins = [
     "tests.api_fixtures",
     "tests.gateway_fixtures",
 ]
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[[], Any]]:
+    """Tests run on the event loop the journeys processes run on (journeys.eventloop)."""
+    return {"uvloop": uvloop.new_event_loop}
