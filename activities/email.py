@@ -7,6 +7,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from functools import partial
@@ -27,12 +28,33 @@ from journeys.tokens import message_links, tracked_url
 
 log = structlog.get_logger(__name__)
 
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard header factory, but each header's class is made once: the standard one makes
+    a new class for every header set, which was over half the CPU of composing a message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        if key not in self._made:
+            self._made[key] = super().__getitem__(name)
+        return self._made[key]
+
+
+_HEADERS = _HeaderClasses()
+# How a message is built: the default policy with the header factory above.
+_COMPOSE = email.policy.default.clone(header_factory=_HEADERS)
 # The SMTP policy folds headers at 78 columns, and a header with no spaces to fold at (the
 # List-Unsubscribe URL) is then turned into RFC 2047 encoded words that mail providers do not
 # read as a URL. 998 is the hard limit of RFC 5322. Bodies are made 7-bit safe (base64 for
 # non-ASCII) so delivery never depends on the relay supporting 8BITMIME.
-_WIRE = email.policy.SMTP.clone(max_line_length=998, cte_type="7bit")
-_WIRE_UTF8 = email.policy.SMTPUTF8.clone(max_line_length=998, cte_type="7bit")
+_WIRE = email.policy.SMTP.clone(max_line_length=998, cte_type="7bit", header_factory=_HEADERS)
+_WIRE_UTF8 = email.policy.SMTPUTF8.clone(
+    max_line_length=998, cte_type="7bit", header_factory=_HEADERS
+)
 
 
 def message_id(key: str, mail_from: str) -> str:
@@ -146,7 +168,7 @@ class EmailActivities(ChannelActivities):
     def _compose(self, req: SendRequest, contact: Contact, to: str) -> EmailMessage:
         links = message_links(self.settings, req)
         parts = render(self.settings, req, contact, links)
-        message = EmailMessage()
+        message = EmailMessage(policy=_COMPOSE)
         message["From"] = self.settings.mail_from
         message["To"] = to
         # A template line break must not end the header (or start a new one).
