@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import and_, delete, event, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from journeys.contacts import Contact
 from journeys.models import ContactFacts, JourneyEvent, SendRequest
@@ -33,6 +34,11 @@ from journeys.store.schema import (
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _contact_of(row: RowMapping) -> Contact:
+    """The Contact in a row of `contacts` (other columns of a join are left out)."""
+    return Contact.model_validate({k: row[k] for k in Contact.model_fields})
 
 
 class ContactStore:
@@ -77,28 +83,22 @@ class ContactStore:
 
     async def get_contact(self, contact_id: str) -> Contact | None:
         async with self.engine.connect() as conn:
-            return await self._contact(conn, contact_id)
+            row = (await conn.execute(select(contacts).where(contacts.c.id == contact_id))).first()
+        return _contact_of(row._mapping) if row else None
 
     async def recipient(self, contact_id: str) -> tuple[Contact | None, set[str]]:
-        """The contact (None if unknown) and the channels it is suppressed on, read together:
+        """The contact (None if unknown) and the channels it is suppressed on, in one query:
         every send and every branch on facts needs both."""
-        async with self.engine.connect() as conn:
-            contact = await self._contact(conn, contact_id)
-            if contact is None:
-                return None, set()
-            rows = await conn.execute(
-                select(suppressions.c.channel).where(suppressions.c.contact_id == contact_id)
-            )
-            return contact, {r[0] for r in rows}
-
-    @staticmethod
-    async def _contact(conn: AsyncConnection, contact_id: str) -> Contact | None:
-        row = (await conn.execute(select(contacts).where(contacts.c.id == contact_id))).first()
-        if row is None:
-            return None
-        return Contact.model_validate(
-            {k: v for k, v in row._mapping.items() if k not in ("created_at", "updated_at")}
+        query = (
+            select(contacts, suppressions.c.channel.label("suppressed_on"))
+            .outerjoin(suppressions, suppressions.c.contact_id == contacts.c.id)
+            .where(contacts.c.id == contact_id)
         )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        if not rows:
+            return None, set()
+        return _contact_of(rows[0]._mapping), {r.suppressed_on for r in rows if r.suppressed_on}
 
     async def contact_ids_by_phone(self, phone: str) -> list[str]:
         """The contacts with this E.164 number; several may share one (a family, a shop)."""
