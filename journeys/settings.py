@@ -21,9 +21,7 @@ class Settings(BaseSettings):
     temporal_tls: bool = Field(False, alias="TEMPORAL_TLS")
     task_queue: str = Field("journeys", alias="JOURNEYS_TASK_QUEUE")
 
-    database_url: str = Field(
-        "sqlite+aiosqlite:///.data/journeys.db", alias="JOURNEYS_DATABASE_URL"
-    )
+    database_url: str = Field("sqlite:///.data/journeys.db", alias="JOURNEYS_DATABASE_URL")
     library_dir: Path = Field(LIBRARY_DIR, alias="JOURNEYS_LIBRARY")
 
     # Signs the tokens in open/click/unsubscribe links; set a long random value in production.

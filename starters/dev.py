@@ -56,7 +56,7 @@ def dev_settings(data_dir: Path, ports: DevPorts) -> Settings:
     return settings.model_copy(
         update={
             "temporal_address": f"localhost:{ports.temporal}",
-            "database_url": f"sqlite+aiosqlite:///{data_dir}/journeys.db",
+            "database_url": f"sqlite:///{data_dir}/journeys.db",
             "gateway_url": f"http://localhost:{ports.gateway}",
             "api_key": settings.api_key or SecretStr(DEV_API_KEY),
             "smtp_host": "127.0.0.1",

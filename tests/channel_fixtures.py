@@ -49,7 +49,7 @@ def free_port() -> int:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[ContactStore]:
-    store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'journeys.db'}")
+    store = await open_store(f"sqlite:///{tmp_path / 'journeys.db'}")
     yield store
     await store.close()
 
@@ -78,7 +78,7 @@ def sink_settings(tmp_path: Path, mail_sink: MailSink, sms_sink: SmsSink) -> Set
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'journeys.db'}",
+        database_url=f"sqlite:///{tmp_path / 'journeys.db'}",
         library_dir=library,
         secret_key=SecretStr(SECRET),
         gateway_url="https://gateway.test",

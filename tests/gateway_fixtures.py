@@ -153,8 +153,8 @@ async def wait_at(handle: WorkflowHandle[Any, Any], step: str) -> None:
 
 async def stored_events(store: ContactStore, contact_id: str) -> list[str]:
     """The kinds of the events the store recorded for a contact, oldest first."""
-    async with store.engine.connect() as conn:
-        rows = await conn.execute(
+    with store.engine.connect() as conn:
+        rows = conn.execute(
             select(events.c.kind).where(events.c.contact_id == contact_id).order_by(events.c.id)
         )
         return [r[0] for r in rows]

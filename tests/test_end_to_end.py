@@ -54,7 +54,7 @@ async def test_import_start_open_and_the_next_message_arrives(
         **os.environ,
         "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
         "JOURNEYS_TASK_QUEUE": "e2e",
-        "JOURNEYS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/journeys.db",
+        "JOURNEYS_DATABASE_URL": f"sqlite:///{tmp_path}/journeys.db",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(mail_sink.port),
         "TWILIO_ACCOUNT_SID": sms_sink.account_sid,

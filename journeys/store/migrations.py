@@ -6,8 +6,7 @@ never edit a released migration, add one.
 
 from __future__ import annotations
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, text
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (
@@ -107,22 +106,22 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 ]
 
 
-async def migrate(conn: AsyncConnection) -> list[int]:
+def migrate(conn: Connection) -> list[int]:
     """Apply every migration not yet applied; return the versions applied now."""
-    await conn.execute(
+    conn.execute(
         text(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)"
         )
     )
-    done = {row[0] for row in await conn.execute(text("SELECT version FROM schema_migrations"))}
+    done = {row[0] for row in conn.execute(text("SELECT version FROM schema_migrations"))}
     serial = "SERIAL PRIMARY KEY" if conn.dialect.name == "postgresql" else "INTEGER PRIMARY KEY"
     applied = []
     for version, name, statements in MIGRATIONS:
         if version in done:
             continue
         for statement in statements:
-            await conn.execute(text(statement.replace("{serial}", serial)))
-        await conn.execute(
+            conn.execute(text(statement.replace("{serial}", serial)))
+        conn.execute(
             text("INSERT INTO schema_migrations (version, name) VALUES (:v, :n)"),
             {"v": version, "n": name},
         )
