@@ -1,4 +1,5 @@
-"""Garbage collection for the long-running processes: worker, gateway and the dev stack."""
+"""Garbage collection for the long-running processes (worker, gateway, the dev stack) and for the
+benchmark that measures them."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -37,8 +37,8 @@ err = Console(stderr=True)
 T = TypeVar("T")
 
 
-def _run(coro: Awaitable[T]) -> T:
-    return eventloop.run(coro)  # type: ignore[arg-type]
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return eventloop.run(coro)
 
 
 def _fail(message: str) -> typer.Exit:

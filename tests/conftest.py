@@ -1,7 +1,7 @@
 from collections.abc import Callable
 from typing import Any
 
-import uvloop
+from journeys.eventloop import new_event_loop
 
 pytest_plugins = [
     "tests.channel_fixtures",
@@ -14,4 +14,4 @@ pytest_plugins = [
 
 def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[[], Any]]:
     """Tests run on the event loop the journeys processes run on (journeys.eventloop)."""
-    return {"uvloop": uvloop.new_event_loop}
+    return {"eventloop": new_event_loop}

@@ -153,11 +153,13 @@ async def wait_at(handle: WorkflowHandle[Any, Any], step: str) -> None:
 
 async def stored_events(store: ContactStore, contact_id: str) -> list[str]:
     """The kinds of the events the store recorded for a contact, oldest first."""
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(events.c.kind).where(events.c.contact_id == contact_id).order_by(events.c.id)
-        )
-        return [r[0] for r in rows]
+    query = select(events.c.kind).where(events.c.contact_id == contact_id).order_by(events.c.id)
+
+    def read() -> list[str]:
+        with store.engine.connect() as conn:
+            return [r[0] for r in conn.execute(query)]
+
+    return await asyncio.to_thread(read)
 
 
 def signed_ago(secret: str, purpose: str, payload: dict[str, Any], seconds: int) -> str:

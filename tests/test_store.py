@@ -1,12 +1,19 @@
-"""The contact store's own rules: which database URLs it takes."""
+"""The contact store's own rules: which database URLs it takes, what a send reads, and that
+work whose caller gave up leaves nothing behind."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection, insert
 
-from journeys.store import open_store
+from journeys.contacts import Contact
+from journeys.store import ContactStore, open_store
+from journeys.store.schema import suppressions
 
 
 @pytest.mark.parametrize(
@@ -23,3 +30,55 @@ async def test_an_asyncio_driver_is_refused_by_name_before_anything_is_created(
     with pytest.raises(ValueError, match=f"asyncio driver '{driver}'.*sqlite:///"):
         await open_store(url.format(dir=data_dir))
     assert not data_dir.exists()
+
+
+async def test_a_recipient_comes_with_every_channel_it_is_suppressed_on(
+    store: ContactStore,
+) -> None:
+    await store.upsert_contacts(
+        [
+            Contact(id="both", email="both@example.com", phone="+48601234567"),
+            Contact(id="none", email="none@example.com"),
+        ]
+    )
+    await store.suppress("both", "email", "unsubscribed")
+    await store.suppress("both", "sms", "stop")
+
+    contact, suppressed = await store.recipient("both")
+    assert contact is not None and contact.email == "both@example.com"
+    assert suppressed == {"email", "sms"}
+    contact, suppressed = await store.recipient("none")
+    assert contact is not None and contact.id == "none" and suppressed == set()
+    assert await store.recipient("unknown") == (None, set())
+
+
+async def test_an_answer_to_an_unknown_send_is_refused_and_stores_nothing(
+    store: ContactStore,
+) -> None:
+    with pytest.raises(KeyError):
+        await store.record_nps_answer("no-such-send", 9, "great")
+    assert await store.nps_answers_of("nps_email") == []
+
+
+async def test_a_write_whose_caller_is_cancelled_is_rolled_back(store: ContactStore) -> None:
+    await store.upsert_contacts([Contact(id="c1", email="c1@example.com")])
+    started, release = threading.Event(), threading.Event()
+
+    def suppress_then_wait(conn: Connection) -> None:
+        conn.execute(
+            insert(suppressions).values(
+                contact_id="c1", channel="email", reason="test", created_at=datetime.now(UTC)
+            )
+        )
+        started.set()
+        release.wait(5)
+
+    task = asyncio.create_task(store._write(suppress_then_wait))
+    assert await asyncio.to_thread(started.wait, 5)
+    task.cancel()
+    for _ in range(3):  # the task takes its cancellation before the work may finish
+        await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await store.suppressed_channels("c1") == set()

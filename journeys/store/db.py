@@ -1,14 +1,17 @@
 """Queries over the contact store (SQLAlchemy Core; SQLite file or PostgreSQL).
 
-Each store method's work, its statements and its commit, runs as one call on the store's own
-thread, with the standard blocking driver. An asyncio driver (aiosqlite) hands every driver call
-(cursor, execute, fetch, close, commit, rollback) to its thread and back: five to nine round trips
-per method, about half of each method's CPU at 20 events/s on the embedded stack.
+Each store method's work, its statements and its commit, runs as one call on one of the store's
+threads (SQLite: one), with the standard blocking driver. An asyncio driver (aiosqlite) hands
+every driver call (cursor, execute, fetch, close, commit, rollback) to its thread and back: five
+to nine round trips per method, about half of each method's CPU at 20 events/s on the embedded
+stack.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -101,6 +104,10 @@ def _subscriptions_query(contact_id: str, kind: str | None = None) -> Any:
     return query.order_by(push_subscriptions.c.id)
 
 
+class _Abandoned(Exception):
+    """The caller of a store method was cancelled while its work ran: roll the work back."""
+
+
 class ContactStore:
     def __init__(self, engine: Engine, connections: int) -> None:
         """`engine` pools `connections` connections; the store runs as many threads, so work on
@@ -109,12 +116,12 @@ class ContactStore:
         self._threads = ThreadPoolExecutor(connections, thread_name_prefix="contact-store")
 
     async def _read(self, work: Callable[[Connection], T]) -> T:
-        """`work` on a connection, on the store's thread."""
+        """`work` on a connection, on a store thread."""
         return await self._on_thread(self.engine.connect, work)
 
     async def _write(self, work: Callable[[Connection], T]) -> T:
-        """`work` in one transaction on the store's thread: committed when it returns, rolled
-        back if it raises."""
+        """`work` in one transaction on a store thread: committed when it returns, rolled back
+        if it raises or if the caller was cancelled meanwhile."""
         return await self._on_thread(self.engine.begin, work)
 
     async def _on_thread(
@@ -122,19 +129,35 @@ class ContactStore:
         opened: Callable[[], AbstractContextManager[Connection]],
         work: Callable[[Connection], T],
     ) -> T:
+        # A caller cancelled mid-work (an activity cancelled at worker shutdown, a request cut
+        # off) must leave nothing behind, as an asyncio driver's transaction would: a committed
+        # delivery claim nobody sends, or an API event id nobody delivered, would lose them.
+        abandoned = threading.Event()
+
         def run() -> T:
             with opened() as conn:
-                return work(conn)
+                result = work(conn)
+                if abandoned.is_set():
+                    raise _Abandoned
+                return result
 
-        return await asyncio.get_running_loop().run_in_executor(self._threads, run)
+        done = asyncio.get_running_loop().run_in_executor(self._threads, run)
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            abandoned.set()
+            with contextlib.suppress(Exception):
+                await done  # the work winds down (rolled back) before the cancellation goes on
+            raise
 
     def _insert(self, table: Any) -> Any:
         dialect = self.engine.dialect.name
         return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._threads, self.engine.dispose)
-        self._threads.shutdown()
+        """Let work in flight finish, refuse new work, close the connections."""
+        await asyncio.to_thread(self._threads.shutdown)
+        await asyncio.to_thread(self.engine.dispose)
 
     # contacts -------------------------------------------------------------------------------
 
@@ -458,7 +481,7 @@ async def open_store(database_url: str) -> ContactStore:
     if url.get_dialect().is_async:
         raise ValueError(
             f"the contact store's URL names the asyncio driver '{url.get_driver_name()}'; the "
-            "store runs blocking drivers on a thread of its own: use sqlite:///path/to/file.db "
+            "store runs blocking drivers on threads of its own: use sqlite:///path/to/file.db "
             "or postgresql+psycopg://user@host/db"
         )
     sqlite = url.get_backend_name() == "sqlite"
@@ -472,5 +495,9 @@ async def open_store(database_url: str) -> ContactStore:
     if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     store = ContactStore(engine, connections)
-    await store._write(migrate)
+    try:
+        await store._write(migrate)
+    except BaseException:
+        await store.close()
+        raise
     return store
