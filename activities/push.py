@@ -202,8 +202,7 @@ class PushActivities(ChannelActivities):
         return await self._send(req, "mobile", self._prepare_fcm)
 
     async def _send(self, req: SendRequest, kind: str, prepare: Prepare) -> SendResult:
-        contact, suppressed = await self.store.recipient(req.contact_id)
-        subscriptions = await self.store.push_subscriptions_of(req.contact_id, kind)
+        contact, suppressed, subscriptions = await self.store.push_recipient(req.contact_id, kind)
         address = subscriptions[0]["endpoint"] if subscriptions else None
         earlier = await start_send(self.store, req, contact, suppressed, address)
         if earlier is not None:

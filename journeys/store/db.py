@@ -197,6 +197,17 @@ class ContactStore:
         every send and every branch on facts needs both."""
         return await self._read(lambda conn: _recipient(conn, contact_id))
 
+    async def push_recipient(
+        self, contact_id: str, kind: str
+    ) -> tuple[Contact | None, set[str], list[dict[str, Any]]]:
+        """`recipient`, and the contact's push subscriptions of `kind`, in one read."""
+
+        def read(conn: Connection) -> tuple[Contact | None, set[str], list[dict[str, Any]]]:
+            contact, suppressed = _recipient(conn, contact_id)
+            return contact, suppressed, _rows_of(conn, _subscriptions_query(contact_id, kind))
+
+        return await self._read(read)
+
     async def contact_ids_by_phone(self, phone: str) -> list[str]:
         """The contacts with this E.164 number; several may share one (a family, a shop)."""
         query = select(contacts.c.id).where(contacts.c.phone == phone).order_by(contacts.c.id)
