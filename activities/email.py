@@ -50,7 +50,8 @@ _COMPOSE = email.policy.default.clone(header_factory=_HEADERS)
 # The SMTP policy folds headers at 78 columns, and a header with no spaces to fold at (the
 # List-Unsubscribe URL) is then turned into RFC 2047 encoded words that mail providers do not
 # read as a URL. 998 is the hard limit of RFC 5322. Bodies are made 7-bit safe (base64 for
-# non-ASCII) so delivery never depends on the relay supporting 8BITMIME.
+# non-ASCII) so delivery never depends on the relay supporting 8BITMIME. The header factory
+# above serves here too: writing out the multipart boundary makes a Content-Type header.
 _WIRE = email.policy.SMTP.clone(max_line_length=998, cte_type="7bit", header_factory=_HEADERS)
 _WIRE_UTF8 = email.policy.SMTPUTF8.clone(
     max_line_length=998, cte_type="7bit", header_factory=_HEADERS
