@@ -9,13 +9,14 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
+from journeys.connection import temporal_unavailable
 from journeys.models import JourneyEvent
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore
-from starters.launch import deliver_event, signal_run
+from starters.launch import deliver_event, reach_contact, reach_run
 
 log = structlog.get_logger(__name__)
 
@@ -40,9 +41,15 @@ class Gateway:
             self.settings.task_queue,
         )
 
-    async def to_run(self, journey_id: str, contact_id: str, event: JourneyEvent) -> bool:
-        """Record the event and signal the one run a tracked message came from."""
-        return await signal_run(self.client, self.store, journey_id, contact_id, event)
+    async def reach(self, contact_id: str, event: JourneyEvent, journey_id: str | None) -> None:
+        """Hand an event already recorded to Temporal: to the run of `journey_id` (the one a
+        tracked message came from), or without one as `to_contact` does."""
+        if journey_id is None:
+            await reach_contact(
+                self.client, self.library.values(), contact_id, event, self.settings.task_queue
+            )
+        else:
+            await reach_run(self.client, journey_id, contact_id, event)
 
 
 def gateway(request: Request) -> Gateway:
@@ -74,13 +81,9 @@ def create_app(gw: Gateway) -> FastAPI:
     app.include_router(website.router)
 
     @app.exception_handler(RPCError)
-    async def temporal_unavailable(request: Request, exc: RPCError) -> Response:
+    async def temporal_down(request: Request, exc: RPCError) -> Response:
         # Temporal down, overloaded or too slow: the caller should retry, not report a bug.
-        if exc.status not in (
-            RPCStatusCode.UNAVAILABLE,
-            RPCStatusCode.DEADLINE_EXCEEDED,
-            RPCStatusCode.RESOURCE_EXHAUSTED,
-        ):
+        if not temporal_unavailable(exc):
             return await unexpected_error(request, exc)
         log.warning("temporal unavailable", path=request.url.path, status=exc.status.name)
         return JSONResponse(

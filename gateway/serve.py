@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from gateway.app import Gateway, create_app
-from gateway.tracking import finish_deliveries
+from gateway.delivery import finish_deliveries, keep_redelivering
 from journeys.connection import connect
 from journeys.library import load_library
 from journeys.settings import Settings
@@ -55,10 +55,14 @@ async def serve_gateway(gw: Gateway, host: str, port: int, stop: asyncio.Event) 
     server = _Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     stopping = asyncio.create_task(stop.wait())
+    redelivering = asyncio.create_task(keep_redelivering(gw))
     try:
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         server.should_exit = True
         stopping.cancel()
+        redelivering.cancel()
         await serving
         await finish_deliveries(SHUTDOWN_GRACE)
+        with contextlib.suppress(asyncio.CancelledError):
+            await redelivering

@@ -1,13 +1,9 @@
 """Open pixel and click redirect: a mail client's request becomes an event for the run that sent
-the message. Also how every gateway endpoint hands an event to Temporal without keeping a person
-waiting on it (`deliver_soon`)."""
+the message."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
-from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -16,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import RedirectResponse
 
 from gateway.app import Gateway, gateway
+from gateway.delivery import deliver_soon
 from gateway.pages import TokenRoute
 from journeys.models import JourneyEvent
 from journeys.tokens import CLICK, OPEN, ClickClaims, MessageClaims, verify
@@ -49,37 +46,6 @@ APPLE_PRIVACY_PROXY = "mozilla/5.0"
 # A fetch this soon after the server accepted the message was made on arrival, not by a reader.
 MACHINE_WINDOW = timedelta(seconds=10)
 
-# How long a response waits for Temporal to take an event. Past it the response goes out and the
-# delivery carries on in the background (it records the event in the store before signalling).
-DELIVERY_WAIT = 1.0
-_deliveries: set[asyncio.Task[None]] = set()
-
-
-async def _logged(delivery: Coroutine[Any, Any, object], kind: str, contact_id: str) -> None:
-    try:
-        await delivery
-    except Exception as err:  # Temporal or the store is down: the person's part is done anyway
-        log.warning("event not delivered", kind=kind, contact_id=contact_id, error=str(err))
-
-
-async def deliver_soon(delivery: Coroutine[Any, Any, object], kind: str, contact_id: str) -> None:
-    """Run `delivery` (`Gateway.to_run` or `to_contact`), waiting for it at most DELIVERY_WAIT.
-
-    A failure is logged, never turned into an error page: a person who clicked or answered has
-    done their part whatever state Temporal is in.
-    """
-    task = asyncio.create_task(_logged(delivery, kind, contact_id))
-    _deliveries.add(task)
-    task.add_done_callback(_deliveries.discard)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(task), DELIVERY_WAIT)
-
-
-async def finish_deliveries(timeout: float) -> None:  # noqa: ASYNC109 - bounded on purpose
-    """On shutdown: let deliveries still in flight finish, for at most `timeout` seconds."""
-    if _deliveries:
-        await asyncio.wait(set(_deliveries), timeout=timeout)
-
 
 def is_machine(user_agent: str, signed_at: datetime | None, now: datetime) -> bool:
     """Whether a request for a tracked message came from automation rather than a person:
@@ -96,11 +62,7 @@ async def report_message_event(
 ) -> None:
     """Deliver `kind` about the send in `claims` to the run that sent it."""
     event = JourneyEvent(kind=kind, step=claims.step_id, occurred_at=datetime.now(UTC), data=data)
-    await deliver_soon(
-        gw.to_run(claims.journey_id, claims.contact_id, event),
-        kind,
-        claims.contact_id,
-    )
+    await deliver_soon(gw, claims.contact_id, event, claims.journey_id)
 
 
 async def report_fetch(

@@ -14,12 +14,12 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import ValidationError
-from temporalio.service import RPCError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from activities.sms import SMS_STATUS
 from gateway.api import GatewayDep, first_time
+from gateway.delivery import deliver_soon
 from journeys.models import JourneyEvent
 from journeys.tokens import BadToken, MessageClaims, read_token
 
@@ -97,7 +97,7 @@ async def status_callback(token: str, form: TwilioForm, gw: GatewayDep) -> Respo
         event_id = f"twilio:{form['MessageSid']}:{status}"
         async with first_time(gw.store, event_id, claims.contact_id) as fresh:
             if fresh:
-                await gw.to_run(claims.journey_id, claims.contact_id, event)
+                await deliver_soon(gw, claims.contact_id, event, claims.journey_id)
     return Response(status_code=204)
 
 
@@ -130,16 +130,9 @@ async def inbound(form: TwilioForm, gw: GatewayDep) -> Response:
             # the run learns that they replied.
             event = JourneyEvent(kind="sms_reply", occurred_at=now, data={"chars": len(body)})
         event_id = f"twilio:{form['MessageSid']}:{contact_id}"
-        try:
-            async with first_time(gw.store, event_id, contact_id) as fresh:
-                if fresh:
-                    await gw.to_contact(contact_id, event)
-        except RPCError:
-            if not stop:
-                raise
-            # The suppression is in the store, so no SMS leaves whatever the runs do; the person
-            # who sent STOP gets the confirmation carriers require.
-            log.warning("sms stop not delivered to the runs", contact_id=contact_id, exc_info=True)
+        async with first_time(gw.store, event_id, contact_id) as fresh:
+            if fresh:
+                await deliver_soon(gw, contact_id, event)
     if stop:
         log.info("sms unsubscribed", contact_ids=contact_ids)
         return twiml(STOPPED_REPLY)

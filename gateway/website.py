@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from gateway.app import Gateway, gateway
-from gateway.tracking import deliver_soon
+from gateway.delivery import deliver_soon
 from journeys.models import JourneyEvent
 from journeys.tokens import WEB, BadToken, WebClaims, verify
 
@@ -110,11 +110,7 @@ async def visit(body: PageVisit, gw: Gateway = Depends(gateway)) -> Response:
     # Query strings and fragments often carry an email or a token: the run gets the page only.
     page = urlsplit(body.url)._replace(query="", fragment="").geturl()
     event = JourneyEvent(kind="visited_url", occurred_at=datetime.now(UTC), data={"url": page})
-    await deliver_soon(
-        gw.to_contact(contact_id, event),
-        event.kind,
-        contact_id,
-    )
+    await deliver_soon(gw, contact_id, event)
     return Response(status_code=204)
 
 
@@ -142,11 +138,7 @@ async def shown(key: str, body: ContactToken, gw: Gateway = Depends(gateway)) ->
         occurred_at=datetime.now(UTC),
         data={"kind": row["content"].get("kind")},
     )
-    await deliver_soon(
-        gw.to_run(row["journey_id"], contact_id, event),
-        event.kind,
-        contact_id,
-    )
+    await deliver_soon(gw, contact_id, event, row["journey_id"])
     return Response(status_code=204)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 
 from journeys.settings import Settings
 
@@ -17,3 +18,14 @@ async def connect(settings: Settings) -> Client:
         tls=settings.temporal_tls or api_key is not None,
         data_converter=pydantic_data_converter,
     )
+
+
+# Temporal is down, overloaded or too slow: the same call later should go through.
+_UNAVAILABLE = frozenset(
+    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+)
+
+
+def temporal_unavailable(err: BaseException) -> bool:
+    """Whether a call failed because Temporal could not take it now, rather than refused it."""
+    return isinstance(err, RPCError) and err.status in _UNAVAILABLE

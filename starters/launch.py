@@ -75,6 +75,18 @@ async def deliver_event(
     Returns, per journey, what happened: started, signalled, or not running.
     """
     await store.record_event(contact_id, event)
+    return await reach_contact(client, library, contact_id, event, task_queue, speed)
+
+
+async def reach_contact(
+    client: Client,
+    library: Iterable[JourneySpec],
+    contact_id: str,
+    event: JourneyEvent,
+    task_queue: str,
+    speed: float = 1.0,
+) -> dict[str, str]:
+    """`deliver_event` for an event already recorded."""
     outcome: dict[str, str] = {}
     for spec in library:
         if spec.active and spec.trigger == event.kind:
@@ -83,24 +95,16 @@ async def deliver_event(
             if await _start(client, spec, contact_id, task_queue, speed, event) == "started":
                 outcome[spec.id] = "started or signalled"
                 continue
-        handle = client.get_workflow_handle(workflow_id(spec.id, contact_id))
-        try:
-            await handle.signal(JourneyWorkflow.event, event)
+        if await reach_run(client, spec.id, contact_id, event):
             outcome[spec.id] = "signalled"
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
     return outcome
 
 
-async def signal_run(
-    client: Client, store: ContactStore, journey_id: str, contact_id: str, event: JourneyEvent
-) -> bool:
-    """Record the event and deliver it to one run (the one a tracked message came from).
+async def reach_run(client: Client, journey_id: str, contact_id: str, event: JourneyEvent) -> bool:
+    """Signal one run (the one a tracked message came from) with an event already recorded.
 
-    Returns False when that run is no longer running; the event is kept in the store anyway.
+    Returns False when that run is no longer running.
     """
-    await store.record_event(contact_id, event)
     handle = client.get_workflow_handle(workflow_id(journey_id, contact_id))
     try:
         await handle.signal(JourneyWorkflow.event, event)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, insert
 
 from journeys.contacts import Contact
+from journeys.models import JourneyEvent
 from journeys.store import ContactStore, open_store
 from journeys.store.schema import suppressions
 
@@ -79,3 +80,33 @@ async def test_a_write_whose_caller_is_cancelled_is_rolled_back(store: ContactSt
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await store.suppressed_channels("c1") == set()
+
+
+async def test_held_events_come_back_oldest_first_each_to_one_redeliverer_at_a_time(
+    store: ContactStore,
+) -> None:
+    now = datetime.now(UTC)
+    opened = JourneyEvent(kind="opened", step="intro", occurred_at=now, data={"machine": False})
+    visited = JourneyEvent(kind="visited_url", occurred_at=now, data={"url": "https://shop/"})
+    await store.hold_event("c1", "lead_nurturing", opened, "temporal down")
+    await store.hold_event("c1", None, visited, "temporal down")
+    lease = timedelta(minutes=1)
+
+    first = await store.claim_held(lease)
+    assert first is not None
+    assert (first.journey_id, first.event, first.attempts) == ("lead_nurturing", opened, 1)
+    # Leased: another gateway process takes the next one, then finds none due.
+    second = await store.claim_held(lease)
+    assert second is not None
+    assert (second.journey_id, second.event) == (None, visited)
+    assert await store.claim_held(lease) is None
+
+    # A failed redelivery puts it back in line, first again once due.
+    await store.put_off_held(first.id, "temporal down", until=datetime.now(UTC))
+    again = await store.claim_held(lease)
+    assert again is not None
+    assert (again.id, again.attempts) == (first.id, 2)
+
+    await store.release_held(first.id)
+    await store.put_off_held(second.id, "refused", until=datetime.now(UTC) + timedelta(hours=1))
+    assert await store.claim_held(lease) is None

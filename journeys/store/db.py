@@ -15,7 +15,8 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +45,7 @@ from journeys.store.schema import (
     contacts,
     deliveries,
     events,
+    held_events,
     nps_answers,
     onsite_messages,
     processed_events,
@@ -102,6 +104,18 @@ def _subscriptions_query(contact_id: str, kind: str | None = None) -> Any:
     if kind is not None:
         query = query.where(push_subscriptions.c.kind == kind)
     return query.order_by(push_subscriptions.c.id)
+
+
+@dataclass(frozen=True)
+class HeldEvent:
+    """An event waiting to be redelivered (see `ContactStore.hold_event`)."""
+
+    id: int
+    contact_id: str
+    # The run it is for; None: the contact's runs, and the journeys it triggers.
+    journey_id: str | None
+    event: JourneyEvent
+    attempts: int
 
 
 class _Abandoned(Exception):
@@ -349,6 +363,69 @@ class ContactStore:
         """Undo `first_time_event` for an event that could not be delivered, so a retry is not
         taken for a duplicate."""
         stmt = delete(processed_events).where(processed_events.c.event_id == event_id)
+        await self._write(lambda conn: conn.execute(stmt))
+
+    # events held for redelivery ------------------------------------------------------------
+
+    async def hold_event(
+        self, contact_id: str, journey_id: str | None, ev: JourneyEvent, error: str
+    ) -> None:
+        """Keep an event Temporal did not take, to be redelivered (`claim_held`)."""
+        now = _now()
+        stmt = insert(held_events).values(
+            contact_id=contact_id,
+            journey_id=journey_id,
+            event=ev.model_dump(mode="json"),
+            held_at=now,
+            retry_at=now,
+            attempts=0,
+            last_error=error,
+        )
+        await self._write(lambda conn: conn.execute(stmt))
+
+    async def claim_held(self, lease: timedelta) -> HeldEvent | None:
+        """The oldest held event that is due, leased for `lease` so no other gateway process
+        redelivers it meanwhile; None when none is due."""
+
+        def claim(conn: Connection) -> HeldEvent | None:
+            now = _now()
+            query = (
+                select(held_events)
+                .where(held_events.c.retry_at <= now)
+                .order_by(held_events.c.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
+            )
+            row = conn.execute(query).first()
+            if row is None:
+                return None
+            conn.execute(
+                update(held_events)
+                .where(held_events.c.id == row.id)
+                .values(retry_at=now + lease, attempts=row.attempts + 1)
+            )
+            return HeldEvent(
+                id=row.id,
+                contact_id=row.contact_id,
+                journey_id=row.journey_id,
+                event=JourneyEvent.model_validate(row.event),
+                attempts=row.attempts + 1,
+            )
+
+        return await self._write(claim)
+
+    async def release_held(self, held_id: int) -> None:
+        """A held event was delivered."""
+        stmt = delete(held_events).where(held_events.c.id == held_id)
+        await self._write(lambda conn: conn.execute(stmt))
+
+    async def put_off_held(self, held_id: int, error: str, until: datetime) -> None:
+        """A redelivery failed: keep the event, due again at `until`."""
+        stmt = (
+            update(held_events)
+            .where(held_events.c.id == held_id)
+            .values(retry_at=until, last_error=error)
+        )
         await self._write(lambda conn: conn.execute(stmt))
 
     # suppression ------------------------------------------------------------------------------

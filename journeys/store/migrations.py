@@ -103,6 +103,22 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 created_at TIMESTAMP WITH TIME ZONE NOT NULL)""",
         ],
     ),
+    (
+        3,
+        "events held for redelivery",
+        [
+            """CREATE TABLE held_events (
+                id {serial},
+                contact_id VARCHAR(64) NOT NULL,
+                journey_id VARCHAR(64),
+                event JSON NOT NULL,
+                held_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                retry_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                attempts INTEGER NOT NULL,
+                last_error TEXT NOT NULL)""",
+            "CREATE INDEX held_events_due ON held_events (retry_at, id)",
+        ],
+    ),
 ]
 
 

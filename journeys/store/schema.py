@@ -126,3 +126,20 @@ processed_events = Table(
     Column("contact_id", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Events the gateway recorded but could not hand to Temporal (down, unreachable): redelivered, in
+# the order they came, once it answers. `journey_id` names the one run an event is for (an open
+# of the email that run sent); without it the event goes to the contact's runs and triggers.
+held_events = Table(
+    "held_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("contact_id", String(64), nullable=False),
+    Column("journey_id", String(64)),
+    Column("event", JSON, nullable=False),
+    Column("held_at", DateTime(timezone=True), nullable=False),
+    # Not taken before then: leased to the gateway redelivering it, or put off after a refusal.
+    Column("retry_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+)

@@ -1,0 +1,168 @@
+"""What people do while Temporal is unreachable is held and reaches their runs once it is back:
+over real HTTP (uvicorn), with runs waiting on the Temporal dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from gateway import delivery
+from gateway.app import Gateway
+from gateway.delivery import DELIVERY_WAIT, finish_deliveries, keep_redelivering, redeliver_held
+from gateway.tracking import PIXEL
+from journeys.store import ContactStore
+from journeys.store.schema import held_events
+from journeys.tokens import CLICK, OPEN, make_token, web_token
+from tests.api_fixtures import serving
+from tests.channel_fixtures import free_port
+from tests.gateway_fixtures import HUMAN, PROBE, SiteStack, run_events, stored_events
+
+
+@pytest.fixture(autouse=True)
+def redelivery_on_demand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The served gateways redeliver only when a test says so (autouse: set before they start)."""
+    monkeypatch.setattr(delivery, "REDELIVERY_INTERVAL", 3600.0)
+
+
+async def gateway_to(site: SiteStack, address: str) -> Gateway:
+    """The site's gateway, but with Temporal at `address`."""
+    client = await Client.connect(address, lazy=True, data_converter=pydantic_data_converter)
+    return Gateway(site.settings, site.store, client, site.gw.library)
+
+
+async def unreachable_gateway(site: SiteStack) -> Gateway:
+    """The site's gateway, with nothing listening where Temporal should be."""
+    return await gateway_to(site, f"127.0.0.1:{free_port()}")
+
+
+@asynccontextmanager
+async def hung_temporal() -> AsyncIterator[str]:
+    """An address that accepts connections and never answers, as a hung server does."""
+    held_open: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held_open.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    try:
+        yield f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        for writer in held_open:
+            writer.close()
+        server.close()
+
+
+def tracked(site: SiteStack, purpose: str, contact_id: str, **extra: Any) -> str:
+    claims = {
+        "contact_id": contact_id,
+        "channel": "email",
+        "key": f"{PROBE.id}:{contact_id}:mail",
+        "journey_id": PROBE.id,
+        "step_id": "mail",
+        **extra,
+    }
+    return make_token(site.settings.secret_key.get_secret_value(), purpose, claims)
+
+
+async def held(store: ContactStore) -> list[dict[str, Any]]:
+    query = select(held_events).order_by(held_events.c.id)
+
+    def read() -> list[dict[str, Any]]:
+        with store.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    return await asyncio.to_thread(read)
+
+
+async def test_opens_and_clicks_while_temporal_is_down_reach_the_run_in_order_once_it_is_back(
+    site: SiteStack,
+) -> None:
+    contact = await site.add_contact()
+    run = await site.start(PROBE, contact)
+    down = await unreachable_gateway(site)
+    headers = {"User-Agent": HUMAN}
+
+    async with serving(down) as http:
+        opened = await http.get(f"/t/o/{tracked(site, OPEN, contact)}", headers=headers)
+        assert (opened.status_code, opened.content) == (200, PIXEL)
+        url = "https://example.com/docs"
+        clicked = await http.get(f"/t/c/{tracked(site, CLICK, contact, url=url)}", headers=headers)
+        assert (clicked.status_code, clicked.headers["location"]) == (302, url)
+        await finish_deliveries(timeout=10)
+
+    assert [
+        (h["contact_id"], h["journey_id"], h["event"]["kind"]) for h in await held(site.store)
+    ] == [
+        (contact, PROBE.id, "opened"),
+        (contact, PROBE.id, "clicked"),
+    ]
+    assert "Failed client connect" in (await held(site.store))[0]["last_error"]
+
+    # Still down: nothing is lost, nothing goes out of order.
+    assert await redeliver_held(down) is False
+    assert [h["event"]["kind"] for h in await held(site.store)] == ["opened", "clicked"]
+
+    # Back: both reach the run, in the order they happened, once each.
+    assert await redeliver_held(site.gw) is True
+    assert await held(site.store) == []
+    events = await run_events(run, "clicked")
+    status_kinds = [e.kind for e in (await run_events(run, "opened")) + events]
+    assert status_kinds == ["opened", "clicked"]
+    assert events[0].data["url"] == url
+    assert events[0].occurred_at > (await run_events(run, "opened"))[0].occurred_at
+    # Recorded once, when they happened; redelivery records nothing again.
+    assert await stored_events(site.store, contact) == ["opened", "clicked"]
+
+
+async def test_a_visit_while_temporal_is_down_reaches_the_contacts_runs_once_it_is_back(
+    site: SiteStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contact = await site.add_contact()
+    run = await site.start(PROBE, contact)
+    down = await unreachable_gateway(site)
+    async with serving(down) as http:
+        visit = {"token": web_token(site.settings, contact), "url": "https://shop/nps?x=1"}
+        r = await http.post("/w/visits", json=visit)
+        assert r.status_code == 204
+        await finish_deliveries(timeout=10)
+    assert [(h["journey_id"], h["event"]["kind"]) for h in await held(site.store)] == [
+        (None, "visited_url")
+    ]
+
+    # The gateway looks for held events on its own, every REDELIVERY_INTERVAL.
+    monkeypatch.setattr(delivery, "REDELIVERY_INTERVAL", 0.05)
+    redelivering = asyncio.create_task(keep_redelivering(site.gw))
+    try:
+        visits = await run_events(run, "visited_url")
+    finally:
+        redelivering.cancel()
+    assert [v.data["url"] for v in visits] == ["https://shop/nps"]
+    assert await held(site.store) == []
+
+
+async def test_a_delivery_still_in_flight_when_the_gateway_stops_is_held(
+    site: SiteStack,
+) -> None:
+    contact = await site.add_contact()
+    run = await site.start(PROBE, contact)
+    async with hung_temporal() as address, serving(await gateway_to(site, address)) as http:
+        started = time.perf_counter()
+        r = await http.get(f"/t/o/{tracked(site, OPEN, contact)}", headers={"User-Agent": HUMAN})
+        # The person is answered while the delivery still waits for Temporal ...
+        assert (r.status_code, r.content) == (200, PIXEL)
+        assert time.perf_counter() - started < DELIVERY_WAIT + 1
+        # ... which the gateway stops waiting for when it shuts down: the open is kept.
+        await finish_deliveries(timeout=0.1)
+    [kept] = await held(site.store)
+    assert (kept["event"]["kind"], kept["last_error"]) == ("opened", "CancelledError")
+
+    assert await redeliver_held(site.gw) is True
+    assert len(await run_events(run, "opened")) == 1
