@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.push_fixtures",
     "tests.api_fixtures",
     "tests.gateway_fixtures",
+    "tests.postgres_fixtures",
 ]
 
 

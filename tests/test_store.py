@@ -1,10 +1,12 @@
-"""The contact store's own rules: which database URLs it takes, what a send reads, which
-answers it refuses, and that work whose caller gave up leaves nothing behind."""
+"""The contact store's own rules, on SQLite and on a real PostgreSQL server: which database URLs
+it takes, what a send reads, which answers it refuses, the delivery ledger, events held for
+redelivery, and that work whose caller gave up leaves nothing behind."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +17,18 @@ from journeys.contacts import Contact
 from journeys.models import JourneyEvent
 from journeys.store import ContactStore, open_store
 from journeys.store.schema import suppressions
+from tests.channel_fixtures import make_request
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ContactStore]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'journeys.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    store = await open_store(url)
+    yield store
+    await store.close()
 
 
 @pytest.mark.parametrize(
@@ -110,3 +124,30 @@ async def test_held_events_come_back_oldest_first_each_to_one_redeliverer_at_a_t
     await store.release_held(first.id)
     await store.put_off_held(second.id, "refused", until=datetime.now(UTC) + timedelta(hours=1))
     assert await store.claim_held(lease) is None
+
+
+async def test_a_send_is_claimed_once_and_answering_its_survey_again_updates_the_answer(
+    store: ContactStore,
+) -> None:
+    req = make_request("email", journey="nps_email", step="survey")
+    assert await store.claim_delivery(req) is None
+    # A retried attempt finds the claim of the one before: it must not send again.
+    assert await store.claim_delivery(req) == "sending"
+    await store.finish_delivery(req.key, "sent", provider_id="<id@example.com>")
+    assert await store.claim_delivery(req) == "sent"
+
+    await store.record_nps_answer(req.key, 6, None)
+    await store.record_nps_answer(req.key, 9, "better after the call")
+    [answer] = await store.nps_answers_of("nps_email")
+    assert (answer["contact_id"], answer["step_id"]) == ("c1", "survey")
+    assert (answer["score"], answer["comment"]) == (9, "better after the call")
+
+
+async def test_tags_and_audiences_are_sets_per_contact(store: ContactStore) -> None:
+    await store.change_tags("c1", add=["VIP", "NPS_EMAIL_DONE"], remove=[])
+    await store.change_tags("c1", add=["VIP"], remove=["NPS_EMAIL_DONE"])
+    await store.change_audience("c1", "lookalikes", member=True)
+    await store.change_audience("c1", "lookalikes", member=True)
+    assert await store.tags_of("c1") == ["VIP"]
+    assert await store.audiences_of("c1") == ["lookalikes"]
+    assert await store.tags_of("c2") == []
