@@ -1,9 +1,11 @@
-"""How the gateway hands what people do to Temporal without losing any of it.
+"""How the gateway hands what people do to Temporal without losing any of it: an outbox.
 
-Every event is recorded in the store first, then handed to Temporal. If Temporal cannot take it
-(down, unreachable, overloaded), the event is held in the store and redelivered, oldest first,
-once Temporal answers again: a gateway that stays up while Temporal restarts loses no open, click,
-unsubscribe or answer. A person never waits on any of this for more than DELIVERY_WAIT.
+Every event is recorded in the store and, in the same transaction, kept in `held_events`; then
+it is handed to Temporal and released. What Temporal does not take (down, unreachable,
+overloaded, or the gateway stopped first, or died) stays kept and is redelivered, oldest first,
+once Temporal answers again. Each event carries an id, so one handed over twice (Temporal took it
+but its answer was lost) reaches a run once. A person never waits on any of this for more than
+DELIVERY_WAIT.
 
 The /v1 API does not go through here: it answers 503 and its caller retries with the same id.
 """
@@ -12,76 +14,63 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from temporalio.service import RPCError
 
 from gateway.app import Gateway
 from journeys.connection import temporal_unavailable
 from journeys.models import JourneyEvent
+from journeys.store import HeldEvent
 
 log = structlog.get_logger(__name__)
 
 # How long a response waits for Temporal to take an event. Past it the response goes out and the
 # delivery carries on in the background.
 DELIVERY_WAIT = 1.0
+# Longest one attempt may take; well inside LEASE, so no other gateway process redelivers an
+# event while an attempt at it is still running.
+ATTEMPT_LIMIT = 20.0
+LEASE = timedelta(minutes=1)
 # Held events are looked for this often; while Temporal stays unreachable, ever less often.
 REDELIVERY_INTERVAL = 5.0
 REDELIVERY_INTERVAL_MAX = 60.0
-# A held event being redelivered is not taken by another gateway process for this long.
-LEASE = timedelta(minutes=1)
-# Temporal answered but refused one event (it cannot be delivered as it is): the others go on,
-# and that one is tried again this much later, so nothing is dropped on a guess.
+# Temporal answered but refused one event: the others go on, and that one is tried again this
+# much later, so nothing is dropped on a guess.
 REFUSED_RETRY = timedelta(minutes=10)
 
 _deliveries: set[asyncio.Task[None]] = set()
 
 
-async def deliver(
-    gw: Gateway, contact_id: str, event: JourneyEvent, journey_id: str | None = None
-) -> None:
-    """Record `event` and hand it to the run of `journey_id` (the one a tracked message came
-    from) or, without one, to the contact's runs and the journeys it triggers. What Temporal does
-    not take is held for redelivery. Raises only if the store fails."""
-    await gw.store.record_event(contact_id, event)
-    try:
-        await gw.reach(contact_id, event, journey_id)
-    except (Exception, asyncio.CancelledError) as err:
-        # Cancelled: the gateway is stopping with this delivery still in flight.
-        await gw.store.hold_event(contact_id, journey_id, event, _describe(err))
-        log.warning("event held for redelivery", kind=event.kind, contact_id=contact_id)
-        if isinstance(err, asyncio.CancelledError):
-            raise
-
-
-async def _deliver_logged(
-    gw: Gateway, contact_id: str, event: JourneyEvent, journey_id: str | None
-) -> None:
-    try:
-        await deliver(gw, contact_id, event, journey_id)
-    except Exception:  # the store is down too: the person's part is done anyway
-        log.error("event lost", kind=event.kind, contact_id=contact_id, exc_info=True)
-
-
 async def deliver_soon(
     gw: Gateway, contact_id: str, event: JourneyEvent, journey_id: str | None = None
-) -> None:
-    """`deliver`, waiting for it at most DELIVERY_WAIT; the rest goes on in the background.
+) -> bool:
+    """Keep `event` and hand it to the run of `journey_id` (the one a tracked message came from)
+    or, without one, to the contact's runs and the journeys it triggers; wait for Temporal at
+    most DELIVERY_WAIT, the rest goes on in the background.
 
-    Never raises: a person who clicked or answered has done their part whatever state Temporal
-    is in.
+    Returns False only if the event could not be recorded (the store failed; logged). Anything
+    else is not the person's problem: they clicked or answered, whatever state Temporal is in.
     """
-    task = asyncio.create_task(_deliver_logged(gw, contact_id, event, journey_id))
+    try:
+        held = await gw.store.keep_event(
+            contact_id, journey_id, event.model_copy(update={"id": uuid.uuid4().hex}), LEASE
+        )
+    except Exception:
+        log.error("event not recorded", kind=event.kind, contact_id=contact_id, exc_info=True)
+        return False
+    task = asyncio.create_task(_attempt_logged(gw, held))
     _deliveries.add(task)
     task.add_done_callback(_deliveries.discard)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(task), DELIVERY_WAIT)
+    return True
 
 
 async def finish_deliveries(timeout: float) -> None:  # noqa: ASYNC109 - bounded on purpose
-    """On shutdown: let deliveries in flight finish for at most `timeout` seconds, then hold
-    what is left for the next gateway to redeliver."""
+    """On shutdown: let deliveries in flight finish for at most `timeout` seconds. What is cut
+    off stays kept and is redelivered when its lease is over."""
     if not _deliveries:
         return
     _, late = await asyncio.wait(set(_deliveries), timeout=timeout)
@@ -91,29 +80,11 @@ async def finish_deliveries(timeout: float) -> None:  # noqa: ASYNC109 - bounded
 
 
 async def redeliver_held(gw: Gateway) -> bool:
-    """Redeliver the held events that are due, oldest first. False if Temporal is still
-    unreachable: the event tried stays first in line and the rest wait with it."""
+    """Redeliver the kept events that are due, oldest first. False if Temporal is still
+    unreachable: the event tried is due again at once, first in line."""
     while (held := await gw.store.claim_held(LEASE)) is not None:
-        try:
-            await gw.reach(held.contact_id, held.event, held.journey_id)
-        except Exception as err:
-            refused = isinstance(err, RPCError) and not temporal_unavailable(err)
-            now = datetime.now(UTC)
-            await gw.store.put_off_held(
-                held.id, _describe(err), now + REFUSED_RETRY if refused else now
-            )
-            log.warning(
-                "held event not redelivered",
-                kind=held.event.kind,
-                contact_id=held.contact_id,
-                attempts=held.attempts,
-                error=_describe(err),
-            )
-            if not refused:
-                return False
-            continue
-        await gw.store.release_held(held.id)
-        log.info("held event redelivered", kind=held.event.kind, contact_id=held.contact_id)
+        if not await _attempt(gw, held):
+            return False
     return True
 
 
@@ -125,11 +96,37 @@ async def keep_redelivering(gw: Gateway) -> None:
         await asyncio.sleep(interval)
         try:
             reached = await redeliver_held(gw)
-        except Exception:  # the store is unavailable: the events are safe in it, try later
-            log.warning("held events not read", exc_info=True)
+        except Exception:  # the store failed: what it keeps is safe there, try again later
+            log.warning("kept events not redelivered", exc_info=True)
             reached = False
         interval = REDELIVERY_INTERVAL if reached else min(2 * interval, REDELIVERY_INTERVAL_MAX)
 
 
-def _describe(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"[:500] if str(err) else type(err).__name__
+async def _attempt(gw: Gateway, held: HeldEvent) -> bool:
+    """Hand a kept event to Temporal once; released if it took it. False if Temporal could not
+    be reached (the event is due again at once); a refusal puts it off REFUSED_RETRY."""
+    try:
+        async with asyncio.timeout(ATTEMPT_LIMIT):
+            await gw.reach(held.contact_id, held.event, held.journey_id)
+    except Exception as err:
+        unavailable = temporal_unavailable(err) or isinstance(err, TimeoutError)
+        now = datetime.now(UTC)
+        error = f"{type(err).__name__}: {err}"[:500]
+        await gw.store.put_off_held(held.id, error, now if unavailable else now + REFUSED_RETRY)
+        log.warning(
+            "event kept for redelivery",
+            kind=held.event.kind,
+            contact_id=held.contact_id,
+            attempts=held.attempts,
+            error=error,
+        )
+        return not unavailable
+    await gw.store.release_held(held.id)
+    return True
+
+
+async def _attempt_logged(gw: Gateway, held: HeldEvent) -> None:
+    try:
+        await _attempt(gw, held)
+    except Exception:  # the store failed after the event was kept: redelivered after its lease
+        log.warning("event outcome not stored", kind=held.event.kind, exc_info=True)

@@ -38,6 +38,8 @@ STOPPED_REPLY = (
     "You are unsubscribed and will receive no more messages. Reply START to resubscribe."
 )
 STARTED_REPLY = "You are subscribed again. Reply STOP to unsubscribe."
+# The event could not even be recorded: the id is forgotten (first_time) and Twilio told to retry.
+STORE_DOWN = HTTPException(503, "the event could not be recorded; retry later")
 
 router = APIRouter(prefix="/twilio", tags=["twilio"])
 
@@ -96,8 +98,8 @@ async def status_callback(token: str, form: TwilioForm, gw: GatewayDep) -> Respo
         # Twilio may report the same status twice; the run hears it once.
         event_id = f"twilio:{form['MessageSid']}:{status}"
         async with first_time(gw.store, event_id, claims.contact_id) as fresh:
-            if fresh:
-                await deliver_soon(gw, claims.contact_id, event, claims.journey_id)
+            if fresh and not await deliver_soon(gw, claims.contact_id, event, claims.journey_id):
+                raise STORE_DOWN
     return Response(status_code=204)
 
 
@@ -131,8 +133,8 @@ async def inbound(form: TwilioForm, gw: GatewayDep) -> Response:
             event = JourneyEvent(kind="sms_reply", occurred_at=now, data={"chars": len(body)})
         event_id = f"twilio:{form['MessageSid']}:{contact_id}"
         async with first_time(gw.store, event_id, contact_id) as fresh:
-            if fresh:
-                await deliver_soon(gw, contact_id, event)
+            if fresh and not await deliver_soon(gw, contact_id, event):
+                raise STORE_DOWN
     if stop:
         log.info("sms unsubscribed", contact_ids=contact_ids)
         return twiml(STOPPED_REPLY)

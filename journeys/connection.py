@@ -28,4 +28,7 @@ _UNAVAILABLE = frozenset(
 
 def temporal_unavailable(err: BaseException) -> bool:
     """Whether a call failed because Temporal could not take it now, rather than refused it."""
-    return isinstance(err, RPCError) and err.status in _UNAVAILABLE
+    if isinstance(err, RPCError):
+        return err.status in _UNAVAILABLE
+    # A lazily connected client that never reached the server says so this way.
+    return isinstance(err, RuntimeError) and str(err).startswith("Failed client connect")

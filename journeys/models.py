@@ -34,6 +34,9 @@ class JourneyEvent(BaseModel):
     step: str | None = None
     occurred_at: datetime
     data: dict[str, Any] = {}
+    # Given by the gateway: an event handed over twice (redelivered after Temporal's answer to the
+    # first attempt was lost) reaches a run once.
+    id: str | None = None
 
 
 class Visit(BaseModel):

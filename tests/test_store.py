@@ -18,6 +18,7 @@ from journeys.models import JourneyEvent
 from journeys.store import ContactStore, open_store
 from journeys.store.schema import suppressions
 from tests.channel_fixtures import make_request
+from tests.gateway_fixtures import stored_events
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -96,34 +97,45 @@ async def test_a_write_whose_caller_is_cancelled_is_rolled_back(store: ContactSt
     assert await store.suppressed_channels("c1") == set()
 
 
-async def test_held_events_come_back_oldest_first_each_to_one_redeliverer_at_a_time(
+async def test_kept_events_are_recorded_and_come_back_oldest_first_once_their_lease_is_over(
     store: ContactStore,
 ) -> None:
     now = datetime.now(UTC)
-    opened = JourneyEvent(kind="opened", step="intro", occurred_at=now, data={"machine": False})
+    opened = JourneyEvent(kind="opened", step="intro", occurred_at=now, id="e1")
     visited = JourneyEvent(kind="visited_url", occurred_at=now, data={"url": "https://shop/"})
-    await store.hold_event("c1", "lead_nurturing", opened, "temporal down")
-    await store.hold_event("c1", None, visited, "temporal down")
-    lease = timedelta(minutes=1)
+    clicked = JourneyEvent(kind="clicked", step="intro", occurred_at=now, id="e3")
+    # As if the processes handing these over died at once: their leases are over.
+    first = await store.keep_event("c1", "lead_nurturing", opened, lease=timedelta(0))
+    await store.keep_event("c1", None, visited, lease=timedelta(0))
+    # Being handed over right now.
+    in_flight = await store.keep_event("c1", "lead_nurturing", clicked, lease=timedelta(minutes=1))
+    assert await stored_events(store, "c1") == ["opened", "visited_url", "clicked"]
 
-    first = await store.claim_held(lease)
-    assert first is not None
-    assert (first.journey_id, first.event, first.attempts) == ("lead_nurturing", opened, 1)
-    # Leased: another gateway process takes the next one, then finds none due.
+    lease = timedelta(minutes=1)
+    again = await store.claim_held(lease)
+    assert again is not None
+    assert (again.id, again.journey_id, again.event, again.attempts) == (
+        first.id,
+        "lead_nurturing",
+        opened,
+        2,
+    )
+    # Leased to whoever claimed it: the next claim takes the next one, then none is due.
     second = await store.claim_held(lease)
     assert second is not None
     assert (second.journey_id, second.event) == (None, visited)
     assert await store.claim_held(lease) is None
 
-    # A failed redelivery puts it back in line, first again once due.
+    # Temporal unreachable: put back in line, first again.
     await store.put_off_held(first.id, "temporal down", until=datetime.now(UTC))
-    again = await store.claim_held(lease)
-    assert again is not None
-    assert (again.id, again.attempts) == (first.id, 2)
+    third = await store.claim_held(lease)
+    assert third is not None
+    assert (third.id, third.attempts) == (first.id, 3)
 
-    await store.release_held(first.id)
-    await store.put_off_held(second.id, "refused", until=datetime.now(UTC) + timedelta(hours=1))
-    assert await store.claim_held(lease) is None
+    for held in (first, second, in_flight):
+        await store.release_held(held.id)
+    await store.put_off_held(first.id, "released: no row to change", until=datetime.now(UTC))
+    assert await store.claim_held(timedelta(0)) is None
 
 
 async def test_a_send_is_claimed_once_and_answering_its_survey_again_updates_the_answer(

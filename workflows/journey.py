@@ -86,6 +86,8 @@ class JourneyWorkflow:
     @workflow.signal
     def event(self, event: JourneyEvent) -> None:
         """An event for this contact: kept for any wait (earlier or later) and checked for exit."""
+        if event.id is not None and any(e.id == event.id for e in self._state.events):
+            return  # the same event, handed over again
         self._state.events.append(event)
         if event.kind in self._spec.exit_events and self._exit is None:
             self._exit = event

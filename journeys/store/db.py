@@ -80,6 +80,16 @@ def _recipient(conn: Connection, contact_id: str) -> tuple[Contact | None, set[s
     return _contact_of(rows[0]._mapping), {r.suppressed_on for r in rows if r.suppressed_on}
 
 
+def _event_row(contact_id: str, ev: JourneyEvent) -> dict[str, Any]:
+    return {
+        "contact_id": contact_id,
+        "kind": ev.kind,
+        "step_id": ev.step,
+        "occurred_at": ev.occurred_at,
+        "data": ev.data,
+    }
+
+
 def _column_of(conn: Connection, query: Any) -> list[Any]:
     return [r[0] for r in conn.execute(query)]
 
@@ -108,7 +118,7 @@ def _subscriptions_query(contact_id: str, kind: str | None = None) -> Any:
 
 @dataclass(frozen=True)
 class HeldEvent:
-    """An event waiting to be redelivered (see `ContactStore.hold_event`)."""
+    """An event kept until Temporal takes it (see `ContactStore.keep_event`)."""
 
     id: int
     contact_id: str
@@ -339,13 +349,7 @@ class ContactStore:
     # events -----------------------------------------------------------------------------------
 
     async def record_event(self, contact_id: str, ev: JourneyEvent) -> None:
-        stmt = insert(events).values(
-            contact_id=contact_id,
-            kind=ev.kind,
-            step_id=ev.step,
-            occurred_at=ev.occurred_at,
-            data=ev.data,
-        )
+        stmt = insert(events).values(**_event_row(contact_id, ev))
         await self._write(lambda conn: conn.execute(stmt))
 
     async def first_time_event(self, event_id: str, contact_id: str) -> bool:
@@ -365,62 +369,70 @@ class ContactStore:
         stmt = delete(processed_events).where(processed_events.c.event_id == event_id)
         await self._write(lambda conn: conn.execute(stmt))
 
-    # events held for redelivery ------------------------------------------------------------
+    # the gateway's outbox -------------------------------------------------------------------
 
-    async def hold_event(
-        self, contact_id: str, journey_id: str | None, ev: JourneyEvent, error: str
-    ) -> None:
-        """Keep an event Temporal did not take, to be redelivered (`claim_held`)."""
-        now = _now()
-        stmt = insert(held_events).values(
-            contact_id=contact_id,
-            journey_id=journey_id,
-            event=ev.model_dump(mode="json"),
-            held_at=now,
-            retry_at=now,
-            attempts=0,
-            last_error=error,
-        )
-        await self._write(lambda conn: conn.execute(stmt))
+    async def keep_event(
+        self, contact_id: str, journey_id: str | None, ev: JourneyEvent, lease: timedelta
+    ) -> HeldEvent:
+        """Record the event and, in the same transaction, keep it for delivery: the caller hands
+        it to Temporal and then calls `release_held`. Should the caller never get there (its
+        process died), it is redelivered once `lease` is over."""
+
+        def keep(conn: Connection) -> HeldEvent:
+            now = _now()
+            conn.execute(insert(events).values(**_event_row(contact_id, ev)))
+            held_id: int = conn.execute(
+                insert(held_events)
+                .values(
+                    contact_id=contact_id,
+                    journey_id=journey_id,
+                    event=ev.model_dump(mode="json"),
+                    held_at=now,
+                    retry_at=now + lease,
+                    attempts=1,
+                )
+                .returning(held_events.c.id)
+            ).scalar_one()
+            return HeldEvent(held_id, contact_id, journey_id, ev, attempts=1)
+
+        return await self._write(keep)
 
     async def claim_held(self, lease: timedelta) -> HeldEvent | None:
-        """The oldest held event that is due, leased for `lease` so no other gateway process
+        """The oldest kept event that is due, leased for `lease` so no other gateway process
         redelivers it meanwhile; None when none is due."""
 
         def claim(conn: Connection) -> HeldEvent | None:
             now = _now()
-            query = (
+            due = held_events.c.retry_at <= now
+            row = conn.execute(
                 select(held_events)
-                .where(held_events.c.retry_at <= now)
+                .where(due)
                 .order_by(held_events.c.id)
                 .limit(1)
-                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
-            )
-            row = conn.execute(query).first()
+                .with_for_update(skip_locked=True)  # PostgreSQL: skip rows another process holds
+            ).first()
             if row is None:
                 return None
-            conn.execute(
+            # Still due when written: on SQLite another process may have claimed it since the read.
+            taken = conn.execute(
                 update(held_events)
-                .where(held_events.c.id == row.id)
+                .where(held_events.c.id == row.id, due)
                 .values(retry_at=now + lease, attempts=row.attempts + 1)
             )
-            return HeldEvent(
-                id=row.id,
-                contact_id=row.contact_id,
-                journey_id=row.journey_id,
-                event=JourneyEvent.model_validate(row.event),
-                attempts=row.attempts + 1,
-            )
+            if taken.rowcount != 1:
+                return None
+            event = JourneyEvent.model_validate(row.event)
+            return HeldEvent(row.id, row.contact_id, row.journey_id, event, row.attempts + 1)
 
         return await self._write(claim)
 
     async def release_held(self, held_id: int) -> None:
-        """A held event was delivered."""
+        """Temporal took the event."""
         stmt = delete(held_events).where(held_events.c.id == held_id)
         await self._write(lambda conn: conn.execute(stmt))
 
     async def put_off_held(self, held_id: int, error: str, until: datetime) -> None:
-        """A redelivery failed: keep the event, due again at `until`."""
+        """Temporal did not take the event: keep it, due again at `until`."""
         stmt = (
             update(held_events)
             .where(held_events.c.id == held_id)

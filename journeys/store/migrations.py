@@ -115,7 +115,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 held_at TIMESTAMP WITH TIME ZONE NOT NULL,
                 retry_at TIMESTAMP WITH TIME ZONE NOT NULL,
                 attempts INTEGER NOT NULL,
-                last_error TEXT NOT NULL)""",
+                last_error TEXT)""",
             "CREATE INDEX held_events_due ON held_events (retry_at, id)",
         ],
     ),

@@ -127,9 +127,10 @@ processed_events = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-# Events the gateway recorded but could not hand to Temporal (down, unreachable): redelivered, in
-# the order they came, once it answers. `journey_id` names the one run an event is for (an open
-# of the email that run sent); without it the event goes to the contact's runs and triggers.
+# The gateway's outbox: every event it records is kept here, in the same transaction, until
+# Temporal has taken it; what Temporal did not take (down, unreachable) is redelivered, oldest
+# first. `journey_id` names the one run an event is for (an open of the email that run sent);
+# without it the event goes to the contact's runs and the journeys it triggers.
 held_events = Table(
     "held_events",
     metadata,
@@ -138,8 +139,8 @@ held_events = Table(
     Column("journey_id", String(64)),
     Column("event", JSON, nullable=False),
     Column("held_at", DateTime(timezone=True), nullable=False),
-    # Not taken before then: leased to the gateway redelivering it, or put off after a refusal.
+    # Not redelivered before then: leased to the gateway handing it over, or put off.
     Column("retry_at", DateTime(timezone=True), nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("last_error", Text, nullable=False),
+    Column("last_error", Text),
 )
