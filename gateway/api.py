@@ -218,6 +218,8 @@ async def track_event(body: EventIn, contact_id: KnownContact, gw: GatewayDep) -
         step=body.step,
         occurred_at=body.occurred_at or datetime.now(UTC),
         data=body.data,
+        # A retry after a 503 may reach runs the first attempt already reached: they ignore it.
+        id=f"api:{body.event_id}",
     )
     async with first_time(gw.store, body.event_id, contact_id) as fresh:
         if not fresh:

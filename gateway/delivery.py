@@ -4,8 +4,8 @@ Every event is recorded in the store and, in the same transaction, kept in `held
 it is handed to Temporal and released. What Temporal does not take (down, unreachable,
 overloaded, or the gateway stopped first, or died) stays kept and is redelivered, oldest first,
 once Temporal answers again. Each event carries an id, so one handed over twice (Temporal took it
-but its answer was lost) reaches a run once. A person never waits on any of this for more than
-DELIVERY_WAIT.
+but its answer was lost) reaches a run once. A person waits for the store's write, and for
+Temporal at most DELIVERY_WAIT.
 
 The /v1 API does not go through here: it answers 503 and its caller retries with the same id.
 """
@@ -44,22 +44,33 @@ _deliveries: set[asyncio.Task[None]] = set()
 
 
 async def deliver_soon(
-    gw: Gateway, contact_id: str, event: JourneyEvent, journey_id: str | None = None
+    gw: Gateway,
+    contact_id: str,
+    event: JourneyEvent,
+    journey_id: str | None = None,
+    once_id: str | None = None,
 ) -> bool:
     """Keep `event` and hand it to the run of `journey_id` (the one a tracked message came from)
     or, without one, to the contact's runs and the journeys it triggers; wait for Temporal at
-    most DELIVERY_WAIT, the rest goes on in the background.
+    most DELIVERY_WAIT, the rest goes on in the background. With `once_id` (a provider's id for
+    what it reports), a report seen before is dropped.
 
-    Returns False only if the event could not be recorded (the store failed; logged). Anything
-    else is not the person's problem: they clicked or answered, whatever state Temporal is in.
+    Returns False only if the event could not be recorded (the store failed; logged): the caller
+    may ask its client to retry. Anything else is not the caller's problem.
     """
     try:
         held = await gw.store.keep_event(
-            contact_id, journey_id, event.model_copy(update={"id": uuid.uuid4().hex}), LEASE
+            contact_id,
+            journey_id,
+            event.model_copy(update={"id": uuid.uuid4().hex}),
+            LEASE,
+            once_id,
         )
     except Exception:
         log.error("event not recorded", kind=event.kind, contact_id=contact_id, exc_info=True)
         return False
+    if held is None:
+        return True  # reported before
     task = asyncio.create_task(_attempt_logged(gw, held))
     _deliveries.add(task)
     task.add_done_callback(_deliveries.discard)

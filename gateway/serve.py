@@ -62,7 +62,9 @@ async def serve_gateway(gw: Gateway, host: str, port: int, stop: asyncio.Event) 
         server.should_exit = True
         stopping.cancel()
         redelivering.cancel()
-        await serving
-        await finish_deliveries(SHUTDOWN_GRACE)
-        with contextlib.suppress(asyncio.CancelledError):
-            await redelivering
+        try:
+            await serving
+        finally:
+            await finish_deliveries(SHUTDOWN_GRACE)
+            with contextlib.suppress(asyncio.CancelledError):
+                await redelivering

@@ -18,7 +18,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from activities.sms import SMS_STATUS
-from gateway.api import GatewayDep, first_time
+from gateway.api import GatewayDep
 from gateway.delivery import deliver_soon
 from journeys.models import JourneyEvent
 from journeys.tokens import BadToken, MessageClaims, read_token
@@ -38,7 +38,7 @@ STOPPED_REPLY = (
     "You are unsubscribed and will receive no more messages. Reply START to resubscribe."
 )
 STARTED_REPLY = "You are subscribed again. Reply STOP to unsubscribe."
-# The event could not even be recorded: the id is forgotten (first_time) and Twilio told to retry.
+# The event could not even be recorded (nor its id remembered): Twilio is told to retry.
 STORE_DOWN = HTTPException(503, "the event could not be recorded; retry later")
 
 router = APIRouter(prefix="/twilio", tags=["twilio"])
@@ -96,10 +96,9 @@ async def status_callback(token: str, form: TwilioForm, gw: GatewayDep) -> Respo
             },
         )
         # Twilio may report the same status twice; the run hears it once.
-        event_id = f"twilio:{form['MessageSid']}:{status}"
-        async with first_time(gw.store, event_id, claims.contact_id) as fresh:
-            if fresh and not await deliver_soon(gw, claims.contact_id, event, claims.journey_id):
-                raise STORE_DOWN
+        once_id = f"twilio:{form['MessageSid']}:{status}"
+        if not await deliver_soon(gw, claims.contact_id, event, claims.journey_id, once_id):
+            raise STORE_DOWN
     return Response(status_code=204)
 
 
@@ -131,10 +130,9 @@ async def inbound(form: TwilioForm, gw: GatewayDep) -> Response:
             # What a person wrote stays out of workflow histories (it may be anything personal);
             # the run learns that they replied.
             event = JourneyEvent(kind="sms_reply", occurred_at=now, data={"chars": len(body)})
-        event_id = f"twilio:{form['MessageSid']}:{contact_id}"
-        async with first_time(gw.store, event_id, contact_id) as fresh:
-            if fresh and not await deliver_soon(gw, contact_id, event):
-                raise STORE_DOWN
+        once_id = f"twilio:{form['MessageSid']}:{contact_id}"
+        if not await deliver_soon(gw, contact_id, event, once_id=once_id):
+            raise STORE_DOWN
     if stop:
         log.info("sms unsubscribed", contact_ids=contact_ids)
         return twiml(STOPPED_REPLY)

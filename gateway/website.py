@@ -110,7 +110,8 @@ async def visit(body: PageVisit, gw: Gateway = Depends(gateway)) -> Response:
     # Query strings and fragments often carry an email or a token: the run gets the page only.
     page = urlsplit(body.url)._replace(query="", fragment="").geturl()
     event = JourneyEvent(kind="visited_url", occurred_at=datetime.now(UTC), data={"url": page})
-    await deliver_soon(gw, contact_id, event)
+    if not await deliver_soon(gw, contact_id, event):
+        raise HTTPException(503, "the visit could not be recorded; retry later")
     return Response(status_code=204)
 
 

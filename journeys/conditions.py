@@ -46,15 +46,10 @@ def nps_class(score: int) -> str:
 
 
 def _latest_nps(events: Sequence[JourneyEvent]) -> str | None:
-    answers = [
-        e for e in events if e.kind == "nps_answered" and isinstance(e.data.get("score"), int)
-    ]
-    if not answers:
-        return None
-    # By when it was given, not by arrival: an answer held while Temporal was down arrives
-    # after a later one. Of answers given at the same moment, the last to arrive.
-    latest = max(reversed(answers), key=lambda e: e.occurred_at)
-    return nps_class(latest.data["score"])
+    for event in reversed(events):
+        if event.kind == "nps_answered" and isinstance(event.data.get("score"), int):
+            return nps_class(event.data["score"])
+    return None
 
 
 def _literal(text: str) -> Any:

@@ -55,6 +55,9 @@ class RunState(BaseModel):
     steps_executed: int = 0
     visits: list[Visit] = []
     events: list[JourneyEvent] = []
+    # Ids of the latest events received (JourneyEvent.id), so one handed over twice counts once,
+    # even after the first copy was used by a wait and left behind at continue-as-new.
+    seen_event_ids: list[str] = []
     # How many events a wait_for has already used: each event satisfies at most one wait.
     consumed: list[int] = []
     # Times each step has been entered, so a send inside a loop gets a fresh idempotency key.

@@ -154,6 +154,15 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             await running.enter_async_context(journey_worker(client, store, settings))
             gw = Gateway(settings, store, client, load_library(settings.library_dir))
             gateway = asyncio.create_task(serve_gateway(gw, "127.0.0.1", ports.gateway, stop))
+            # A gateway that fails (its port taken) stops the stack rather than leave it half up.
+            gateway.add_done_callback(lambda _: stop.set())
+
+            async def stop_gateway() -> None:
+                # Before the worker and the store close, however the stack stops.
+                stop.set()
+                await gateway
+
+            running.push_async_callback(stop_gateway)
             settle_after_startup()
             print_banner(data_dir, ports, settings)
             demo_task = None
@@ -170,7 +179,6 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
                 demo_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await demo_task
-            await gateway
     finally:
         server.terminate()
         try:

@@ -139,6 +139,7 @@ async def test_an_event_handed_over_again_reaches_the_run_once(site: SiteStack) 
     run = await site.start(PROBE, contact)
     event = JourneyEvent(kind="opened", step="mail", occurred_at=datetime.now(UTC), id="e-1")
     kept = await site.store.keep_event(contact, PROBE.id, event, lease=timedelta(0))
+    assert kept is not None
     # Temporal takes it, but the gateway dies before it can release it ...
     await site.gw.reach(contact, kept.event, PROBE.id)
     # ... so the next gateway hands it over again.
@@ -193,7 +194,7 @@ async def test_a_delivery_cut_off_when_the_gateway_stops_is_redelivered_after_it
         r = await http.get(f"/t/o/{tracked(site, OPEN, contact)}", headers={"User-Agent": HUMAN})
         # The person is answered while the delivery still waits for Temporal ...
         assert (r.status_code, r.content) == (200, PIXEL)
-        assert time.perf_counter() - started < DELIVERY_WAIT + 2
+        assert time.perf_counter() - started < DELIVERY_WAIT + 5
         # ... which the gateway stops waiting for when it shuts down: the open stays kept.
         await finish_deliveries(timeout=0.1)
     [kept] = await held(site.store)

@@ -16,6 +16,7 @@ from journeys.contacts import Contact
 from journeys.models import JourneyEvent, JourneyInput
 from journeys.sinks.sms import INVALID_NUMBER
 from journeys.spec import JourneySpec
+from tests.gateway_fixtures import wait_at
 from tests.temporal_fixtures import Stack
 from workflows.journey import JourneyWorkflow
 
@@ -253,3 +254,64 @@ async def test_continue_as_new_carries_only_the_events_a_step_can_still_use(stac
     status = await handle.query(JourneyWorkflow.status)
     assert status.events == []
     assert [v.step for v in status.visits][-2:] == ["pause", "again"]
+
+
+async def test_a_branch_reads_answers_by_when_they_were_given_not_when_they_arrived(
+    stack: Stack,
+) -> None:
+    journey = spec(
+        [
+            {"id": "pause", "kind": "wait", "duration": "1d"},
+            {
+                "id": "score",
+                "kind": "branch",
+                "conditions": [{"when": "nps:promoter", "next": "promoter"}],
+                "otherwise": "other",
+            },
+            {"id": "promoter", "kind": "end", "tag": "PROMOTER"},
+            {"id": "other", "kind": "end", "tag": "NOT_PROMOTER"},
+        ]
+    )
+    handle = await run(stack, journey)
+    # The first answer (3) was kept while Temporal was down and arrives after the second (9).
+    for score, at in ((9, NOW), (3, NOW - timedelta(hours=1))):
+        answer = JourneyEvent(kind="nps_answered", occurred_at=at, data={"score": score})
+        await handle.signal(JourneyWorkflow.event, answer)
+    await handle.result()
+    assert await stack.store.tags_of(ANN.id) == ["PROMOTER"]
+
+
+async def test_a_copy_of_an_event_is_ignored_even_after_continue_as_new(stack: Stack) -> None:
+    journey = spec(
+        [
+            {
+                "id": "first",
+                "kind": "wait_for",
+                "event": "clicked",
+                "timeout": "1d",
+                "on_event": "second",
+                "on_timeout": "none",
+            },
+            {
+                "id": "second",
+                "kind": "wait_for",
+                "event": "clicked",
+                "timeout": "1d",
+                "on_event": "twice",
+                "on_timeout": "once",
+            },
+            {"id": "none", "kind": "end", "tag": "NONE"},
+            {"id": "once", "kind": "end", "tag": "ONCE"},
+            {"id": "twice", "kind": "end", "tag": "TWICE"},
+        ]
+    )
+    started = await run(stack, journey, steps_per_run=1)
+    latest = stack.env.client.get_workflow_handle(started.id)  # whichever run is current
+    click = JourneyEvent(kind="clicked", occurred_at=NOW, id="click-1")
+    await latest.signal(JourneyWorkflow.event, click)
+    await wait_at(latest, "second")
+    assert await runs_in_chain(stack, started) == 2  # the click was used, then left behind
+    # Handed over again (the gateway's answer from Temporal was lost): the same click.
+    await latest.signal(JourneyWorkflow.event, click)
+    await started.result()  # follows the chain to its last run
+    assert await stack.store.tags_of(ANN.id) == ["ONCE"]

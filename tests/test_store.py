@@ -109,6 +109,7 @@ async def test_kept_events_are_recorded_and_come_back_oldest_first_once_their_le
     await store.keep_event("c1", None, visited, lease=timedelta(0))
     # Being handed over right now.
     in_flight = await store.keep_event("c1", "lead_nurturing", clicked, lease=timedelta(minutes=1))
+    assert first is not None and in_flight is not None
     assert await stored_events(store, "c1") == ["opened", "visited_url", "clicked"]
 
     lease = timedelta(minutes=1)
@@ -163,3 +164,13 @@ async def test_tags_and_audiences_are_sets_per_contact(store: ContactStore) -> N
     assert await store.tags_of("c1") == ["VIP"]
     assert await store.audiences_of("c1") == ["lookalikes"]
     assert await store.tags_of("c2") == []
+
+
+async def test_a_report_kept_once_is_not_kept_again(store: ContactStore) -> None:
+    delivered = JourneyEvent(kind="delivered", step="text", occurred_at=datetime.now(UTC))
+    lease = timedelta(minutes=1)
+    once = "twilio:SM1:delivered"
+    assert await store.keep_event("c1", "nps_sms", delivered, lease, once_id=once) is not None
+    # Twilio sends the same status callback again.
+    assert await store.keep_event("c1", "nps_sms", delivered, lease, once_id=once) is None
+    assert await stored_events(store, "c1") == ["delivered"]

@@ -66,6 +66,8 @@ STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
+# Event ids a run carries across continue-as-new to recognise a copy (see RunState).
+SEEN_EVENT_IDS_KEPT = 500
 
 
 @workflow.defn(name="Journey")
@@ -86,8 +88,10 @@ class JourneyWorkflow:
     @workflow.signal
     def event(self, event: JourneyEvent) -> None:
         """An event for this contact: kept for any wait (earlier or later) and checked for exit."""
-        if event.id is not None and any(e.id == event.id for e in self._state.events):
-            return  # the same event, handed over again
+        if event.id is not None:
+            if event.id in self._state.seen_event_ids:
+                return  # the same event, handed over again
+            self._state.seen_event_ids.append(event.id)
         self._state.events.append(event)
         if event.kind in self._spec.exit_events and self._exit is None:
             self._exit = event
@@ -154,7 +158,12 @@ class JourneyWorkflow:
             for i, e in enumerate(self._state.events)
             if i not in self._state.consumed and e.kind in used
         ]
-        return self._state.model_copy(update={"events": pending, "consumed": []})
+        # A copy arrives within minutes of the first (the gateway's lease), long before these
+        # many later events.
+        seen = self._state.seen_event_ids[-SEEN_EVENT_IDS_KEPT:]
+        return self._state.model_copy(
+            update={"events": pending, "consumed": [], "seen_event_ids": seen}
+        )
 
     def _enter(self, step: Step) -> None:
         self._state.steps_executed += 1
@@ -333,7 +342,12 @@ class JourneyWorkflow:
         )
 
     async def _branch(self, step: BranchStep) -> tuple[str, str | None]:
-        target, reason = decisions.branch_target(step, await self._facts(), self._state.events)
+        events = self._state.events
+        if workflow.patched("branch-on-events-by-when-they-happened"):
+            # By when they happened, not by arrival: an event kept while Temporal was down
+            # (say, a first NPS answer) can arrive after a later one.
+            events = sorted(events, key=lambda e: e.occurred_at)
+        target, reason = decisions.branch_target(step, await self._facts(), events)
         return reason, target
 
     def _split(self, step: SplitStep) -> tuple[str, str | None]:

@@ -372,14 +372,29 @@ class ContactStore:
     # the gateway's outbox -------------------------------------------------------------------
 
     async def keep_event(
-        self, contact_id: str, journey_id: str | None, ev: JourneyEvent, lease: timedelta
-    ) -> HeldEvent:
+        self,
+        contact_id: str,
+        journey_id: str | None,
+        ev: JourneyEvent,
+        lease: timedelta,
+        once_id: str | None = None,
+    ) -> HeldEvent | None:
         """Record the event and, in the same transaction, keep it for delivery: the caller hands
         it to Temporal and then calls `release_held`. Should the caller never get there (its
-        process died), it is redelivered once `lease` is over."""
+        process died), it is redelivered once `lease` is over.
+
+        With `once_id` (a provider's id for what it reports), None if that id was kept before:
+        the provider sent the same report again.
+        """
 
         def keep(conn: Connection) -> HeldEvent:
             now = _now()
+            if once_id is not None:
+                conn.execute(
+                    insert(processed_events).values(
+                        event_id=once_id, contact_id=contact_id, created_at=now
+                    )
+                )
             conn.execute(insert(events).values(**_event_row(contact_id, ev)))
             held_id: int = conn.execute(
                 insert(held_events)
@@ -395,7 +410,12 @@ class ContactStore:
             ).scalar_one()
             return HeldEvent(held_id, contact_id, journey_id, ev, attempts=1)
 
-        return await self._write(keep)
+        try:
+            return await self._write(keep)
+        except IntegrityError:
+            if once_id is None:
+                raise
+            return None
 
     async def claim_held(self, lease: timedelta) -> HeldEvent | None:
         """The oldest kept event that is due, leased for `lease` so no other gateway process
