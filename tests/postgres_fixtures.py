@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -38,6 +39,11 @@ def postgres_socket_dir() -> Iterator[Path]:
     bin_dir = _bin_dir()
     if bin_dir is None:
         pytest.skip("no PostgreSQL server binaries (initdb) on this machine")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(SERVER_USER)
+        except KeyError:
+            pytest.skip(f"running as root and there is no '{SERVER_USER}' user to run PostgreSQL")
     # Not under pytest's tmp_path: the server user must be able to reach it.
     root = Path(tempfile.mkdtemp(prefix="journeys-pg-"))
     if os.geteuid() == 0:
