@@ -73,8 +73,9 @@ def create_app(gw: Gateway) -> FastAPI:
     app.include_router(api.router)
     app.include_router(twilio_hooks.router)
 
-    from gateway import nps, tracking, unsubscribe, website
+    from gateway import health, nps, tracking, unsubscribe, website
 
+    app.include_router(health.router)
     app.include_router(tracking.router)
     app.include_router(unsubscribe.router)
     app.include_router(nps.router)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from gateway.app import Gateway
 from gateway.delivery import DELIVERY_WAIT, finish_deliveries, keep_redelivering, redeliver_held
 from gateway.tracking import PIXEL
 from journeys.models import JourneyEvent
-from journeys.store import ContactStore
+from journeys.store import ContactStore, open_store
 from journeys.store.schema import held_events
 from journeys.tokens import CLICK, OPEN, make_token, web_token
 from tests.api_fixtures import serving
@@ -117,6 +119,14 @@ async def test_opens_and_clicks_while_temporal_is_down_reach_the_run_in_order_on
     ]
     assert "Failed client connect" in (await held(site.store))[0]["last_error"]
 
+    # What an operator sees meanwhile: the gateway takes events, Temporal is away, two wait.
+    async with serving(down) as http:
+        health = await http.get("/health")
+    assert health.status_code == 200
+    report = health.json()
+    assert (report["store"], report["temporal"], report["held_events"]) == (True, False, 2)
+    assert report["oldest_held_at"] is not None
+
     # Still down: nothing is lost, nothing goes out of order.
     assert await redeliver_held(down) is False
     assert [h["event"]["kind"] for h in await held(site.store)] == ["opened", "clicked"]
@@ -132,6 +142,8 @@ async def test_opens_and_clicks_while_temporal_is_down_reach_the_run_in_order_on
     ]
     # Recorded once, when they happened; redelivery records nothing again.
     assert await stored_events(site.store, contact) == ["opened", "clicked"]
+    health = (await site.http.get("/health")).json()
+    assert (health["temporal"], health["held_events"], health["oldest_held_at"]) == (True, 0, None)
 
 
 async def test_an_event_handed_over_again_reaches_the_run_once(site: SiteStack) -> None:
@@ -203,3 +215,14 @@ async def test_a_delivery_cut_off_when_the_gateway_stops_is_redelivered_after_it
     assert await redeliver_held(site.gw) is True
     assert len(await run_events(run, "opened")) == 1
     assert await held(site.store) == []
+
+
+async def test_health_is_503_when_events_cannot_be_recorded(
+    site: SiteStack, tmp_path: Path
+) -> None:
+    gone = await open_store(f"sqlite:///{tmp_path / 'gone.db'}")
+    await gone.close()
+    async with serving(dataclasses.replace(site.gw, store=gone)) as http:
+        health = await http.get("/health")
+    assert health.status_code == 503
+    assert (health.json()["store"], health.json()["temporal"]) == (False, True)

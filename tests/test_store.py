@@ -133,8 +133,11 @@ async def test_kept_events_are_recorded_and_come_back_oldest_first_once_their_le
     assert third is not None
     assert (third.id, third.attempts) == (first.id, 3)
 
+    count, oldest = await store.held_summary()
+    assert count == 3 and oldest is not None and abs(oldest - now) < timedelta(minutes=1)
     for held in (first, second, in_flight):
         await store.release_held(held.id)
+    assert await store.held_summary() == (0, None)
     await store.put_off_held(first.id, "released: no row to change", until=datetime.now(UTC))
     assert await store.claim_held(timedelta(0)) is None
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     update,
@@ -445,6 +446,14 @@ class ContactStore:
             return HeldEvent(row.id, row.contact_id, row.journey_id, event, row.attempts + 1)
 
         return await self._write(claim)
+
+    async def held_summary(self) -> tuple[int, datetime | None]:
+        """How many events are kept, not yet taken by Temporal, and when the oldest was kept."""
+        query = select(func.count(), func.min(held_events.c.held_at))
+        count, oldest = await self._read(lambda conn: conn.execute(query).one())
+        if oldest is not None and oldest.tzinfo is None:  # SQLite keeps UTC without the zone
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(count), oldest
 
     async def release_held(self, held_id: int) -> None:
         """Temporal took the event."""
