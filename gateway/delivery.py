@@ -122,7 +122,7 @@ async def _attempt(gw: Gateway, held: HeldEvent) -> bool:
     except Exception as err:
         unavailable = temporal_unavailable(err) or isinstance(err, TimeoutError)
         now = datetime.now(UTC)
-        error = f"{type(err).__name__}: {err}"[:500]
+        error = f"{type(err).__name__}: {err}"[:500] if str(err) else type(err).__name__
         await gw.store.put_off_held(held.id, error, now if unavailable else now + REFUSED_RETRY)
         log.warning(
             "event kept for redelivery",
