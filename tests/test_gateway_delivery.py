@@ -226,3 +226,24 @@ async def test_health_is_503_when_events_cannot_be_recorded(
         health = await http.get("/health")
     assert health.status_code == 503
     assert (health.json()["store"], health.json()["temporal"]) == (False, True)
+
+
+async def test_an_event_temporal_refuses_is_put_off_without_holding_up_the_next(
+    site: SiteStack,
+) -> None:
+    contact = await site.add_contact()
+    run = await site.start(PROBE, contact)
+    now = datetime.now(UTC)
+    # Over Temporal's limit for one signal's payload: it answers, and refuses this one.
+    oversized = JourneyEvent(kind="visited_url", occurred_at=now, data={"url": "x" * 3_000_000})
+    opened = JourneyEvent(kind="opened", step="mail", occurred_at=now, id="e-2")
+    for event in (oversized, opened):
+        await site.store.keep_event(contact, PROBE.id, event, lease=timedelta(0))
+
+    assert await redeliver_held(site.gw) is True
+
+    assert [e.kind for e in await run_events(run, "opened")] == ["opened"]
+    [refused] = await held(site.store)
+    assert refused["event"]["kind"] == "visited_url"
+    assert refused["retry_at"] > datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=9)
+    assert "RPCError" in refused["last_error"]
