@@ -91,6 +91,13 @@ def _event_row(contact_id: str, ev: JourneyEvent) -> dict[str, Any]:
     }
 
 
+def _remembered(event_id: str, contact_id: str) -> Any:
+    """Remembering an event id; fails (IntegrityError) for an id seen before."""
+    return insert(processed_events).values(
+        event_id=event_id, contact_id=contact_id, created_at=_now()
+    )
+
+
 def _column_of(conn: Connection, query: Any) -> list[Any]:
     return [r[0] for r in conn.execute(query)]
 
@@ -355,9 +362,7 @@ class ContactStore:
 
     async def first_time_event(self, event_id: str, contact_id: str) -> bool:
         """Remember an API event id; False when it was seen before (a retried call)."""
-        stmt = insert(processed_events).values(
-            event_id=event_id, contact_id=contact_id, created_at=_now()
-        )
+        stmt = _remembered(event_id, contact_id)
         try:
             await self._write(lambda conn: conn.execute(stmt))
             return True
@@ -391,11 +396,7 @@ class ContactStore:
         def keep(conn: Connection) -> HeldEvent:
             now = _now()
             if once_id is not None:
-                conn.execute(
-                    insert(processed_events).values(
-                        event_id=once_id, contact_id=contact_id, created_at=now
-                    )
-                )
+                conn.execute(_remembered(once_id, contact_id))
             conn.execute(insert(events).values(**_event_row(contact_id, ev)))
             held_id: int = conn.execute(
                 insert(held_events)
