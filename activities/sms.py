@@ -55,7 +55,7 @@ class RebasedTwilioHttpClient(AsyncTwilioHttpClient):
     """Twilio's async HTTP client, sending to `base_url` instead of api.twilio.com when set.
 
     A custom HTTP client is Twilio's documented way to reroute its SDK; the dev stack and tests
-    point it at journeys.sinks.sms, so the real client code is exercised end to end.
+    point it at devstack.sinks.sms, so the real client code is exercised end to end.
     """
 
     def __init__(self, base_url: str | None) -> None:

@@ -38,6 +38,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.bare import STARTED, BareWorkflow, note_start
+from devstack.sinks.mail import MailSink
+from devstack.stack import DevPorts, dev_settings, start_temporal, wait_for_temporal
 from gateway.tracking import MACHINE_WINDOW
 from journeys import eventloop
 from journeys.contacts import Contact
@@ -46,10 +48,8 @@ from journeys.identity import register_search_attributes
 from journeys.library import load_library
 from journeys.logging import configure_logging
 from journeys.settings import Settings
-from journeys.sinks.mail import MailSink
 from journeys.store import ContactStore, open_store
-from starters.dev import DevPorts, dev_settings, start_temporal, wait_for_temporal
-from starters.launch import start_journey
+from workflows.runs import start_journey
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0"
 PIXEL = re.compile(r'src="([^"]*/t/o/[^"]+)"')

@@ -6,7 +6,7 @@ at /openapi.json (and /docs).
 
 Events are idempotent by the caller's `event_id`. An event for a contact the store does not know
 is refused with 404 and nothing is kept: the caller still holds it, upserts the contact and
-retries with the same id, which then goes through. An event whose delivery fails (Temporal
+retries with the same id, which then goes through. An event whose handover fails (Temporal
 unreachable: 503) is forgotten as well, so the retry is not mistaken for a duplicate.
 """
 
@@ -29,7 +29,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from gateway.app import Gateway, gateway
+from gateway.deps import Gateway, GatewayDep
 from journeys.contacts import Contact
 from journeys.identity import workflow_id
 from journeys.models import JourneyEvent, JourneyStatus
@@ -37,9 +37,7 @@ from journeys.nps import NpsSummary, nps_summary
 from journeys.spec import JourneySpec, StepId
 from journeys.store import ContactStore
 from journeys.tokens import web_token
-from starters.launch import journey_statuses, start_journey
-
-GatewayDep = Annotated[Gateway, Depends(gateway)]
+from workflows.runs import journey_statuses, start_journey
 
 # A run keeps every event it receives in its state (and its Temporal history): keep them small.
 MAX_EVENT_DATA_BYTES = 16 * 1024
@@ -211,7 +209,7 @@ class EventAccepted(BaseModel):
 
 @router.post("/contacts/{contact_id}/events", response_model=EventAccepted)
 async def track_event(body: EventIn, contact_id: KnownContact, gw: GatewayDep) -> EventAccepted:
-    """Record an event, start every active journey it triggers and deliver it to the contact's
+    """Record an event, start every active journey it triggers and hand it to the contact's
     running runs; idempotent by `event_id`."""
     event = JourneyEvent(
         kind=body.kind,
@@ -224,7 +222,8 @@ async def track_event(body: EventIn, contact_id: KnownContact, gw: GatewayDep) -
     async with first_time(gw.store, body.event_id, contact_id) as fresh:
         if not fresh:
             return EventAccepted(event_id=body.event_id, duplicate=True)
-        outcome = await gw.to_contact(contact_id, event)
+        await gw.store.record_event(contact_id, event)
+        outcome = await gw.hand(contact_id, event)
     return EventAccepted(event_id=body.event_id, duplicate=False, journeys=outcome)
 
 

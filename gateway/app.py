@@ -3,59 +3,16 @@ website SDK, Twilio webhooks and the /v1 API for backend services, in one ASGI a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from temporalio.client import Client
 from temporalio.service import RPCError
 
+from gateway import api, health, nps, tracking, twilio_hooks, unsubscribe, website
+from gateway.deps import Gateway
 from journeys.connection import temporal_unavailable
-from journeys.models import JourneyEvent
-from journeys.settings import Settings
-from journeys.spec import JourneySpec
-from journeys.store import ContactStore
-from starters.launch import deliver_event, reach_contact, reach_run
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class Gateway:
-    """What every endpoint needs; built once at start-up."""
-
-    settings: Settings
-    store: ContactStore
-    client: Client
-    library: dict[str, JourneySpec]
-
-    async def to_contact(self, contact_id: str, event: JourneyEvent) -> dict[str, str]:
-        """Record the event, start the journeys it triggers and signal the contact's runs."""
-        return await deliver_event(
-            self.client,
-            self.store,
-            self.library.values(),
-            contact_id,
-            event,
-            self.settings.task_queue,
-        )
-
-    async def reach(self, contact_id: str, event: JourneyEvent, journey_id: str | None) -> None:
-        """Hand an event already recorded to Temporal: to the run of `journey_id` (the one a
-        tracked message came from), or without one as `to_contact` does."""
-        if journey_id is None:
-            await reach_contact(
-                self.client, self.library.values(), contact_id, event, self.settings.task_queue
-            )
-        else:
-            await reach_run(self.client, journey_id, contact_id, event)
-
-
-def gateway(request: Request) -> Gateway:
-    """FastAPI dependency: the Gateway the app was created with."""
-    gw: Gateway = request.app.state.gateway
-    return gw
 
 
 def create_app(gw: Gateway) -> FastAPI:
@@ -67,14 +24,8 @@ def create_app(gw: Gateway) -> FastAPI:
     )
     app.state.gateway = gw
 
-    # Imported here: the routers import Gateway and gateway() from this module.
-    from gateway import api, twilio_hooks
-
     app.include_router(api.router)
     app.include_router(twilio_hooks.router)
-
-    from gateway import health, nps, tracking, unsubscribe, website
-
     app.include_router(health.router)
     app.include_router(tracking.router)
     app.include_router(unsubscribe.router)

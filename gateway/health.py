@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from gateway.app import Gateway, gateway
+from gateway.deps import Gateway, gateway
 
 log = structlog.get_logger(__name__)
 
@@ -25,7 +25,7 @@ class Health(BaseModel):
     # Whether events can be recorded: without the store the gateway can keep nothing.
     store: bool
     # Whether Temporal answers. Without it the gateway still takes events: they wait in the
-    # outbox (held_events) and are delivered when it is back.
+    # outbox (held_events) and are handed over when it is back.
     temporal: bool
     # Events recorded but not yet taken by Temporal, and when the oldest was recorded.
     held_events: int | None

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Header
 from fastapi.responses import HTMLResponse
 
-from gateway.app import Gateway, gateway
+from gateway.deps import Gateway, gateway
 from gateway.pages import TokenRoute, page
 from gateway.tracking import report_fetch, report_message_event
 from journeys.tokens import NPS, MessageClaims, verify

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from gateway.app import Gateway, create_app
-from gateway.delivery import finish_deliveries, keep_redelivering
+from gateway.app import create_app
+from gateway.deps import Gateway
+from gateway.outbox import finish_handovers, keep_handing_over
 from journeys.connection import connect
 from journeys.library import load_library
 from journeys.settings import Settings
@@ -55,16 +56,16 @@ async def serve_gateway(gw: Gateway, host: str, port: int, stop: asyncio.Event) 
     server = _Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     stopping = asyncio.create_task(stop.wait())
-    redelivering = asyncio.create_task(keep_redelivering(gw))
+    handing_over = asyncio.create_task(keep_handing_over(gw))
     try:
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         server.should_exit = True
         stopping.cancel()
-        redelivering.cancel()
+        handing_over.cancel()
         try:
             await serving
         finally:
-            await finish_deliveries(SHUTDOWN_GRACE)
+            await finish_handovers(SHUTDOWN_GRACE)
             with contextlib.suppress(asyncio.CancelledError):
-                await redelivering
+                await handing_over

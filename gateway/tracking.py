@@ -11,8 +11,8 @@ import structlog
 from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import RedirectResponse
 
-from gateway.app import Gateway, gateway
-from gateway.delivery import deliver_soon
+from gateway.deps import Gateway, gateway
+from gateway.outbox import hand_over
 from gateway.pages import TokenRoute
 from journeys.models import JourneyEvent
 from journeys.tokens import CLICK, OPEN, ClickClaims, MessageClaims, verify
@@ -62,7 +62,7 @@ async def report_message_event(
 ) -> None:
     """Deliver `kind` about the send in `claims` to the run that sent it."""
     event = JourneyEvent(kind=kind, step=claims.step_id, occurred_at=datetime.now(UTC), data=data)
-    await deliver_soon(gw, claims.contact_id, event, claims.journey_id)
+    await hand_over(gw, claims.contact_id, event, claims.journey_id)
 
 
 async def report_fetch(

@@ -19,7 +19,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from activities.sms import SMS_STATUS
 from gateway.api import GatewayDep
-from gateway.delivery import deliver_soon
+from gateway.outbox import hand_over
 from journeys.models import JourneyEvent
 from journeys.tokens import BadToken, MessageClaims, read_token
 
@@ -97,7 +97,7 @@ async def status_callback(token: str, form: TwilioForm, gw: GatewayDep) -> Respo
         )
         # Twilio may report the same status twice; the run hears it once.
         once_id = f"twilio:{form['MessageSid']}:{status}"
-        if not await deliver_soon(gw, claims.contact_id, event, claims.journey_id, once_id):
+        if not await hand_over(gw, claims.contact_id, event, claims.journey_id, once_id):
             raise STORE_DOWN
     return Response(status_code=204)
 
@@ -131,7 +131,7 @@ async def inbound(form: TwilioForm, gw: GatewayDep) -> Response:
             # the run learns that they replied.
             event = JourneyEvent(kind="sms_reply", occurred_at=now, data={"chars": len(body)})
         once_id = f"twilio:{form['MessageSid']}:{contact_id}"
-        if not await deliver_soon(gw, contact_id, event, once_id=once_id):
+        if not await hand_over(gw, contact_id, event, once_id=once_id):
             raise STORE_DOWN
     if stop:
         log.info("sms unsubscribed", contact_ids=contact_ids)

@@ -13,8 +13,8 @@ from html import escape
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from gateway.app import Gateway, gateway
-from gateway.delivery import deliver_soon
+from gateway.deps import Gateway, gateway
+from gateway.outbox import hand_over
 from gateway.pages import TokenRoute, page
 from journeys.models import JourneyEvent
 from journeys.tokens import UNSUBSCRIBE, MessageClaims, verify
@@ -57,5 +57,5 @@ async def unsubscribe(token: str, gw: Gateway = Depends(gateway)) -> HTMLRespons
             # Which message it came from, for unsubscribe rates per message.
             data={"channel": channel, "journey_id": claims.journey_id},
         )
-        await deliver_soon(gw, contact_id, event)
+        await hand_over(gw, contact_id, event)
     return page("You are unsubscribed", f"<p>You will receive no more {escape(_what(claims))}.</p>")

@@ -22,8 +22,8 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from gateway.app import Gateway, gateway
-from gateway.delivery import deliver_soon
+from gateway.deps import Gateway, gateway
+from gateway.outbox import hand_over
 from journeys.models import JourneyEvent
 from journeys.tokens import WEB, BadToken, WebClaims, verify
 
@@ -110,7 +110,7 @@ async def visit(body: PageVisit, gw: Gateway = Depends(gateway)) -> Response:
     # Query strings and fragments often carry an email or a token: the run gets the page only.
     page = urlsplit(body.url)._replace(query="", fragment="").geturl()
     event = JourneyEvent(kind="visited_url", occurred_at=datetime.now(UTC), data={"url": page})
-    if not await deliver_soon(gw, contact_id, event):
+    if not await hand_over(gw, contact_id, event):
         raise HTTPException(503, "the visit could not be recorded; retry later")
     return Response(status_code=204)
 
@@ -126,7 +126,7 @@ async def waiting(token: str, gw: Gateway = Depends(gateway)) -> WaitingMessages
 
 @_site.post("/messages/{key:path}/shown", status_code=204, summary="Mark a message shown")
 async def shown(key: str, body: ContactToken, gw: Gateway = Depends(gateway)) -> Response:
-    """Mark the message shown and deliver `onsite_shown` (about its send step) to its run."""
+    """Mark the message shown and hand `onsite_shown` (about its send step) to its run."""
     contact_id = _contact(gw, body.token)
     row = next(
         (r for r in await gw.store.pending_onsite(contact_id) if r["delivery_key"] == key), None
@@ -139,7 +139,7 @@ async def shown(key: str, body: ContactToken, gw: Gateway = Depends(gateway)) ->
         occurred_at=datetime.now(UTC),
         data={"kind": row["content"].get("kind")},
     )
-    await deliver_soon(gw, contact_id, event, row["journey_id"])
+    await hand_over(gw, contact_id, event, row["journey_id"])
     return Response(status_code=204)
 
 

@@ -34,7 +34,7 @@ class JourneyEvent(BaseModel):
     step: str | None = None
     occurred_at: datetime
     data: dict[str, Any] = {}
-    # Given by the gateway: an event handed over twice (redelivered after Temporal's answer to the
+    # Given by the gateway: an event handed over twice (again after Temporal's answer to the
     # first attempt was lost) reaches a run once.
     id: str | None = None
 

@@ -27,7 +27,7 @@ from journeys.models import JourneyEvent
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import open_store
-from starters.launch import deliver_event, journey_statuses, start_journey
+from workflows.runs import hand_event, journey_statuses, start_journey
 
 app = typer.Typer(help="Durable customer journeys on Temporal.", no_args_is_help=True)
 contacts_app = typer.Typer(help="Manage contacts in the contact store.", no_args_is_help=True)
@@ -236,8 +236,9 @@ def event(
         client = await connect(settings)
         store = await open_store(settings.database_url)
         try:
-            return await deliver_event(
-                client, store, library.values(), contact_id, ev, settings.task_queue, speed
+            await store.record_event(contact_id, ev)
+            return await hand_event(
+                client, library.values(), contact_id, ev, settings.task_queue, speed=speed
             )
         finally:
             await store.close()
@@ -311,7 +312,7 @@ def dev(
 ) -> None:
     """The whole stack in the foreground: Temporal dev server, the worker, the gateway, and
     local stand-ins for SMTP, Twilio, web push and FCM."""
-    from starters.dev import DevPorts, run_dev
+    from devstack.stack import DevPorts, run_dev
 
     configure_logging()
     data_dir = data_dir.resolve()

@@ -16,15 +16,15 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.embedded import dev_server_path
+from devstack.sinks.mail import MailSink
+from devstack.sinks.push import FcmSink
+from devstack.sinks.sms import SmsSink
 from gateway.app import Gateway
 from gateway.serve import serve_gateway
-from journeys.embedded import dev_server_path
 from journeys.identity import SEARCH_ATTRIBUTES
 from journeys.library import load_library
 from journeys.settings import LIBRARY_DIR, Settings
-from journeys.sinks.mail import MailSink
-from journeys.sinks.push import FcmSink
-from journeys.sinks.sms import SmsSink
 from journeys.store import ContactStore
 from tests.channel_fixtures import free_port
 from workers.worker import journey_worker

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from devstack.sinks.mail import MailSink
+from devstack.sinks.sms import SmsSink
 from journeys.identity import workflow_id
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
-from journeys.sinks.mail import MailSink
-from journeys.sinks.sms import SmsSink
 from journeys.spec import Channel
 from journeys.store import ContactStore, open_store
 

@@ -19,21 +19,21 @@ from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.sinks.mail import MailSink
 from gateway.app import Gateway
 from journeys.contacts import Contact
 from journeys.identity import workflow_id
 from journeys.library import load_library
 from journeys.models import JourneyEvent, JourneyResult
 from journeys.settings import LIBRARY_DIR, Settings
-from journeys.sinks.mail import MailSink
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore
 from journeys.store.schema import events
 from journeys.tokens import MAX_AGE, make_token, read_token
-from starters.launch import start_journey
 from tests.api_fixtures import ServedGateway, new_contact_id, serving
 from workers.worker import journey_worker
 from workflows.journey import JourneyWorkflow
+from workflows.runs import start_journey
 
 SITE_TEMPLATES = {
     "email/tracked_links.yaml": """\

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.sinks.push import FcmSink, WebPushSink, new_vapid_key, settings_for
 from journeys.settings import Settings
-from journeys.sinks.push import FcmSink, WebPushSink, new_vapid_key, settings_for
 
 FCM_PROJECT = "journeys-test"
 FCM_TOKEN = "test-fcm-access-token"

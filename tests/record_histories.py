@@ -13,11 +13,11 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from journeys.embedded import test_server_path
+from devstack.embedded import test_server_path
+from devstack.sinks.mail import MailSink
+from devstack.sinks.push import FcmSink, WebPushSink, new_vapid_key, settings_for
+from devstack.sinks.sms import SmsSink
 from journeys.identity import register_search_attributes
-from journeys.sinks.mail import MailSink
-from journeys.sinks.push import FcmSink, WebPushSink, new_vapid_key, settings_for
-from journeys.sinks.sms import SmsSink
 from journeys.store import open_store
 from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN, sink_settings
 from tests.push_fixtures import FCM_PROJECT, FCM_TOKEN

@@ -14,12 +14,12 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from journeys.embedded import test_server_path
+from devstack.embedded import test_server_path
+from devstack.sinks.mail import MailSink
+from devstack.sinks.push import FcmSink, WebPushSink
+from devstack.sinks.sms import SmsSink
 from journeys.identity import register_search_attributes
 from journeys.settings import LIBRARY_DIR, Settings
-from journeys.sinks.mail import MailSink
-from journeys.sinks.push import FcmSink, WebPushSink
-from journeys.sinks.sms import SmsSink
 from journeys.store import ContactStore
 from workers.worker import journey_worker
 from workflows.journey import JourneyWorkflow

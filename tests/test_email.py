@@ -20,11 +20,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.email import EmailActivities, message_id
+from devstack.sinks.mail import MailSink
 from journeys.contacts import Contact
 from journeys.logging import configure_logging, mask
 from journeys.models import SendRequest
 from journeys.settings import Settings
-from journeys.sinks.mail import MailSink
 from journeys.store import ContactStore
 from journeys.tokens import (
     OPEN,

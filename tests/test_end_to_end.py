@@ -14,10 +14,10 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from journeys.embedded import dev_server_path
+from devstack.embedded import dev_server_path
+from devstack.sinks.mail import MailSink
+from devstack.sinks.sms import SmsSink
 from journeys.identity import SEARCH_ATTRIBUTES
-from journeys.sinks.mail import MailSink
-from journeys.sinks.sms import SmsSink
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
 CSV = """\

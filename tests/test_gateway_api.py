@@ -14,7 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 from temporalio.testing import WorkflowEnvironment
 
-from journeys.embedded import dev_server_path
+from devstack.embedded import dev_server_path
 from journeys.identity import workflow_id
 from journeys.tokens import WEB, WebClaims, verify
 from tests.api_fixtures import API_KEY, GatewayStack, new_contact_id, serving

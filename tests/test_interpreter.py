@@ -12,9 +12,9 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
 
+from devstack.sinks.sms import INVALID_NUMBER
 from journeys.contacts import Contact
 from journeys.models import JourneyEvent, JourneyInput
-from journeys.sinks.sms import INVALID_NUMBER
 from journeys.spec import JourneySpec
 from tests.temporal_fixtures import Stack
 from workflows.journey import JourneyWorkflow

@@ -9,8 +9,8 @@ from typing import Any
 import aiosmtplib
 import pytest
 
-from journeys.sinks import mail
-from journeys.sinks.mail import MailSink
+from devstack.sinks import mail
+from devstack.sinks.mail import MailSink
 
 
 def message(subject: str) -> EmailMessage:

@@ -18,10 +18,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.push import PushActivities
+from devstack.sinks.push import FcmSink, WebPushSink, dev_vapid_key, new_vapid_key
 from journeys.contacts import Contact
 from journeys.models import SendRequest, SendResult
 from journeys.settings import LIBRARY_DIR, Settings
-from journeys.sinks.push import FcmSink, WebPushSink, dev_vapid_key, new_vapid_key
 from journeys.store import ContactStore
 from tests.channel_fixtures import CrashesOnceAfterSending, free_port, make_request
 from tests.push_fixtures import FCM_PROJECT, FCM_TOKEN

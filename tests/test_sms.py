@@ -15,10 +15,10 @@ from temporalio.testing import ActivityEnvironment
 from twilio.base.exceptions import TwilioRestException
 
 from activities.sms import SmsActivities
+from devstack.sinks.sms import INVALID_NUMBER, SmsSink
 from journeys.contacts import Contact
 from journeys.models import SendRequest
 from journeys.settings import Settings
-from journeys.sinks.sms import INVALID_NUMBER, SmsSink
 from journeys.store import ContactStore
 from tests.channel_fixtures import (
     TWILIO_SID,

@@ -1,7 +1,8 @@
 """The contact store: contacts, tags, audiences, the delivery ledger, received events
-and those held for redelivery."""
+and the gateway's outbox."""
 
-from journeys.store.db import ContactStore, HeldEvent, open_store
+from journeys.store.db import ContactStore, open_store
+from journeys.store.outbox import HeldEvent
 from journeys.store.schema import metadata
 
 __all__ = ["ContactStore", "HeldEvent", "metadata", "open_store"]

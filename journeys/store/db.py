@@ -15,8 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,7 +26,6 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
-    func,
     insert,
     select,
     update,
@@ -40,13 +38,15 @@ from sqlalchemy.exc import IntegrityError
 
 from journeys.contacts import Contact
 from journeys.models import ContactFacts, JourneyEvent, SendRequest
+from journeys.store import outbox
 from journeys.store.migrations import migrate
+from journeys.store.outbox import HeldEvent
+from journeys.store.rows import event_row, remembered, utc_now
 from journeys.store.schema import (
     audience_memberships,
     contacts,
     deliveries,
     events,
-    held_events,
     nps_answers,
     onsite_messages,
     processed_events,
@@ -58,10 +58,6 @@ from journeys.store.schema import (
 T = TypeVar("T")
 # PostgreSQL connections (and threads) per process.
 POSTGRES_CONNECTIONS = 10
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _contact_of(row: RowMapping) -> Contact:
@@ -79,23 +75,6 @@ def _recipient(conn: Connection, contact_id: str) -> tuple[Contact | None, set[s
     if not rows:
         return None, set()
     return _contact_of(rows[0]._mapping), {r.suppressed_on for r in rows if r.suppressed_on}
-
-
-def _event_row(contact_id: str, ev: JourneyEvent) -> dict[str, Any]:
-    return {
-        "contact_id": contact_id,
-        "kind": ev.kind,
-        "step_id": ev.step,
-        "occurred_at": ev.occurred_at,
-        "data": ev.data,
-    }
-
-
-def _remembered(event_id: str, contact_id: str) -> Any:
-    """Remembering an event id; fails (IntegrityError) for an id seen before."""
-    return insert(processed_events).values(
-        event_id=event_id, contact_id=contact_id, created_at=_now()
-    )
 
 
 def _column_of(conn: Connection, query: Any) -> list[Any]:
@@ -122,18 +101,6 @@ def _subscriptions_query(contact_id: str, kind: str | None = None) -> Any:
     if kind is not None:
         query = query.where(push_subscriptions.c.kind == kind)
     return query.order_by(push_subscriptions.c.id)
-
-
-@dataclass(frozen=True)
-class HeldEvent:
-    """An event kept until Temporal takes it (see `ContactStore.keep_event`)."""
-
-    id: int
-    contact_id: str
-    # The run it is for; None: the contact's runs, and the journeys it triggers.
-    journey_id: str | None
-    event: JourneyEvent
-    attempts: int
 
 
 class _Abandoned(Exception):
@@ -197,7 +164,7 @@ class ContactStore:
         """Insert or replace the given contacts in one transaction."""
         if not batch:
             return
-        now = _now()
+        now = utc_now()
         rows = [{**c.model_dump(), "created_at": now, "updated_at": now} for c in batch]
         stmt = self._insert(contacts).values(rows)
         stmt = stmt.on_conflict_do_update(
@@ -274,7 +241,7 @@ class ContactStore:
         def change(conn: Connection) -> None:
             if add:
                 stmt = self._insert(tags).values(
-                    [{"contact_id": contact_id, "tag": t, "added_at": _now()} for t in add]
+                    [{"contact_id": contact_id, "tag": t, "added_at": utc_now()} for t in add]
                 )
                 conn.execute(stmt.on_conflict_do_nothing())
             if remove:
@@ -294,7 +261,7 @@ class ContactStore:
         if member:
             stmt = (
                 self._insert(table)
-                .values(contact_id=contact_id, audience=audience, added_at=_now())
+                .values(contact_id=contact_id, audience=audience, added_at=utc_now())
                 .on_conflict_do_nothing()
             )
         else:
@@ -314,7 +281,7 @@ class ContactStore:
         Returns None when the claim is new (go ahead and send), otherwise the status an earlier
         attempt left: 'sent', 'failed', or 'sending' (an attempt died mid-call: outcome unknown).
         """
-        now = _now()
+        now = utc_now()
         row = {**req.model_dump(), "status": "sending", "created_at": now, "updated_at": now}
         try:
             await self._write(lambda conn: conn.execute(insert(deliveries).values(row)))
@@ -329,7 +296,7 @@ class ContactStore:
         stmt = (
             update(deliveries)
             .where(deliveries.c.key == key)
-            .values(status=status, provider_id=provider_id, error=error, updated_at=_now())
+            .values(status=status, provider_id=provider_id, error=error, updated_at=utc_now())
         )
         await self._write(lambda conn: conn.execute(stmt))
 
@@ -357,12 +324,12 @@ class ContactStore:
     # events -----------------------------------------------------------------------------------
 
     async def record_event(self, contact_id: str, ev: JourneyEvent) -> None:
-        stmt = insert(events).values(**_event_row(contact_id, ev))
+        stmt = insert(events).values(**event_row(contact_id, ev))
         await self._write(lambda conn: conn.execute(stmt))
 
     async def first_time_event(self, event_id: str, contact_id: str) -> bool:
         """Remember an API event id; False when it was seen before (a retried call)."""
-        stmt = _remembered(event_id, contact_id)
+        stmt = remembered(event_id, contact_id)
         try:
             await self._write(lambda conn: conn.execute(stmt))
             return True
@@ -375,7 +342,7 @@ class ContactStore:
         stmt = delete(processed_events).where(processed_events.c.event_id == event_id)
         await self._write(lambda conn: conn.execute(stmt))
 
-    # the gateway's outbox -------------------------------------------------------------------
+    # the gateway's outbox (statements in journeys.store.outbox) -----------------------------
 
     async def keep_event(
         self,
@@ -385,35 +352,17 @@ class ContactStore:
         lease: timedelta,
         once_id: str | None = None,
     ) -> HeldEvent | None:
-        """Record the event and, in the same transaction, keep it for delivery: the caller hands
+        """Record the event and, in the same transaction, keep it in the outbox: the caller hands
         it to Temporal and then calls `release_held`. Should the caller never get there (its
-        process died), it is redelivered once `lease` is over.
+        process died), it is handed over again once `lease` is over.
 
         With `once_id` (a provider's id for what it reports), None if that id was kept before:
         the provider sent the same report again.
         """
-
-        def keep(conn: Connection) -> HeldEvent:
-            now = _now()
-            if once_id is not None:
-                conn.execute(_remembered(once_id, contact_id))
-            conn.execute(insert(events).values(**_event_row(contact_id, ev)))
-            held_id: int = conn.execute(
-                insert(held_events)
-                .values(
-                    contact_id=contact_id,
-                    journey_id=journey_id,
-                    event=ev.model_dump(mode="json"),
-                    held_at=now,
-                    retry_at=now + lease,
-                    attempts=1,
-                )
-                .returning(held_events.c.id)
-            ).scalar_one()
-            return HeldEvent(held_id, contact_id, journey_id, ev, attempts=1)
-
         try:
-            return await self._write(keep)
+            return await self._write(
+                lambda conn: outbox.keep(conn, contact_id, journey_id, ev, lease, once_id)
+            )
         except IntegrityError:
             if once_id is None:
                 raise
@@ -421,60 +370,26 @@ class ContactStore:
 
     async def claim_held(self, lease: timedelta) -> HeldEvent | None:
         """The oldest kept event that is due, leased for `lease` so no other gateway process
-        redelivers it meanwhile; None when none is due."""
-
-        def claim(conn: Connection) -> HeldEvent | None:
-            now = _now()
-            due = held_events.c.retry_at <= now
-            row = conn.execute(
-                select(held_events)
-                .where(due)
-                .order_by(held_events.c.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)  # PostgreSQL: skip rows another process holds
-            ).first()
-            if row is None:
-                return None
-            # Still due when written: on SQLite another process may have claimed it since the read.
-            taken = conn.execute(
-                update(held_events)
-                .where(held_events.c.id == row.id, due)
-                .values(retry_at=now + lease, attempts=row.attempts + 1)
-            )
-            if taken.rowcount != 1:
-                return None
-            event = JourneyEvent.model_validate(row.event)
-            return HeldEvent(row.id, row.contact_id, row.journey_id, event, row.attempts + 1)
-
-        return await self._write(claim)
+        hands it over meanwhile; None when none is due."""
+        return await self._write(lambda conn: outbox.claim_due(conn, lease))
 
     async def held_summary(self) -> tuple[int, datetime | None]:
         """How many events are kept, not yet taken by Temporal, and when the oldest was kept."""
-        query = select(func.count(), func.min(held_events.c.held_at))
-        count, oldest = await self._read(lambda conn: conn.execute(query).one())
-        if oldest is not None and oldest.tzinfo is None:  # SQLite keeps UTC without the zone
-            oldest = oldest.replace(tzinfo=UTC)
-        return int(count), oldest
+        return await self._read(outbox.summary)
 
     async def release_held(self, held_id: int) -> None:
         """Temporal took the event."""
-        stmt = delete(held_events).where(held_events.c.id == held_id)
-        await self._write(lambda conn: conn.execute(stmt))
+        await self._write(lambda conn: outbox.release(conn, held_id))
 
     async def put_off_held(self, held_id: int, error: str, until: datetime) -> None:
         """Temporal did not take the event: keep it, due again at `until`."""
-        stmt = (
-            update(held_events)
-            .where(held_events.c.id == held_id)
-            .values(retry_at=until, last_error=error)
-        )
-        await self._write(lambda conn: conn.execute(stmt))
+        await self._write(lambda conn: outbox.put_off(conn, held_id, error, until))
 
     # suppression ------------------------------------------------------------------------------
 
     async def suppress(self, contact_id: str, channel: str, reason: str) -> None:
         stmt = self._insert(suppressions).values(
-            contact_id=contact_id, channel=channel, reason=reason, created_at=_now()
+            contact_id=contact_id, channel=channel, reason=reason, created_at=utc_now()
         )
         await self._write(lambda conn: conn.execute(stmt.on_conflict_do_nothing()))
 
@@ -495,7 +410,7 @@ class ContactStore:
     ) -> None:
         """Register a web push subscription (kind 'web') or a mobile app token ('mobile')."""
         stmt = self._insert(push_subscriptions).values(
-            contact_id=contact_id, kind=kind, endpoint=endpoint, keys=keys, created_at=_now()
+            contact_id=contact_id, kind=kind, endpoint=endpoint, keys=keys, created_at=utc_now()
         )
         await self._write(lambda conn: conn.execute(stmt.on_conflict_do_nothing()))
 
@@ -521,7 +436,7 @@ class ContactStore:
             sent = _rows_of(conn, select(deliveries).where(deliveries.c.key == delivery_key))
             if not sent:
                 raise KeyError(delivery_key)
-            now = _now()
+            now = utc_now()
             stmt = self._insert(nps_answers).values(
                 delivery_key=delivery_key,
                 contact_id=sent[0]["contact_id"],
@@ -561,7 +476,7 @@ class ContactStore:
             journey_id=journey_id,
             step_id=step_id,
             content=content,
-            created_at=_now(),
+            created_at=utc_now(),
         )
         await self._write(lambda conn: conn.execute(stmt.on_conflict_do_nothing()))
 
@@ -588,7 +503,7 @@ class ContactStore:
                     onsite_messages.c.shown_at.is_(None),
                 )
             )
-            .values(shown_at=_now())
+            .values(shown_at=utc_now())
         )
         return await self._write(lambda conn: bool(conn.execute(stmt).rowcount))
 

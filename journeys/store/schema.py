@@ -128,7 +128,7 @@ processed_events = Table(
 )
 
 # The gateway's outbox: every event it records is kept here, in the same transaction, until
-# Temporal has taken it; what Temporal did not take (down, unreachable) is redelivered, oldest
+# Temporal has taken it; what Temporal did not take (down, unreachable) is handed over again, oldest
 # first. `journey_id` names the one run an event is for (an open of the email that run sent);
 # without it the event goes to the contact's runs and the journeys it triggers.
 held_events = Table(
@@ -139,7 +139,7 @@ held_events = Table(
     Column("journey_id", String(64)),
     Column("event", JSON, nullable=False),
     Column("held_at", DateTime(timezone=True), nullable=False),
-    # Not redelivered before then: leased to the gateway handing it over, or put off.
+    # Not handed over again before then: leased to the gateway handing it over, or put off.
     Column("retry_at", DateTime(timezone=True), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text),

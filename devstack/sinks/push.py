@@ -8,7 +8,7 @@ PushManager would: it checks the VAPID authorization (RFC 8292) and decrypts the
 FCM's JSON, errors included, and an OAuth token endpoint for service-account files it writes, so
 google-auth's own token exchange is exercised too.
 
-Both listen in the caller's event loop (port 0: any free port) like journeys.sinks.sms, and can
+Both listen in the caller's event loop (port 0: any free port) like devstack.sinks.sms, and can
 append every message to a JSON-lines file for the dev stack.
 """
 
@@ -36,7 +36,7 @@ from py_vapid import Vapid
 from py_vapid.utils import b64urldecode, b64urlencode
 from pydantic import SecretStr
 
-from journeys.sinks.http import HttpSink
+from devstack.sinks.http import HttpSink
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"

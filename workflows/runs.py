@@ -1,4 +1,6 @@
-"""Starting journeys and delivering events: the calls the CLI (and later the gateway) make."""
+"""The client side of the journey workflow: start a run, hand an event to runs, read where a
+contact stands. The command line and the gateway both call these; only Temporal is touched here
+(callers record events in the store first)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from journeys.identity import CONTACT_ID, JOURNEY_ID, JOURNEY_VERSION, workflow_id
 from journeys.models import JourneyEvent, JourneyInput, JourneyStatus
 from journeys.spec import JourneySpec
-from journeys.store import ContactStore
 from workflows.journey import JourneyWorkflow
 
 StartOutcome = Literal["started", "already"]
@@ -60,33 +61,25 @@ async def start_journey(
     return await _start(client, spec, contact_id, task_queue, speed)
 
 
-async def deliver_event(
+async def hand_event(
     client: Client,
-    store: ContactStore,
     library: Iterable[JourneySpec],
     contact_id: str,
     event: JourneyEvent,
     task_queue: str,
+    journey_id: str | None = None,
     speed: float = 1.0,
 ) -> dict[str, str]:
-    """Record the event, start every journey it triggers and signal the contact's running runs.
+    """Hand an event (already recorded by the caller) to runs: to the run of `journey_id` (the
+    one a tracked message came from), or without one to every run of the contact, starting the
+    journeys it triggers.
 
-    The event is written to the store first, so it is kept even if Temporal is unreachable.
-    Returns, per journey, what happened: started, signalled, or not running.
+    Returns, per journey, what happened: "started or signalled" or "signalled"; a journey whose
+    run is not running is left out.
     """
-    await store.record_event(contact_id, event)
-    return await reach_contact(client, library, contact_id, event, task_queue, speed)
-
-
-async def reach_contact(
-    client: Client,
-    library: Iterable[JourneySpec],
-    contact_id: str,
-    event: JourneyEvent,
-    task_queue: str,
-    speed: float = 1.0,
-) -> dict[str, str]:
-    """`deliver_event` for an event already recorded."""
+    if journey_id is not None:
+        signalled = await _signal(client, journey_id, contact_id, event)
+        return {journey_id: "signalled"} if signalled else {}
     outcome: dict[str, str] = {}
     for spec in library:
         if spec.active and spec.trigger == event.kind:
@@ -95,16 +88,13 @@ async def reach_contact(
             if await _start(client, spec, contact_id, task_queue, speed, event) == "started":
                 outcome[spec.id] = "started or signalled"
                 continue
-        if await reach_run(client, spec.id, contact_id, event):
+        if await _signal(client, spec.id, contact_id, event):
             outcome[spec.id] = "signalled"
     return outcome
 
 
-async def reach_run(client: Client, journey_id: str, contact_id: str, event: JourneyEvent) -> bool:
-    """Signal one run (the one a tracked message came from) with an event already recorded.
-
-    Returns False when that run is no longer running.
-    """
+async def _signal(client: Client, journey_id: str, contact_id: str, event: JourneyEvent) -> bool:
+    """Signal one run; False when it is not running."""
     handle = client.get_workflow_handle(workflow_id(journey_id, contact_id))
     try:
         await handle.signal(JourneyWorkflow.event, event)

@@ -1,11 +1,11 @@
-"""How the gateway hands what people do to Temporal without losing any of it: an outbox.
+"""The gateway's outbox: how it hands what people do to Temporal without losing any of it.
 
 Every event is recorded in the store and, in the same transaction, kept in `held_events`; then
 it is handed to Temporal and released. What Temporal does not take (down, unreachable,
-overloaded, or the gateway stopped first, or died) stays kept and is redelivered, oldest first,
+overloaded, or the gateway stopped first, or died) stays kept and is handed over, oldest first,
 once Temporal answers again. Each event carries an id, so one handed over twice (Temporal took it
 but its answer was lost) reaches a run once. A person waits for the store's write, and for
-Temporal at most DELIVERY_WAIT.
+Temporal at most HANDOVER_WAIT.
 
 The /v1 API does not go through here: it answers 503 and its caller retries with the same id.
 """
@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from gateway.app import Gateway
+from gateway.deps import Gateway
 from journeys.connection import temporal_unavailable
 from journeys.models import JourneyEvent
 from journeys.store import HeldEvent
@@ -27,23 +27,23 @@ from journeys.store import HeldEvent
 log = structlog.get_logger(__name__)
 
 # How long a response waits for Temporal to take an event. Past it the response goes out and the
-# delivery carries on in the background.
-DELIVERY_WAIT = 1.0
-# Longest one attempt may take; well inside LEASE, so no other gateway process redelivers an
+# handover carries on in the background.
+HANDOVER_WAIT = 1.0
+# Longest one attempt may take; well inside LEASE, so no other gateway process hands over an
 # event while an attempt at it is still running.
 ATTEMPT_LIMIT = 20.0
 LEASE = timedelta(minutes=1)
 # Held events are looked for this often; while Temporal stays unreachable, ever less often.
-REDELIVERY_INTERVAL = 5.0
-REDELIVERY_INTERVAL_MAX = 60.0
+RETRY_INTERVAL = 5.0
+RETRY_INTERVAL_MAX = 60.0
 # Temporal answered but refused one event: the others go on, and that one is tried again this
 # much later, so nothing is dropped on a guess.
 REFUSED_RETRY = timedelta(minutes=10)
 
-_deliveries: set[asyncio.Task[None]] = set()
+_handovers: set[asyncio.Task[None]] = set()
 
 
-async def deliver_soon(
+async def hand_over(
     gw: Gateway,
     contact_id: str,
     event: JourneyEvent,
@@ -52,7 +52,7 @@ async def deliver_soon(
 ) -> bool:
     """Keep `event` and hand it to the run of `journey_id` (the one a tracked message came from)
     or, without one, to the contact's runs and the journeys it triggers; wait for Temporal at
-    most DELIVERY_WAIT, the rest goes on in the background. With `once_id` (a provider's id for
+    most HANDOVER_WAIT, the rest goes on in the background. With `once_id` (a provider's id for
     what it reports), a report seen before is dropped.
 
     Returns False only if the event could not be recorded (the store failed; logged): the caller
@@ -72,26 +72,26 @@ async def deliver_soon(
     if held is None:
         return True  # reported before
     task = asyncio.create_task(_attempt_logged(gw, held))
-    _deliveries.add(task)
-    task.add_done_callback(_deliveries.discard)
+    _handovers.add(task)
+    task.add_done_callback(_handovers.discard)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(task), DELIVERY_WAIT)
+        await asyncio.wait_for(asyncio.shield(task), HANDOVER_WAIT)
     return True
 
 
-async def finish_deliveries(timeout: float) -> None:  # noqa: ASYNC109 - bounded on purpose
-    """On shutdown: let deliveries in flight finish for at most `timeout` seconds. What is cut
-    off stays kept and is redelivered when its lease is over."""
-    if not _deliveries:
+async def finish_handovers(timeout: float) -> None:  # noqa: ASYNC109 - bounded on purpose
+    """On shutdown: let handovers in flight finish for at most `timeout` seconds. What is cut
+    off stays kept and is handed over again when its lease is over."""
+    if not _handovers:
         return
-    _, late = await asyncio.wait(set(_deliveries), timeout=timeout)
+    _, late = await asyncio.wait(set(_handovers), timeout=timeout)
     for task in late:
         task.cancel()
     await asyncio.gather(*late, return_exceptions=True)
 
 
-async def redeliver_held(gw: Gateway) -> bool:
-    """Redeliver the kept events that are due, oldest first. False if Temporal is still
+async def hand_over_held(gw: Gateway) -> bool:
+    """Hand over the kept events that are due, oldest first. False if Temporal is still
     unreachable: the event tried is due again at once, first in line."""
     while (held := await gw.store.claim_held(LEASE)) is not None:
         if not await _attempt(gw, held):
@@ -99,18 +99,18 @@ async def redeliver_held(gw: Gateway) -> bool:
     return True
 
 
-async def keep_redelivering(gw: Gateway) -> None:
-    """`redeliver_held` every REDELIVERY_INTERVAL, backing off while Temporal stays away;
+async def keep_handing_over(gw: Gateway) -> None:
+    """`hand_over_held` every RETRY_INTERVAL, backing off while Temporal stays away;
     runs until cancelled."""
-    interval = REDELIVERY_INTERVAL
+    interval = RETRY_INTERVAL
     while True:
         await asyncio.sleep(interval)
         try:
-            reached = await redeliver_held(gw)
+            reached = await hand_over_held(gw)
         except Exception:  # the store failed: what it keeps is safe there, try again later
-            log.warning("kept events not redelivered", exc_info=True)
+            log.warning("kept events not handed over", exc_info=True)
             reached = False
-        interval = REDELIVERY_INTERVAL if reached else min(2 * interval, REDELIVERY_INTERVAL_MAX)
+        interval = RETRY_INTERVAL if reached else min(2 * interval, RETRY_INTERVAL_MAX)
 
 
 async def _attempt(gw: Gateway, held: HeldEvent) -> bool:
@@ -118,14 +118,14 @@ async def _attempt(gw: Gateway, held: HeldEvent) -> bool:
     be reached (the event is due again at once); a refusal puts it off REFUSED_RETRY."""
     try:
         async with asyncio.timeout(ATTEMPT_LIMIT):
-            await gw.reach(held.contact_id, held.event, held.journey_id)
+            await gw.hand(held.contact_id, held.event, held.journey_id)
     except Exception as err:
         unavailable = temporal_unavailable(err) or isinstance(err, TimeoutError)
         now = datetime.now(UTC)
         error = f"{type(err).__name__}: {err}"[:500] if str(err) else type(err).__name__
         await gw.store.put_off_held(held.id, error, now if unavailable else now + REFUSED_RETRY)
         log.warning(
-            "event kept for redelivery",
+            "event kept for another handover",
             kind=held.event.kind,
             contact_id=held.contact_id,
             attempts=held.attempts,
@@ -139,5 +139,5 @@ async def _attempt(gw: Gateway, held: HeldEvent) -> bool:
 async def _attempt_logged(gw: Gateway, held: HeldEvent) -> None:
     try:
         await _attempt(gw, held)
-    except Exception:  # the store failed after the event was kept: redelivered after its lease
+    except Exception:  # the store failed after the event was kept: handed over after its lease
         log.warning("event outcome not stored", kind=held.event.kind, exc_info=True)

@@ -19,9 +19,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 
-from gateway import delivery
+from gateway import outbox
 from gateway.app import Gateway
-from gateway.delivery import DELIVERY_WAIT, finish_deliveries, keep_redelivering, redeliver_held
+from gateway.outbox import HANDOVER_WAIT, finish_handovers, hand_over_held, keep_handing_over
 from gateway.tracking import PIXEL
 from journeys.models import JourneyEvent
 from journeys.store import ContactStore, open_store
@@ -34,9 +34,9 @@ from workflows.journey import JourneyWorkflow
 
 
 @pytest.fixture(autouse=True)
-def redelivery_on_demand(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The served gateways redeliver only when a test says so (autouse: set before they start)."""
-    monkeypatch.setattr(delivery, "REDELIVERY_INTERVAL", 3600.0)
+def handover_retries_on_demand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The served gateways retry handovers only when a test says so (autouse: before they start)."""
+    monkeypatch.setattr(outbox, "RETRY_INTERVAL", 3600.0)
 
 
 async def gateway_to(site: SiteStack, address: str) -> Gateway:
@@ -109,7 +109,7 @@ async def test_opens_and_clicks_while_temporal_is_down_reach_the_run_in_order_on
         url = "https://example.com/docs"
         clicked = await http.get(f"/t/c/{tracked(site, CLICK, contact, url=url)}", headers=headers)
         assert (clicked.status_code, clicked.headers["location"]) == (302, url)
-        await finish_deliveries(timeout=10)
+        await finish_handovers(timeout=10)
 
     assert [
         (h["contact_id"], h["journey_id"], h["event"]["kind"]) for h in await held(site.store)
@@ -128,11 +128,11 @@ async def test_opens_and_clicks_while_temporal_is_down_reach_the_run_in_order_on
     assert report["oldest_held_at"] is not None
 
     # Still down: nothing is lost, nothing goes out of order.
-    assert await redeliver_held(down) is False
+    assert await hand_over_held(down) is False
     assert [h["event"]["kind"] for h in await held(site.store)] == ["opened", "clicked"]
 
     # Back: both reach the run, in the order they happened, once each.
-    assert await redeliver_held(site.gw) is True
+    assert await hand_over_held(site.gw) is True
     assert await held(site.store) == []
     await run_events(run, "clicked")
     status = await run.query(JourneyWorkflow.status)
@@ -140,7 +140,7 @@ async def test_opens_and_clicks_while_temporal_is_down_reach_the_run_in_order_on
         ("opened", None),
         ("clicked", url),
     ]
-    # Recorded once, when they happened; redelivery records nothing again.
+    # Recorded once, when they happened; handing over again records nothing again.
     assert await stored_events(site.store, contact) == ["opened", "clicked"]
     health = (await site.http.get("/health")).json()
     assert (health["temporal"], health["held_events"], health["oldest_held_at"]) == (True, 0, None)
@@ -153,9 +153,9 @@ async def test_an_event_handed_over_again_reaches_the_run_once(site: SiteStack) 
     kept = await site.store.keep_event(contact, PROBE.id, event, lease=timedelta(0))
     assert kept is not None
     # Temporal takes it, but the gateway dies before it can release it ...
-    await site.gw.reach(contact, kept.event, PROBE.id)
+    await site.gw.hand(contact, kept.event, PROBE.id)
     # ... so the next gateway hands it over again.
-    assert await redeliver_held(site.gw) is True
+    assert await hand_over_held(site.gw) is True
     assert await held(site.store) == []
 
     await run.signal(
@@ -176,43 +176,43 @@ async def test_a_visit_while_temporal_is_down_reaches_the_contacts_runs_once_it_
         visit = {"token": web_token(site.settings, contact), "url": "https://shop/nps?x=1"}
         r = await http.post("/w/visits", json=visit)
         assert r.status_code == 204
-        await finish_deliveries(timeout=10)
+        await finish_handovers(timeout=10)
     assert [(h["journey_id"], h["event"]["kind"]) for h in await held(site.store)] == [
         (None, "visited_url")
     ]
 
     # The gateway looks for held events on its own, every REDELIVERY_INTERVAL.
-    monkeypatch.setattr(delivery, "REDELIVERY_INTERVAL", 0.05)
-    redelivering = asyncio.create_task(keep_redelivering(site.gw))
+    monkeypatch.setattr(outbox, "RETRY_INTERVAL", 0.05)
+    handing_over = asyncio.create_task(keep_handing_over(site.gw))
     try:
         visits = await run_events(run, "visited_url")
     finally:
-        redelivering.cancel()
+        handing_over.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await redelivering
+            await handing_over
     assert [v.data["url"] for v in visits] == ["https://shop/nps"]
     assert await held(site.store) == []
 
 
-async def test_a_delivery_cut_off_when_the_gateway_stops_is_redelivered_after_its_lease(
+async def test_a_handover_cut_off_when_the_gateway_stops_is_retried_after_its_lease(
     site: SiteStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The lease a gateway takes on what it hands over, over at once.
-    monkeypatch.setattr(delivery, "LEASE", timedelta(0))
+    monkeypatch.setattr(outbox, "LEASE", timedelta(0))
     contact = await site.add_contact()
     run = await site.start(PROBE, contact)
     async with hung_temporal() as address, serving(await gateway_to(site, address)) as http:
         started = time.perf_counter()
         r = await http.get(f"/t/o/{tracked(site, OPEN, contact)}", headers={"User-Agent": HUMAN})
-        # The person is answered while the delivery still waits for Temporal ...
+        # The person is answered while the handover still waits for Temporal ...
         assert (r.status_code, r.content) == (200, PIXEL)
-        assert time.perf_counter() - started < DELIVERY_WAIT + 5
+        assert time.perf_counter() - started < HANDOVER_WAIT + 5
         # ... which the gateway stops waiting for when it shuts down: the open stays kept.
-        await finish_deliveries(timeout=0.1)
+        await finish_handovers(timeout=0.1)
     [kept] = await held(site.store)
     assert (kept["event"]["kind"], kept["last_error"]) == ("opened", None)
 
-    assert await redeliver_held(site.gw) is True
+    assert await hand_over_held(site.gw) is True
     assert len(await run_events(run, "opened")) == 1
     assert await held(site.store) == []
 
@@ -240,7 +240,7 @@ async def test_an_event_temporal_refuses_is_put_off_without_holding_up_the_next(
     for event in (oversized, opened):
         await site.store.keep_event(contact, PROBE.id, event, lease=timedelta(0))
 
-    assert await redeliver_held(site.gw) is True
+    assert await hand_over_held(site.gw) is True
 
     assert [e.kind for e in await run_events(run, "opened")] == ["opened"]
     [refused] = await held(site.store)

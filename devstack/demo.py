@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 import structlog
 from temporalio.client import Client
 
+from devstack.sinks.push import WebPushSink
 from journeys.contacts import Contact
 from journeys.library import load_library
 from journeys.models import JourneyEvent
 from journeys.settings import Settings
-from journeys.sinks.push import WebPushSink
 from journeys.store import ContactStore
-from starters.launch import deliver_event
+from workflows.runs import hand_event
 
 log = structlog.get_logger()
 
@@ -79,14 +79,10 @@ async def run_demo(
     library = load_library(settings.library_dir)
 
     async def event(contact_id: str, kind: str, step: str | None = None) -> None:
-        outcome = await deliver_event(
-            client,
-            store,
-            library.values(),
-            contact_id,
-            _event(kind, step),
-            settings.task_queue,
-            speed,
+        event = _event(kind, step)
+        await store.record_event(contact_id, event)
+        outcome = await hand_event(
+            client, library.values(), contact_id, event, settings.task_queue, speed=speed
         )
         log.info("demo event", contact=contact_id, kind=kind, step=step, journeys=outcome)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import BasicAuth, web
 
-from journeys.sinks.http import HttpSink
+from devstack.sinks.http import HttpSink
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # Twilio's test credentials answer 21211 for this number; the sink does the same, so a test can

@@ -18,17 +18,17 @@ import structlog
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from devstack.embedded import dev_server_path
+from devstack.sinks.mail import MailSink
+from devstack.sinks.push import FcmSink, WebPushSink, dev_vapid_key
+from devstack.sinks.sms import SmsSink
 from gateway.app import Gateway
 from gateway.serve import serve_gateway
 from journeys.connection import connect
-from journeys.embedded import dev_server_path
 from journeys.heap import settle_after_startup
 from journeys.identity import register_search_attributes
 from journeys.library import load_library
 from journeys.settings import Settings
-from journeys.sinks.mail import MailSink
-from journeys.sinks.push import FcmSink, WebPushSink, dev_vapid_key
-from journeys.sinks.sms import SmsSink
 from journeys.store import open_store
 from workers.worker import journey_worker
 
@@ -167,7 +167,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             print_banner(data_dir, ports, settings)
             demo_task = None
             if demo:
-                from starters.demo import run_demo
+                from devstack.demo import run_demo
 
                 demo_task = asyncio.create_task(
                     run_demo(client, store, settings, demo_speed, web_push)

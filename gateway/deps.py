@@ -1,0 +1,48 @@
+"""What every route of the gateway depends on: the `Gateway` built once at start-up, and the
+FastAPI dependency that hands it to a route. Routers import this module, never `gateway.app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from temporalio.client import Client
+
+from journeys.models import JourneyEvent
+from journeys.settings import Settings
+from journeys.spec import JourneySpec
+from journeys.store import ContactStore
+from workflows.runs import hand_event
+
+
+@dataclass
+class Gateway:
+    """What every endpoint needs; built once at start-up."""
+
+    settings: Settings
+    store: ContactStore
+    client: Client
+    library: dict[str, JourneySpec]
+
+    async def hand(
+        self, contact_id: str, event: JourneyEvent, journey_id: str | None = None
+    ) -> dict[str, str]:
+        """Hand an event already recorded to runs (see `workflows.runs.hand_event`)."""
+        return await hand_event(
+            self.client,
+            self.library.values(),
+            contact_id,
+            event,
+            self.settings.task_queue,
+            journey_id,
+        )
+
+
+def gateway(request: Request) -> Gateway:
+    """FastAPI dependency: the Gateway the app was created with."""
+    gw: Gateway = request.app.state.gateway
+    return gw
+
+
+GatewayDep = Annotated[Gateway, Depends(gateway)]

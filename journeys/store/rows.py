@@ -1,0 +1,34 @@
+"""Rows and statements more than one part of the store writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert
+
+from journeys.models import JourneyEvent
+from journeys.store.schema import processed_events
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def event_row(contact_id: str, ev: JourneyEvent) -> dict[str, Any]:
+    return {
+        "contact_id": contact_id,
+        "kind": ev.kind,
+        "step_id": ev.step,
+        "occurred_at": ev.occurred_at,
+        "data": ev.data,
+    }
+
+
+def remembered(event_id: str, contact_id: str) -> Any:
+    """Remembering an event id; fails (IntegrityError) for an id seen before."""
+    return insert(processed_events).values(
+        event_id=event_id, contact_id=contact_id, created_at=utc_now()
+    )
+
+
