@@ -18,7 +18,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from activities.sms import SMS_STATUS
-from gateway.api import GatewayDep
+from gateway.deps import GatewayDep
 from gateway.outbox import hand_over
 from journeys.models import JourneyEvent
 from journeys.tokens import BadToken, MessageClaims, read_token

@@ -1,0 +1,92 @@
+"""/v1 events: record one, start the journeys it triggers and hand it to the contact's runs;
+idempotent by the caller's event id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from gateway.api.common import KnownContact
+from gateway.deps import GatewayDep
+from journeys.models import JourneyEvent
+from journeys.spec import StepId
+from journeys.store import ContactStore
+
+# A run keeps every event it receives in its state (and its Temporal history): keep them small.
+MAX_EVENT_DATA_BYTES = 16 * 1024
+
+router = APIRouter()
+
+
+@asynccontextmanager
+async def first_time(store: ContactStore, event_id: str, contact_id: str) -> AsyncIterator[bool]:
+    """Whether `event_id` is new; if the block handling it fails, the id is forgotten again so a
+    retry is handled rather than taken for a duplicate."""
+    fresh = await store.first_time_event(event_id, contact_id)
+    try:
+        yield fresh
+    except BaseException:
+        if fresh:
+            await store.forget_event(event_id)
+        raise
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = Field(
+        pattern=r"^[!-~]{1,128}$",
+        description="Chosen by the caller, unique per event (a UUID, say): a retried call with "
+        "the same id changes nothing.",
+    )
+    kind: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        max_length=64,
+        description="purchase, app_installed, visited_url, contact_added or a name of your own",
+        examples=["purchase"],
+    )
+    step: StepId | None = Field(None, description="The send step the event is about, if any")
+    occurred_at: AwareDatetime | None = Field(None, description="Defaults to now")
+    data: dict[str, Any] = {}
+
+    @field_validator("data")
+    @classmethod
+    def _small(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(v, default=str)) > MAX_EVENT_DATA_BYTES:
+            raise ValueError(f"data is larger than {MAX_EVENT_DATA_BYTES} bytes as JSON")
+        return v
+
+
+class EventAccepted(BaseModel):
+    event_id: str
+    # True: this event id was handled before; nothing was done this time.
+    duplicate: bool
+    # Per journey: "started or signalled" (the event is its trigger) or "signalled" (a run of
+    # the contact received it). Empty when no journey took it; it is recorded all the same.
+    journeys: dict[str, str] = {}
+
+
+@router.post("/contacts/{contact_id}/events", response_model=EventAccepted)
+async def track_event(body: EventIn, contact_id: KnownContact, gw: GatewayDep) -> EventAccepted:
+    """Record an event, start every active journey it triggers and hand it to the contact's
+    running runs; idempotent by `event_id`."""
+    event = JourneyEvent(
+        kind=body.kind,
+        step=body.step,
+        occurred_at=body.occurred_at or datetime.now(UTC),
+        data=body.data,
+        # A retry after a 503 may reach runs the first attempt already reached: they ignore it.
+        id=f"api:{body.event_id}",
+    )
+    async with first_time(gw.store, body.event_id, contact_id) as fresh:
+        if not fresh:
+            return EventAccepted(event_id=body.event_id, duplicate=True)
+        await gw.store.record_event(contact_id, event)
+        outcome = await gw.hand(contact_id, event)
+    return EventAccepted(event_id=body.event_id, duplicate=False, journeys=outcome)
