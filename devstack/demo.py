@@ -18,7 +18,7 @@ from journeys.library import load_library
 from journeys.models import JourneyEvent
 from journeys.settings import Settings
 from journeys.store import ContactStore
-from workflows.runs import hand_event
+from workflows.runs import hand_new_event
 
 log = structlog.get_logger()
 
@@ -69,8 +69,6 @@ DEMO_CONTACTS = [
 FAY_PHONE = "demo-fay-phone:APA91b" + "0" * 100
 
 
-def _event(kind: str, step: str | None = None) -> JourneyEvent:
-    return JourneyEvent(kind=kind, step=step, occurred_at=datetime.now(UTC), data={"demo": True})
 
 
 async def run_demo(
@@ -79,12 +77,19 @@ async def run_demo(
     library = load_library(settings.library_dir)
 
     async def event(contact_id: str, kind: str, step: str | None = None) -> None:
-        event = _event(kind, step)
-        await store.record_event(contact_id, event)
-        outcome = await hand_event(
-            client, library.values(), contact_id, event, settings.task_queue, speed=speed
+        # The same id on every `make run`: a purchase handled once does not start the NPS survey
+        # (whose re-entry is allowed after exit) a second time.
+        once_id = f"demo:{contact_id}:{kind}:{step or ''}"
+        ev = JourneyEvent(
+            kind=kind, step=step, occurred_at=datetime.now(UTC), data={"demo": True}, id=once_id
         )
-        log.info("demo event", contact=contact_id, kind=kind, step=step, journeys=outcome)
+        outcome = await hand_new_event(
+            client, store, library.values(), contact_id, ev, settings.task_queue, once_id, speed
+        )
+        if outcome is None:
+            log.info("demo event handled before", contact=contact_id, kind=kind, step=step)
+        else:
+            log.info("demo event", contact=contact_id, kind=kind, step=step, journeys=outcome)
 
     await store.upsert_contacts([c for c, _ in DEMO_CONTACTS])
     # Devices: demo-fay's phone has the app, demo-gus's browser subscribed to web push.

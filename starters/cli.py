@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from journeys.models import JourneyEvent
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import open_store
-from workflows.runs import hand_event, journey_statuses, start_journey
+from workflows.runs import hand_new_event, journey_statuses, start_journey
 
 app = typer.Typer(help="Durable customer journeys on Temporal.", no_args_is_help=True)
 contacts_app = typer.Typer(help="Manage contacts in the contact store.", no_args_is_help=True)
@@ -221,29 +222,40 @@ def event(
     kind: Annotated[str, typer.Argument(metavar="EVENT", help="opened, clicked, purchase, ...")],
     step: Annotated[str | None, typer.Option(help="The send step the event is about")] = None,
     data: Annotated[str, typer.Option(help="JSON object with details")] = "{}",
+    event_id: Annotated[
+        str | None,
+        typer.Option("--id", help="Unique per event: the same id again changes nothing"),
+    ] = None,
     speed: Annotated[float, typer.Option(help="Speed of journeys this event starts")] = 1.0,
 ) -> None:
     """Deliver an event to the contact's running journeys and start those it triggers."""
+    once_id = event_id or uuid.uuid4().hex
     try:
         payload = json.loads(data)
-        ev = JourneyEvent(kind=kind, step=step, occurred_at=datetime.now(UTC), data=payload)
+        ev = JourneyEvent(
+            kind=kind, step=step, occurred_at=datetime.now(UTC), data=payload, id=f"cli:{once_id}"
+        )
     except (ValueError, ValidationError) as e:
         raise _fail(f"--data must be a JSON object: {e}") from None
     settings = Settings()
     library = _library(settings)
 
-    async def deliver() -> dict[str, str]:
-        client = await connect(settings)
+    async def deliver() -> dict[str, str] | None:
         store = await open_store(settings.database_url)
         try:
-            await store.record_event(contact_id, ev)
-            return await hand_event(
-                client, library.values(), contact_id, ev, settings.task_queue, speed=speed
+            if await store.get_contact(contact_id) is None:
+                raise _fail(f"no such contact '{contact_id}' (journeys contacts import adds one)")
+            client = await connect(settings)
+            return await hand_new_event(
+                client, store, library.values(), contact_id, ev, settings.task_queue, once_id, speed
             )
         finally:
             await store.close()
 
     outcome = _run(deliver())
+    if outcome is None:
+        typer.echo(f"event '{event_id}' was handled before: nothing done")
+        return
     if not outcome:
         typer.echo(f"recorded '{kind}' for {contact_id}; no journey of theirs is running")
     for journey, what in outcome.items():

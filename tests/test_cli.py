@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from journeys.settings import LIBRARY_DIR
@@ -67,3 +69,15 @@ def test_list_shows_the_library() -> None:
     assert result.exit_code == 0
     assert "lead_nurturing" in result.output and "contact_added" in result.output
     assert "mobile_app_nurturing" in result.output and "app_installed" in result.output
+
+
+def test_an_event_for_an_unknown_contact_fails_and_keeps_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No Temporal is running here: the contact is checked before anything is handed over.
+    monkeypatch.setenv("JOURNEYS_DATABASE_URL", f"sqlite:///{tmp_path}/journeys.db")
+    result = runner.invoke(app, ["event", "nobody", "purchase"])
+    assert result.exit_code == 1
+    assert "error: no such contact 'nobody'" in result.output
+    rows = sqlite3.connect(tmp_path / "journeys.db").execute("SELECT count(*) FROM events")
+    assert rows.fetchone() == (0,)

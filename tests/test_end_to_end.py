@@ -80,8 +80,11 @@ async def test_import_start_open_and_the_next_message_arrives(
 
         await mail_sink.wait_for(1, timeout=30)
         assert mail_sink.messages[0]["Subject"] == "Welcome, Ann: part 1 of 3"
-        code, out = await cli(env, "event", "e2e-ann", "opened", "--step", "intro")
+        opened = ("event", "e2e-ann", "opened", "--step", "intro", "--id", "open-1")
+        code, out = await cli(env, *opened)
         assert (code, out.strip()) == (0, "lead_nurturing: signalled")
+        code, out = await cli(env, *opened)
+        assert (code, out.strip()) == (0, "event 'open-1' was handled before: nothing done")
 
         await mail_sink.wait_for(2, timeout=30)
         assert mail_sink.messages[1]["Subject"] == "Part 2 of 3: the feature most people miss"

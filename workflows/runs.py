@@ -1,6 +1,5 @@
 """The client side of the journey workflow: start a run, hand an event to runs, read where a
-contact stands. The command line and the gateway both call these; only Temporal is touched here
-(callers record events in the store first)."""
+contact stands. The command line, the gateway and the dev stack's demo all call these."""
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from journeys.identity import CONTACT_ID, JOURNEY_ID, JOURNEY_VERSION, workflow_id
 from journeys.models import JourneyEvent, JourneyInput, JourneyStatus
 from journeys.spec import JourneySpec
+from journeys.store import ContactStore
 from workflows.journey import JourneyWorkflow
 
 StartOutcome = Literal["started", "already"]
@@ -91,6 +91,26 @@ async def hand_event(
         if await _signal(client, spec.id, contact_id, event):
             outcome[spec.id] = "signalled"
     return outcome
+
+
+async def hand_new_event(
+    client: Client,
+    store: ContactStore,
+    library: Iterable[JourneySpec],
+    contact_id: str,
+    event: JourneyEvent,
+    task_queue: str,
+    once_id: str,
+    speed: float = 1.0,
+) -> dict[str, str] | None:
+    """Record `event` and hand it to the contact's runs (`hand_event`), unless `once_id` was
+    handled before: then None, and nothing is done. Should the handover fail, the id is forgotten,
+    so the caller's retry with the same id goes through."""
+    async with store.first_time(once_id, contact_id) as fresh:
+        if not fresh:
+            return None
+        await store.record_event(contact_id, event)
+        return await hand_event(client, library, contact_id, event, task_queue, speed=speed)
 
 
 async def _signal(client: Client, journey_id: str, contact_id: str, event: JourneyEvent) -> bool:

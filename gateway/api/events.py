@@ -4,8 +4,6 @@ idempotent by the caller's event id."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,25 +14,12 @@ from gateway.api.common import KnownContact
 from gateway.deps import GatewayDep
 from journeys.models import JourneyEvent
 from journeys.spec import StepId
-from journeys.store import ContactStore
+from workflows.runs import hand_new_event
 
 # A run keeps every event it receives in its state (and its Temporal history): keep them small.
 MAX_EVENT_DATA_BYTES = 16 * 1024
 
 router = APIRouter()
-
-
-@asynccontextmanager
-async def first_time(store: ContactStore, event_id: str, contact_id: str) -> AsyncIterator[bool]:
-    """Whether `event_id` is new; if the block handling it fails, the id is forgotten again so a
-    retry is handled rather than taken for a duplicate."""
-    fresh = await store.first_time_event(event_id, contact_id)
-    try:
-        yield fresh
-    except BaseException:
-        if fresh:
-            await store.forget_event(event_id)
-        raise
 
 
 class EventIn(BaseModel):
@@ -84,9 +69,15 @@ async def track_event(body: EventIn, contact_id: KnownContact, gw: GatewayDep) -
         # A retry after a 503 may reach runs the first attempt already reached: they ignore it.
         id=f"api:{body.event_id}",
     )
-    async with first_time(gw.store, body.event_id, contact_id) as fresh:
-        if not fresh:
-            return EventAccepted(event_id=body.event_id, duplicate=True)
-        await gw.store.record_event(contact_id, event)
-        outcome = await gw.hand(contact_id, event)
+    outcome = await hand_new_event(
+        gw.client,
+        gw.store,
+        gw.library.values(),
+        contact_id,
+        event,
+        gw.settings.task_queue,
+        once_id=body.event_id,
+    )
+    if outcome is None:
+        return EventAccepted(event_id=body.event_id, duplicate=True)
     return EventAccepted(event_id=body.event_id, duplicate=False, journeys=outcome)

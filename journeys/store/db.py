@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -327,8 +327,20 @@ class ContactStore:
         stmt = insert(events).values(**event_row(contact_id, ev))
         await self._write(lambda conn: conn.execute(stmt))
 
+    @contextlib.asynccontextmanager
+    async def first_time(self, event_id: str, contact_id: str) -> AsyncIterator[bool]:
+        """Whether `event_id` is new; if the block handling it fails, the id is forgotten again so
+        a retry is handled rather than taken for a duplicate."""
+        fresh = await self.first_time_event(event_id, contact_id)
+        try:
+            yield fresh
+        except BaseException:
+            if fresh:
+                await self.forget_event(event_id)
+            raise
+
     async def first_time_event(self, event_id: str, contact_id: str) -> bool:
-        """Remember an API event id; False when it was seen before (a retried call)."""
+        """Remember an event id; False when it was seen before (a retried call)."""
         stmt = remembered(event_id, contact_id)
         try:
             await self._write(lambda conn: conn.execute(stmt))
