@@ -18,7 +18,7 @@ from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
 from journeys.store import ContactStore
-from journeys.tokens import MessageClaims, make_token, message_links
+from journeys.tokens import message_links, status_callback_url
 
 log = structlog.get_logger(__name__)
 
@@ -32,24 +32,6 @@ TWILIO_TIMEOUT = 30.0
 _RETRYABLE_STATUS = {401, 429}
 # Twilio's codes for a number that cannot take SMS: invalid, not a mobile, opted out at the carrier.
 _DEAD_NUMBER_CODES = {21211, 21614, 21610}
-
-# The purpose (salt) of the token in the status callback URL: Twilio hands it back to the gateway,
-# which reads from it the send the delivery report is about.
-SMS_STATUS = "sms_status"
-
-
-def status_callback_url(settings: Settings, req: SendRequest) -> str:
-    """Where Twilio reports what became of the message (delivered, undelivered, failed)."""
-    claims = MessageClaims(
-        contact_id=req.contact_id,
-        channel=req.channel,
-        key=req.key,
-        journey_id=req.journey_id,
-        step_id=req.step_id,
-    )
-    token = make_token(settings.secret_key.get_secret_value(), SMS_STATUS, claims.model_dump())
-    return f"{settings.gateway_url.rstrip('/')}/twilio/status?token={token}"
-
 
 class RebasedTwilioHttpClient(AsyncTwilioHttpClient):
     """Twilio's async HTTP client, sending to `base_url` instead of api.twilio.com when set.

@@ -13,20 +13,16 @@ from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from activities.sms import SMS_STATUS
 from gateway.deps import GatewayDep
 from gateway.outbox import hand_over
 from journeys.models import JourneyEvent
-from journeys.tokens import BadToken, MessageClaims, read_token
+from journeys.tokens import SMS_STATUS, BadToken, MessageClaims, verify
 
 log = structlog.get_logger(__name__)
 
-# Carriers report within hours, 'undelivered' sometimes days later; a week covers both.
-STATUS_MAX_AGE = 7 * 24 * 3600
 # The statuses a journey can react to; queued, sent and the like are steps on the way.
 REPORTED_STATUSES = frozenset({"delivered", "undelivered", "failed"})
 # The opt-out and opt-in keywords carriers and Twilio honour, matched on the whole message.
@@ -76,10 +72,8 @@ def twiml(message: str | None = None) -> Response:
 async def status_callback(token: str, form: TwilioForm, gw: GatewayDep) -> Response:
     """A delivery report for one SMS: delivered, undelivered and failed reach its run as events."""
     try:
-        claims = MessageClaims.model_validate(
-            read_token(gw.settings.secret_key.get_secret_value(), SMS_STATUS, token, STATUS_MAX_AGE)
-        )
-    except (BadToken, ValidationError):
+        claims = verify(gw.settings, SMS_STATUS, token, MessageClaims)
+    except BadToken:
         raise HTTPException(
             400, "the status callback token is forged, altered or expired"
         ) from None

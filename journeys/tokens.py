@@ -1,5 +1,5 @@
-"""Signed, expiring tokens for the links in messages (unsubscribe, open pixel, clicks, NPS) and
-for the website SDK.
+"""Signed, expiring tokens for the links in messages (unsubscribe, open pixel, clicks, NPS), for
+Twilio's status callback and for the website SDK: every purpose a token has is here.
 
 A token is signed, not encrypted: anyone can read its payload, so it carries opaque ids only
 (contact id, journey and step ids, the delivery key) and the link a click leads to, never an
@@ -24,6 +24,9 @@ OPEN = "open"
 CLICK = "click"
 NPS = "nps"
 WEB = "web"
+# The status callback URL of an SMS: Twilio hands it back with each delivery report, and the
+# gateway reads from it the send the report is about.
+SMS_STATUS = "sms_status"
 
 _DAY = 24 * 3600
 # An unsubscribe link must keep working for as long as someone may dig an old message out of
@@ -37,6 +40,8 @@ CLICK_MAX_AGE = UNSUBSCRIBE_MAX_AGE
 NPS_MAX_AGE = 90 * _DAY
 # The site asks for a fresh token (through the API) at sign-in; a month covers long sessions.
 WEB_MAX_AGE = 30 * _DAY
+# Carriers report within hours, 'undelivered' sometimes days later; a week covers both.
+SMS_STATUS_MAX_AGE = 7 * _DAY
 
 MAX_AGE = {
     UNSUBSCRIBE: UNSUBSCRIBE_MAX_AGE,
@@ -44,6 +49,7 @@ MAX_AGE = {
     CLICK: CLICK_MAX_AGE,
     NPS: NPS_MAX_AGE,
     WEB: WEB_MAX_AGE,
+    SMS_STATUS: SMS_STATUS_MAX_AGE,
 }
 
 
@@ -158,6 +164,12 @@ def tracked_url(settings: Settings, req: SendRequest, url: str) -> str:
         return url
     claims = ClickClaims(**_message_claims(req).model_dump(), url=url)
     return f"{base}/t/c/{_sign(settings, CLICK, claims)}"
+
+
+def status_callback_url(settings: Settings, req: SendRequest) -> str:
+    """Where Twilio reports what became of an SMS (delivered, undelivered, failed)."""
+    token = _sign(settings, SMS_STATUS, _message_claims(req))
+    return f"{_base(settings)}/twilio/status?token={token}"
 
 
 def web_token(settings: Settings, contact_id: str) -> str:
