@@ -22,7 +22,7 @@ from devstack.embedded import dev_server_path
 from devstack.sinks.mail import MailSink
 from devstack.sinks.push import FcmSink, WebPushSink, dev_vapid_key
 from devstack.sinks.sms import SmsSink
-from gateway.app import Gateway
+from gateway.deps import Gateway
 from gateway.serve import serve_gateway
 from journeys.connection import connect
 from journeys.heap import settle_after_startup

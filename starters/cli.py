@@ -324,7 +324,13 @@ def dev(
 ) -> None:
     """The whole stack in the foreground: Temporal dev server, the worker, the gateway, and
     local stand-ins for SMTP, Twilio, web push and FCM."""
-    from devstack.stack import DevPorts, run_dev
+    try:
+        from devstack.stack import DevPorts, run_dev
+    except ModuleNotFoundError as e:
+        raise _fail(
+            f"the dev stack needs the embedded extra ({e.name} is missing): "
+            "pip install 'journeys[embedded]'"
+        ) from None
 
     configure_logging()
     data_dir = data_dir.resolve()
