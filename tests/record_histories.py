@@ -18,17 +18,23 @@ from devstack.sinks.mail import MailSink
 from devstack.sinks.push import FcmSink, WebPushSink, new_vapid_key, settings_for
 from devstack.sinks.sms import SmsSink
 from journeys.identity import register_search_attributes
+from journeys.library import load_journey
+from journeys.settings import LIBRARY_DIR
 from journeys.store import open_store
 from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN, sink_settings
 from tests.push_fixtures import FCM_PROJECT, FCM_TOKEN
-from tests.scenarios import SCENARIOS, assert_outcome, play
+from tests.scenarios import SCENARIOS, Scenario, assert_outcome, play
 from tests.temporal_fixtures import running_stack
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
-def history_path(journey: str, scenario: str) -> Path:
-    return HISTORIES / f"{journey}__{scenario}.json"
+def history_path(scenario: Scenario) -> Path:
+    """`<journey>__<scenario>.json`, `<journey>_v<N>__<scenario>.json` from version 2 on: the
+    histories of earlier versions stay, as runs started on them must keep replaying."""
+    version = load_journey(LIBRARY_DIR / f"{scenario.journey}.yaml", LIBRARY_DIR).version
+    journey = scenario.journey if version == 1 else f"{scenario.journey}_v{version}"
+    return HISTORIES / f"{journey}__{scenario.name}.json"
 
 
 async def record() -> None:
@@ -59,7 +65,7 @@ async def record() -> None:
                     await store.close()
                     for sink in (mail, sms, web_push, fcm):
                         await sink.stop()
-            path = history_path(scenario.journey, scenario.name)
+            path = history_path(scenario)
             path.write_text(history.to_json())
             print(f"recorded {path.relative_to(Path.cwd())}")
     finally:

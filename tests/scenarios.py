@@ -198,14 +198,21 @@ SCENARIOS = [
         tags=("NO_CAMPAIGN",),
         ledger=(("feedback_chat", "onsite"),),
     ),
-    # --- nps_omnichannel -----------------------------------------------------------------------
+    # --- nps_omnichannel: each path, by the channel of its survey and whether it was visited --
     Scenario(
         "newsletter_ab_email_visited",
         "nps_omnichannel",
         NEWS,
-        actions=(("visited_survey", "survey_viewed", None),),
+        actions=(("ab_email_visited", "survey_viewed", None),),
         subjects=((NPS_ASK, NPS_SHORT),),
-        tags=("NPS_OMNI_DONE",),
+        tags=("NPS_OMNI_AB_EMAIL_VISITED",),
+    ),
+    Scenario(
+        "newsletter_ab_email_not_visited_followup_email",
+        "nps_omnichannel",
+        NEWS,
+        subjects=((NPS_ASK, NPS_SHORT), NPS_FOLLOWUP),
+        tags=("NPS_OMNI_AB_EMAIL_NOT_VISITED",),
     ),
     Scenario(
         "web_push_visited_thanked",
@@ -213,9 +220,26 @@ SCENARIOS = [
         PUSHY,
         devices=("web",),
         pushes=("How did we do?", "Thank you!"),
-        actions=(("visited_survey", "survey_viewed", None),),
-        tags=("NPS_OMNI_DONE",),
+        actions=(("web_push_visited", "survey_viewed", None),),
+        tags=("NPS_OMNI_WEB_PUSH_VISITED",),
         ledger=(("survey_web_push", "web_push"), ("thanks_push", "web_push")),
+    ),
+    Scenario(
+        "web_push_not_visited",
+        "nps_omnichannel",
+        PUSHY,
+        devices=("web",),
+        pushes=("How did we do?",),
+        tags=("NPS_OMNI_WEB_PUSH_NOT_VISITED",),
+        ledger=(("survey_web_push", "web_push"),),
+    ),
+    Scenario(
+        "sms_visited",
+        "nps_omnichannel",
+        ADA,
+        actions=(("sms_visited", "survey_viewed", None),),
+        sms=(NPS_SMS,),
+        tags=("NPS_OMNI_SMS_VISITED",),
     ),
     Scenario(
         "sms_not_visited_followup_email",
@@ -223,7 +247,17 @@ SCENARIOS = [
         ADA,
         sms=(NPS_SMS,),
         subjects=(NPS_FOLLOWUP,),
-        tags=("NPS_OMNI_DONE",),
+        tags=("NPS_OMNI_SMS_NOT_VISITED",),
+    ),
+    Scenario(
+        "mobile_push_visited",
+        "nps_omnichannel",
+        APPY,
+        devices=("mobile",),
+        pushes=("How did we do?",),
+        actions=(("mobile_push_visited", "survey_viewed", None),),
+        tags=("NPS_OMNI_MOBILE_PUSH_VISITED",),
+        ledger=(("survey_mobile_push", "mobile_push"),),
     ),
     Scenario(
         "mobile_push_not_visited",
@@ -231,24 +265,44 @@ SCENARIOS = [
         APPY,
         devices=("mobile",),
         pushes=("How did we do?",),
-        tags=("NPS_OMNI_DONE",),
+        tags=("NPS_OMNI_MOBILE_PUSH_NOT_VISITED",),
         ledger=(("survey_mobile_push", "mobile_push"),),
+    ),
+    Scenario(
+        "email_visited",
+        "nps_omnichannel",
+        DAN,
+        actions=(("email_visited", "survey_viewed", None),),
+        subjects=(NPS_ASK,),
+        tags=("NPS_OMNI_EMAIL_VISITED",),
     ),
     Scenario(
         "email_not_visited",
         "nps_omnichannel",
         DAN,
         subjects=(NPS_ASK, NPS_FOLLOWUP),
-        tags=("NPS_OMNI_DONE",),
+        tags=("NPS_OMNI_EMAIL_NOT_VISITED",),
     ),
     Scenario(
-        "onsite_review_chat",
+        "review_chat_visited",
         "nps_omnichannel",
         GIL,
-        tags=("NPS_OMNI_DONE",),
+        actions=(("review_chat_visited", "survey_viewed", None),),
+        tags=("NPS_OMNI_REVIEW_CHAT_VISITED",),
+        ledger=(("review_chat", "onsite"),),
+    ),
+    Scenario(
+        "review_chat_not_visited",
+        "nps_omnichannel",
+        GIL,
+        tags=("NPS_OMNI_REVIEW_CHAT_NOT_VISITED",),
         ledger=(("review_chat", "onsite"),),
     ),
 ]
+
+
+def scenario(journey: str, name: str) -> Scenario:
+    return next(s for s in SCENARIOS if s.journey == journey and s.name == name)
 
 
 def event(kind: str, step: str | None = None, **data: object) -> JourneyEvent:

@@ -19,7 +19,7 @@ from workflows.journey import JourneyWorkflow
 
 
 def test_every_scenario_has_a_recorded_history() -> None:
-    missing = [s.name for s in SCENARIOS if not history_path(s.journey, s.name).is_file()]
+    missing = [s.name for s in SCENARIOS if not history_path(s).is_file()]
     assert missing == [], "run `make histories` to record them"
 
 

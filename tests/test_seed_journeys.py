@@ -1,4 +1,4 @@
-"""Seed 001's lead-nurturing journeys, every path, on the time-skipping server with real sinks."""
+"""Seed 001's journeys, every path, on the time-skipping server with real sinks."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ from datetime import timedelta
 
 import pytest
 
+from journeys.contacts import Contact
 from journeys.identity import CONTACT_ID, JOURNEY_ID, JOURNEY_VERSION, STEP
 from tests.scenarios import (
     ADA,
     CAL,
     INTRO,
+    NPS_FOLLOWUP,
+    NPS_SMS,
     PART_2,
     PART_3,
     SCENARIOS,
@@ -19,6 +22,7 @@ from tests.scenarios import (
     event,
     play,
     register_device,
+    scenario,
     start,
 )
 from tests.temporal_fixtures import Stack, wait_for_step
@@ -41,6 +45,37 @@ async def test_installments_are_three_days_apart_and_the_wait_for_open_is_three_
     minute = timedelta(minutes=1)
     assert abs(at["has_phone"] - at["intro_opened"] - timedelta(days=3)) < minute
     assert abs(at["sms_followup"] - at["followup_opened"] - timedelta(days=3)) < minute
+
+
+async def test_omnichannel_waits_again_before_the_phone_check_but_not_for_web_push(
+    stack: Stack,
+) -> None:
+    """'... a tag (web push consent). We wait and then check whether the contact has provided a
+    phone number': the SMS leaves after both waits, the web push survey after the first only."""
+    day = timedelta(days=1)
+    minute = timedelta(minutes=1)
+    _, result = await play(stack, scenario("nps_omnichannel", "sms_not_visited_followup_email"))
+    at = {v.step: v.at for v in result.visits}
+    assert abs(at["survey_sms"] - at["after_purchase"] - 10 * day) < minute
+    _, result = await play(stack, scenario("nps_omnichannel", "web_push_not_visited"))
+    at = {v.step: v.at for v in result.visits}
+    assert abs(at["survey_web_push"] - at["after_purchase"] - 7 * day) < minute
+
+
+async def test_a_phone_number_given_during_the_second_omnichannel_wait_gets_the_sms(
+    stack: Stack,
+) -> None:
+    late = Contact(id="c-late", email="late@example.com", consent={"email": True, "sms": True})
+    await stack.store.upsert_contacts([late])
+    handle = await start(stack, "nps_omnichannel", late.id)
+    await wait_for_step(stack.env, handle, "before_phone_check")
+    await stack.store.upsert_contacts([late.model_copy(update={"phone": "+48601234571"})])
+    await handle.result()
+    assert [(m["to"], m["body"][: len(NPS_SMS)]) for m in stack.sms.messages] == [
+        ("+48601234571", NPS_SMS)
+    ]
+    assert [m["Subject"] for m in stack.mail.messages] == [NPS_FOLLOWUP]
+    assert await stack.store.tags_of(late.id) == ["NPS_OMNI_SMS_NOT_VISITED"]
 
 
 async def test_an_open_that_arrives_before_the_wait_still_counts(stack: Stack) -> None:
