@@ -9,13 +9,14 @@ import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, UniqueConstraint, insert, inspect
 
 from journeys.contacts import Contact
 from journeys.models import JourneyEvent
-from journeys.store import ContactStore, open_store
+from journeys.store import ContactStore, metadata, open_store
 from journeys.store.schema import suppressions
 from tests.channel_fixtures import make_request
 from tests.gateway_fixtures import stored_events
@@ -177,3 +178,47 @@ async def test_a_report_kept_once_is_not_kept_again(store: ContactStore) -> None
     # Twilio sends the same status callback again.
     assert await store.keep_event("c1", "nps_sms", delivered, lease, once_id=once) is None
     assert await stored_events(store, "c1") == ["delivered"]
+
+
+async def test_the_migrations_create_exactly_the_tables_and_columns_the_schema_declares(
+    store: ContactStore,
+) -> None:
+    def read(conn: Connection) -> dict[str, dict[str, Any]]:
+        found = inspect(conn)
+        tables = {}
+        for table in found.get_table_names():
+            if table == "schema_migrations":  # the migrations' own bookkeeping
+                continue
+            key = set(found.get_pk_constraint(table)["constrained_columns"])
+            tables[table] = {
+                # SQLite reports a primary key column that is not an integer as nullable.
+                "columns": {
+                    c["name"]: c["nullable"] and c["name"] not in key
+                    for c in found.get_columns(table)
+                },
+                "primary_key": key,
+                "unique": {tuple(u["column_names"]) for u in found.get_unique_constraints(table)},
+                # PostgreSQL lists the index behind a unique constraint as well.
+                "indexes": {
+                    i["name"]
+                    for i in found.get_indexes(table)
+                    if "duplicates_constraint" not in i
+                },
+            }
+        return tables
+
+    declared = {
+        table.name: {
+            "columns": {c.name: c.nullable for c in table.columns},
+            "primary_key": {c.name for c in table.primary_key.columns},
+            "unique": {
+                tuple(c.name for c in u.columns)
+                for u in table.constraints
+                if isinstance(u, UniqueConstraint)
+            },
+            "indexes": {i.name for i in table.indexes},
+        }
+        for table in metadata.sorted_tables
+    }
+    with store.engine.connect() as conn:
+        assert read(conn) == declared

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -56,6 +68,7 @@ deliveries = Table(
     Column("error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("deliveries_contact", "contact_id", "created_at"),
 )
 
 events = Table(
@@ -67,6 +80,7 @@ events = Table(
     Column("step_id", String(64)),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("data", JSON, nullable=False),
+    Index("events_contact", "contact_id", "occurred_at"),
 )
 
 # A channel the contact may no longer be sent on, whatever the journey: unsubscribed, SMS STOP.
@@ -89,6 +103,8 @@ push_subscriptions = Table(
     Column("endpoint", Text, nullable=False),
     Column("keys", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Registering the same subscription again changes nothing.
+    UniqueConstraint("contact_id", "kind", "endpoint"),
 )
 
 # One answer per send: answering again updates it.
@@ -103,6 +119,7 @@ nps_answers = Table(
     Column("comment", Text),
     Column("answered_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("nps_answers_journey", "journey_id"),
 )
 
 # Messages the website shows the contact (chat prompt, NPS pop-up) until marked shown.
@@ -116,9 +133,11 @@ onsite_messages = Table(
     Column("content", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("shown_at", DateTime(timezone=True)),
+    Index("onsite_messages_contact", "contact_id", "shown_at"),
 )
 
-# Event ids already accepted from the API, so a retried call changes nothing.
+# Event ids already handled (from the API, the command line, the demo, provider reports), so a
+# retried call changes nothing.
 processed_events = Table(
     "processed_events",
     metadata,
@@ -143,4 +162,5 @@ held_events = Table(
     Column("retry_at", DateTime(timezone=True), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text),
+    Index("held_events_due", "retry_at", "id"),
 )
