@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,16 @@ import yaml
 from pydantic import ValidationError
 
 from journeys import conditions
-from journeys.spec import STEP_KINDS, WAITING_KINDS, BranchStep, JourneySpec, SendStep, WaitForStep
+from journeys.events import BUILT_IN_EVENTS
+from journeys.spec import (
+    MANUAL,
+    STEP_KINDS,
+    WAITING_KINDS,
+    BranchStep,
+    JourneySpec,
+    SendStep,
+    WaitForStep,
+)
 from journeys.templates import TemplateError, load_template
 
 
@@ -126,6 +137,18 @@ def _loops_without_wait(spec: JourneySpec) -> list[list[str]]:
     return loops
 
 
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    """The known name closest to a misspelt one, as " (did you mean 'x'?)", if any is close."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _known_events(spec: JourneySpec) -> frozenset[str]:
+    """The event kinds that can reach a run of `spec`: the system's own, and those the journey
+    names as its trigger ("manual" is none), its exits or its declared custom events."""
+    return BUILT_IN_EVENTS | ({spec.trigger} - {MANUAL}) | set(spec.exit_events) | set(spec.events)
+
+
 def graph_problems(
     spec: JourneySpec, file: str, library_dir: Path, lines: list[int]
 ) -> list[Problem]:
@@ -143,6 +166,7 @@ def graph_problems(
             add(s.id, "step id is used twice")
         seen.add(s.id)
     graph = spec.graph()
+    events = _known_events(spec)
     for s in spec.steps:
         for target in s.successors():
             if target not in seen:
@@ -157,6 +181,12 @@ def graph_problems(
                     s.id,
                     f"wait_for refers to {s.step!r}, a {spec.step(s.step).kind} step, not a send",
                 )
+        if isinstance(s, WaitForStep) and s.event not in events:
+            add(
+                s.id,
+                f"event {s.event!r} is never produced{_did_you_mean(s.event, events)}; "
+                "declare custom events under 'events:'",
+            )
         if isinstance(s, SendStep):
             for name in s.templates():
                 try:

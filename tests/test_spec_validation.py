@@ -221,3 +221,45 @@ def test_params_fill_the_steps_and_unknown_ones_are_named(tmp_path: Path) -> Non
     assert [str(p) for p in err.value.problems] == [
         f"{path}:8: step 'pause': unknown parameter ${{gapp}}"
     ]
+
+
+WAIT_FOR_OPENNED = """\
+  - id: hello
+    kind: send
+    channel: email
+    template: lead_intro
+  - id: read_it
+    kind: wait_for
+    event: openned
+    step: hello
+    timeout: 3d
+    on_event: done
+    on_timeout: done
+  - id: done
+    kind: end
+"""
+
+
+def test_wait_for_an_event_nothing_produces(tmp_path: Path) -> None:
+    assert problems(tmp_path, WAIT_FOR_OPENNED) == [
+        f"{tmp_path}/broken.yaml:10: step 'read_it': event 'openned' is never produced "
+        "(did you mean 'opened'?); declare custom events under 'events:'"
+    ]
+
+
+def test_a_declared_custom_event_may_be_waited_for(tmp_path: Path) -> None:
+    path = write(tmp_path, WAIT_FOR_OPENNED)
+    path.write_text(path.read_text().replace("steps:\n", "events: [openned]\nsteps:\n"))
+    assert load_journey(path).events == ["openned"]
+
+
+def test_the_trigger_and_exit_events_may_be_waited_for(tmp_path: Path) -> None:
+    path = write(tmp_path, WAIT_FOR_OPENNED.replace("openned", "purchase"))
+    with pytest.raises(SpecError):
+        load_journey(path)
+    path.write_text(path.read_text().replace("trigger: manual", "trigger: purchase"))
+    load_journey(path)
+    path.write_text(
+        path.read_text().replace("trigger: purchase", "trigger: manual\nexit_events: [purchase]")
+    )
+    load_journey(path)
