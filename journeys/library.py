@@ -21,6 +21,7 @@ from journeys.spec import (
     BranchStep,
     JourneySpec,
     SendStep,
+    Step,
     WaitForStep,
 )
 from journeys.templates import TemplateError, load_template
@@ -58,6 +59,12 @@ def _step_lines(text: str) -> list[int]:
     return []
 
 
+def _step_name(entry: Any, index: int) -> str:
+    """How problems name an entry of `steps:`: its id as written, else its place in the list."""
+    step_id = entry.get("id") if isinstance(entry, dict) else None
+    return str(step_id) if step_id else f"#{index + 1}"
+
+
 def _schema_problems(file: str, raw: Any, err: ValidationError, lines: list[int]) -> list[Problem]:
     problems = []
     raw_steps = raw.get("steps") if isinstance(raw, dict) else None
@@ -66,13 +73,11 @@ def _schema_problems(file: str, raw: Any, err: ValidationError, lines: list[int]
         step_id, line = None, None
         if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
             index = loc[1]
-            if isinstance(raw_steps, list) and index < len(raw_steps):
-                entry = raw_steps[index]
-                step_id = entry.get("id") if isinstance(entry, dict) else None
+            entry = raw_steps[index] if isinstance(raw_steps, list) else None
+            step_id = _step_name(entry, index)
             line = lines[index] if index < len(lines) else None
             # drop "steps.3.send" noise: keep the field inside the step
             loc = [p for p in loc[2:] if p not in STEP_KINDS]
-            step_id = step_id or f"#{index + 1}"
         field = ".".join(str(p) for p in loc)
         message = e["msg"].removeprefix("Value error, ")
         if e["type"] == "union_tag_invalid":
@@ -108,8 +113,8 @@ def _substitute_params(file: str, raw: Any, lines: list[int]) -> list[Problem]:
         return value
 
     for index, entry in enumerate(raw["steps"]):
-        step_id = entry.get("id", f"#{index + 1}") if isinstance(entry, dict) else f"#{index + 1}"
-        raw["steps"][index] = fill(entry, step_id, lines[index] if index < len(lines) else None)
+        line = lines[index] if index < len(lines) else None
+        raw["steps"][index] = fill(entry, _step_name(entry, index), line)
     return problems
 
 
@@ -149,59 +154,48 @@ def _known_events(spec: JourneySpec) -> frozenset[str]:
     return BUILT_IN_EVENTS | ({spec.trigger} - {MANUAL}) | set(spec.exit_events) | set(spec.events)
 
 
-def graph_problems(
-    spec: JourneySpec, file: str, library_dir: Path, lines: list[int]
-) -> list[Problem]:
-    """Everything pydantic cannot see: references, reachability, loops, templates, conditions."""
-    problems: list[Problem] = []
-    ids = [s.id for s in spec.steps]
-    line_of = {s.id: (lines[i] if i < len(lines) else None) for i, s in enumerate(spec.steps)}
-
-    def add(step: str | None, message: str) -> None:
-        problems.append(Problem(file, message, step, line_of.get(step) if step else None))
-
-    seen: set[str] = set()
-    for s in spec.steps:
-        if s.id in seen:
-            add(s.id, "step id is used twice")
-        seen.add(s.id)
-    graph = spec.graph()
-    events = _known_events(spec)
-    for s in spec.steps:
-        for target in s.successors():
-            if target not in seen:
-                add(s.id, f"unknown next step {target!r}")
-        if not graph[s.id] and s.kind not in ("end",):
-            add(s.id, "nothing follows this step: give it 'next' or finish with an 'end' step")
-        if isinstance(s, WaitForStep) and s.step is not None:
-            if s.step not in seen:
-                add(s.id, f"wait_for refers to unknown step {s.step!r}")
-            elif not isinstance(spec.step(s.step), SendStep):
-                add(
-                    s.id,
-                    f"wait_for refers to {s.step!r}, a {spec.step(s.step).kind} step, not a send",
-                )
-        if isinstance(s, WaitForStep) and s.event not in events:
-            add(
-                s.id,
-                f"event {s.event!r} is never produced{_did_you_mean(s.event, events)}; "
-                "declare custom events under 'events:'",
+def _step_problems(
+    spec: JourneySpec, step: Step, known_ids: set[str], events: frozenset[str], library_dir: Path
+) -> list[str]:
+    """What is wrong with one step beyond its schema: what it refers to and what it uses."""
+    found = [f"unknown next step {t!r}" for t in step.successors() if t not in known_ids]
+    if isinstance(step, WaitForStep):
+        about = next((s for s in spec.steps if s.id == step.step), None)
+        if step.step is not None and step.step not in known_ids:
+            found.append(f"wait_for refers to unknown step {step.step!r}")
+        elif about is not None and not isinstance(about, SendStep):
+            found.append(f"wait_for refers to {step.step!r}, a {about.kind} step, not a send")
+        if step.event not in events:
+            found.append(
+                f"event {step.event!r} is never produced{_did_you_mean(step.event, events)}; "
+                "declare custom events under 'events:'"
             )
-        if isinstance(s, SendStep):
-            for name in s.templates():
-                try:
-                    load_template(library_dir, s.channel, name)
-                except TemplateError as e:
-                    add(s.id, str(e))
-            names = [v.name for v in s.variants]
-            if len(set(names)) != len(names):
-                add(s.id, "variant names repeat")
-        if isinstance(s, BranchStep):
-            for c in s.conditions:
-                try:
-                    conditions.parse(c.when)
-                except conditions.UnknownCondition as e:
-                    add(s.id, str(e))
+    if isinstance(step, SendStep):
+        for name in step.templates():
+            try:
+                load_template(library_dir, step.channel, name)
+            except TemplateError as e:
+                found.append(str(e))
+        names = [v.name for v in step.variants]
+        if len(set(names)) != len(names):
+            found.append("variant names repeat")
+    if isinstance(step, BranchStep):
+        for c in step.conditions:
+            try:
+                conditions.parse(c.when)
+            except conditions.UnknownCondition as e:
+                found.append(str(e))
+    return found
+
+
+def _shape_problems(spec: JourneySpec) -> list[tuple[str, str]]:
+    """(step id, problem) for the shape of the graph: dead ends, unreachable steps, busy loops."""
+    graph = spec.graph()
+    found = [
+        (s.id, "nothing follows this step: give it 'next' or finish with an 'end' step")
+        for s in spec.steps
+        if not graph[s.id] and s.kind != "end"
+    ]
     reachable: set[str] = set()
     frontier = [spec.first_step]
     while frontier:
@@ -210,12 +204,74 @@ def graph_problems(
             continue
         reachable.add(node)
         frontier.extend(graph[node])
-    for step_id in ids:
-        if step_id not in reachable:
-            add(step_id, "step is not reachable from the first step")
-    for loop in _loops_without_wait(spec):
-        add(loop[0], f"loop with no wait in it: {' -> '.join(loop)}")
+    found += [
+        (s.id, "step is not reachable from the first step")
+        for s in spec.steps
+        if s.id not in reachable
+    ]
+    found += [
+        (loop[0], f"loop with no wait in it: {' -> '.join(loop)}")
+        for loop in _loops_without_wait(spec)
+    ]
+    return found
+
+
+def graph_problems(
+    spec: JourneySpec,
+    file: str,
+    library_dir: Path,
+    lines: list[int],
+    refused: frozenset[str] = frozenset(),
+) -> list[Problem]:
+    """Everything pydantic cannot see: references, events, templates, conditions, and the shape
+    of the graph. `refused` are the ids of steps left out of `spec` because the schema refused
+    them: references to them count as known, and the shape waits until they pass (what follows
+    what is not known before)."""
+    problems: list[Problem] = []
+    line_of = {s.id: (lines[i] if i < len(lines) else None) for i, s in enumerate(spec.steps)}
+
+    def add(step: str, message: str) -> None:
+        problems.append(Problem(file, message, step, line_of.get(step)))
+
+    known_ids = {s.id for s in spec.steps} | refused
+    events = _known_events(spec)
+    seen: set[str] = set()
+    for s in spec.steps:
+        if s.id in seen:
+            add(s.id, "step id is used twice")
+        seen.add(s.id)
+        for message in _step_problems(spec, s, known_ids, events, library_dir):
+            add(s.id, message)
+    if not refused:
+        for step_id, message in _shape_problems(spec):
+            add(step_id, message)
     return problems
+
+
+def _problems_beyond_the_schema(
+    file: str, raw: Any, err: ValidationError, library_dir: Path, lines: list[int]
+) -> list[Problem]:
+    """graph_problems of the steps the schema accepted, so that one refused step (a duration
+    that is not one) does not hide the rest of the file's problems. Nothing when the schema
+    refused something outside the steps too: without the journey's own fields there is no spec
+    to check against."""
+    refused_at = {
+        e["loc"][1]
+        for e in err.errors()
+        if len(e["loc"]) >= 2 and e["loc"][0] == "steps" and isinstance(e["loc"][1], int)
+    }
+    steps = raw.get("steps") if isinstance(raw, dict) else None
+    if not refused_at or not isinstance(steps, list):
+        return []
+    try:
+        spec = JourneySpec.model_validate(
+            {**raw, "steps": [s for i, s in enumerate(steps) if i not in refused_at]}
+        )
+    except ValidationError:
+        return []
+    refused = frozenset(_step_name(steps[i], i) for i in refused_at)
+    kept_lines = [line for i, line in enumerate(lines) if i not in refused_at]
+    return graph_problems(spec, file, library_dir, kept_lines, refused)
 
 
 def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
@@ -246,7 +302,10 @@ def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
     try:
         spec = JourneySpec.model_validate(raw)
     except ValidationError as e:
-        raise SpecError(_schema_problems(file, raw, e, lines)) from None
+        raise SpecError(
+            _schema_problems(file, raw, e, lines)
+            + _problems_beyond_the_schema(file, raw, e, library_dir, lines)
+        ) from None
     problems = graph_problems(spec, file, library_dir, lines)
     if problems:
         raise SpecError(problems)

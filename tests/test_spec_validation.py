@@ -263,3 +263,34 @@ def test_the_trigger_and_exit_events_may_be_waited_for(tmp_path: Path) -> None:
         path.read_text().replace("trigger: purchase", "trigger: manual\nexit_events: [purchase]")
     )
     load_journey(path)
+
+
+def test_a_bad_duration_does_not_hide_the_other_problems(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: hello
+    kind: send
+    channel: email
+    template: nope
+    next: pause
+  - id: pause
+    kind: wait
+    duration: three days
+  - id: read_it
+    kind: wait_for
+    event: openned
+    timeout: 3d
+    on_event: pause
+    on_timeout: nowhere
+  - id: done
+    kind: end
+""",
+    )
+    assert found[0].startswith(f"{tmp_path}/broken.yaml:11: step 'pause': duration: 'three days'")
+    assert found[1].startswith(f"{tmp_path}/broken.yaml:6: step 'hello': unknown email template")
+    assert found[2:] == [
+        f"{tmp_path}/broken.yaml:14: step 'read_it': unknown next step 'nowhere'",
+        f"{tmp_path}/broken.yaml:14: step 'read_it': event 'openned' is never produced "
+        "(did you mean 'opened'?); declare custom events under 'events:'",
+    ]
