@@ -158,11 +158,18 @@ def _step_problems(
     spec: JourneySpec, step: Step, known_ids: set[str], events: frozenset[str], library_dir: Path
 ) -> list[str]:
     """What is wrong with one step beyond its schema: what it refers to and what it uses."""
-    found = [f"unknown next step {t!r}" for t in step.successors() if t not in known_ids]
+    found = [
+        f"unknown next step {t!r}{_did_you_mean(t, known_ids)}"
+        for t in step.successors()
+        if t not in known_ids
+    ]
     if isinstance(step, WaitForStep):
         about = next((s for s in spec.steps if s.id == step.step), None)
         if step.step is not None and step.step not in known_ids:
-            found.append(f"wait_for refers to unknown step {step.step!r}")
+            found.append(
+                f"wait_for refers to unknown step {step.step!r}"
+                f"{_did_you_mean(step.step, known_ids)}"
+            )
         elif about is not None and not isinstance(about, SendStep):
             found.append(f"wait_for refers to {step.step!r}, a {about.kind} step, not a send")
         if step.event not in events:
@@ -188,6 +195,22 @@ def _step_problems(
     return found
 
 
+def _unreachable(spec: JourneySpec, graph: dict[str, list[str]]) -> list[str]:
+    """The steps no path from the first step leads to. A path into an unknown step id (a
+    misspelt `next`) may have been meant for any step, so then none is called unreachable: one
+    wrong reference is one problem, not one more for every step behind it."""
+    reachable: set[str] = set()
+    frontier = [spec.first_step]
+    while frontier:
+        node = frontier.pop()
+        if node not in graph:
+            return []
+        if node not in reachable:
+            reachable.add(node)
+            frontier.extend(graph[node])
+    return [s.id for s in spec.steps if s.id not in reachable]
+
+
 def _shape_problems(spec: JourneySpec) -> list[tuple[str, str]]:
     """(step id, problem) for the shape of the graph: dead ends, unreachable steps, busy loops."""
     graph = spec.graph()
@@ -196,18 +219,9 @@ def _shape_problems(spec: JourneySpec) -> list[tuple[str, str]]:
         for s in spec.steps
         if not graph[s.id] and s.kind != "end"
     ]
-    reachable: set[str] = set()
-    frontier = [spec.first_step]
-    while frontier:
-        node = frontier.pop()
-        if node in reachable or node not in graph:
-            continue
-        reachable.add(node)
-        frontier.extend(graph[node])
     found += [
-        (s.id, "step is not reachable from the first step")
-        for s in spec.steps
-        if s.id not in reachable
+        (step_id, "step is not reachable from the first step")
+        for step_id in _unreachable(spec, graph)
     ]
     found += [
         (loop[0], f"loop with no wait in it: {' -> '.join(loop)}")

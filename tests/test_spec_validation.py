@@ -193,8 +193,12 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     channel: email
     template: nope
     next: nowhere
-  - id: orphan
-    kind: end
+  - id: check
+    kind: branch
+    conditions:
+      - when: has_fax
+        next: hello
+    otherwise: hello
 """,
     )
     assert len(found) == 3
@@ -293,4 +297,71 @@ def test_a_bad_duration_does_not_hide_the_other_problems(tmp_path: Path) -> None
         f"{tmp_path}/broken.yaml:14: step 'read_it': unknown next step 'nowhere'",
         f"{tmp_path}/broken.yaml:14: step 'read_it': event 'openned' is never produced "
         "(did you mean 'opened'?); declare custom events under 'events:'",
+    ]
+
+
+def test_one_wrong_next_is_one_problem(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: hello
+    kind: send
+    channel: email
+    template: lead_intro
+    next: goodbye
+  - id: pause
+    kind: wait
+    duration: 3d
+  - id: again
+    kind: send
+    channel: email
+    template: lead_intro
+  - id: done
+    kind: end
+""",
+    )
+    assert found == [f"{tmp_path}/broken.yaml:6: step 'hello': unknown next step 'goodbye'"]
+
+
+def test_a_misspelt_step_reference_suggests_the_nearest_id(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: hello
+    kind: send
+    channel: email
+    template: lead_intro
+    next: dnoe
+  - id: read_it
+    kind: wait_for
+    event: opened
+    step: helo
+    timeout: 3d
+    on_event: done
+    on_timeout: done
+  - id: done
+    kind: end
+""",
+    )
+    assert found == [
+        f"{tmp_path}/broken.yaml:6: step 'hello': unknown next step 'dnoe' (did you mean 'done'?)",
+        f"{tmp_path}/broken.yaml:11: step 'read_it': "
+        "wait_for refers to unknown step 'helo' (did you mean 'hello'?)",
+    ]
+
+
+def test_a_step_only_a_wrong_next_leads_from_is_still_unreachable(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: done
+    kind: end
+  - id: orphan
+    kind: goto
+    target: nowhere
+""",
+    )
+    assert found == [
+        f"{tmp_path}/broken.yaml:8: step 'orphan': unknown next step 'nowhere'",
+        f"{tmp_path}/broken.yaml:8: step 'orphan': step is not reachable from the first step",
     ]
