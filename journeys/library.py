@@ -45,24 +45,64 @@ class SpecError(ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def _step_lines(text: str) -> list[int]:
+def _steps_node(root: yaml.Node | None) -> yaml.SequenceNode | None:
+    """The `steps:` list of a composed journey file (the last, as the loaded data keeps it)."""
+    found = None
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == "steps" and isinstance(value, yaml.SequenceNode):
+                found = value
+    return found
+
+
+def _step_lines(root: yaml.Node | None) -> list[int]:
     """The line where each entry of `steps:` starts, to point authors at the right place."""
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return []
-    if not isinstance(root, yaml.MappingNode):
-        return []
-    for key, value in root.value:
-        if key.value == "steps" and isinstance(value, yaml.SequenceNode):
-            return [item.start_mark.line + 1 for item in value.value]
-    return []
+    steps = _steps_node(root)
+    return [item.start_mark.line + 1 for item in steps.value] if steps else []
 
 
 def _step_name(entry: Any, index: int) -> str:
     """How problems name an entry of `steps:`: its id as written, else its place in the list."""
     step_id = entry.get("id") if isinstance(entry, dict) else None
     return str(step_id) if step_id else f"#{index + 1}"
+
+
+def _repeated_keys(file: str, root: yaml.Node | None, raw: Any) -> list[Problem]:
+    """Every key a mapping gives twice, with its line and step. YAML forbids them, yet PyYAML
+    silently keeps the last value, so the author could not tell which one counts."""
+    problems: list[Problem] = []
+    walked: set[int] = set()
+
+    def walk(node: yaml.Node, step: str | None) -> None:
+        # An alias repeats a node, even inside itself: each node is walked once.
+        if id(node) in walked:
+            return
+        walked.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in first_line:
+                        message = (
+                            f"{key.value!r} is given twice (first on line {first_line[key.value]})"
+                        )
+                        problems.append(Problem(file, message, step, line))
+                    first_line.setdefault(key.value, line)
+                walk(value, step)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                walk(item, step)
+
+    # Steps first, to name the step a repeated key is in; the walk of the rest passes them by.
+    steps = _steps_node(root)
+    entries = raw.get("steps") if isinstance(raw, dict) else None
+    for index, item in enumerate(steps.value if steps else []):
+        entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
+        walk(item, _step_name(entry, index))
+    if root is not None:
+        walk(root, None)
+    return sorted(problems, key=lambda p: p.line or 0)
 
 
 def _schema_problems(file: str, raw: Any, err: ValidationError, lines: list[int]) -> list[Problem]:
@@ -297,6 +337,7 @@ def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
     except OSError as e:
         raise SpecError([Problem(file, f"cannot read: {e.strerror}")]) from None
     try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
@@ -310,7 +351,10 @@ def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
                 )
             ]
         ) from None
-    lines = _step_lines(text)
+    # Which of two values counts is anybody's guess: nothing else is checked until it is fixed.
+    if problems := _repeated_keys(file, root, raw):
+        raise SpecError(problems)
+    lines = _step_lines(root)
     if problems := _substitute_params(file, raw, lines):
         raise SpecError(problems)
     try:

@@ -365,3 +365,31 @@ def test_a_step_only_a_wrong_next_leads_from_is_still_unreachable(tmp_path: Path
         f"{tmp_path}/broken.yaml:8: step 'orphan': unknown next step 'nowhere'",
         f"{tmp_path}/broken.yaml:8: step 'orphan': step is not reachable from the first step",
     ]
+
+
+def test_a_key_given_twice_is_named_with_its_line(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: pause
+    kind: wait
+    duration: 3d
+    next: done
+    next: pause
+  - id: done
+    kind: end
+""",
+    )
+    assert found == [
+        f"{tmp_path}/broken.yaml:10: step 'pause': 'next' is given twice (first on line 9)"
+    ]
+
+
+def test_a_top_level_key_given_twice_is_named_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "  - id: done\n    kind: end\n")
+    path.write_text(path.read_text() + "steps:\n  - id: again\n    kind: end\n")
+    with pytest.raises(SpecError) as err:
+        load_journey(path)
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:8: 'steps' is given twice (first on line 5)"
+    ]
