@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,17 @@ import yaml
 from pydantic import ValidationError
 
 from journeys import conditions
-from journeys.spec import STEP_KINDS, WAITING_KINDS, BranchStep, JourneySpec, SendStep, WaitForStep
+from journeys.events import BUILT_IN_EVENTS
+from journeys.spec import (
+    MANUAL,
+    STEP_KINDS,
+    WAITING_KINDS,
+    BranchStep,
+    JourneySpec,
+    SendStep,
+    Step,
+    WaitForStep,
+)
 from journeys.templates import TemplateError, load_template
 
 
@@ -33,18 +45,64 @@ class SpecError(ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def _step_lines(text: str) -> list[int]:
+def _steps_node(root: yaml.Node | None) -> yaml.SequenceNode | None:
+    """The `steps:` list of a composed journey file (the last, as the loaded data keeps it)."""
+    found = None
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == "steps" and isinstance(value, yaml.SequenceNode):
+                found = value
+    return found
+
+
+def _step_lines(root: yaml.Node | None) -> list[int]:
     """The line where each entry of `steps:` starts, to point authors at the right place."""
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return []
-    if not isinstance(root, yaml.MappingNode):
-        return []
-    for key, value in root.value:
-        if key.value == "steps" and isinstance(value, yaml.SequenceNode):
-            return [item.start_mark.line + 1 for item in value.value]
-    return []
+    steps = _steps_node(root)
+    return [item.start_mark.line + 1 for item in steps.value] if steps else []
+
+
+def _step_name(entry: Any, index: int) -> str:
+    """How problems name an entry of `steps:`: its id as written, else its place in the list."""
+    step_id = entry.get("id") if isinstance(entry, dict) else None
+    return str(step_id) if step_id else f"#{index + 1}"
+
+
+def _repeated_keys(file: str, root: yaml.Node | None, raw: Any) -> list[Problem]:
+    """Every key a mapping gives twice, with its line and step. YAML forbids them, yet PyYAML
+    silently keeps the last value, so the author could not tell which one counts."""
+    problems: list[Problem] = []
+    walked: set[int] = set()
+
+    def walk(node: yaml.Node, step: str | None) -> None:
+        # An alias repeats a node, even inside itself: each node is walked once.
+        if id(node) in walked:
+            return
+        walked.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in first_line:
+                        message = (
+                            f"{key.value!r} is given twice (first on line {first_line[key.value]})"
+                        )
+                        problems.append(Problem(file, message, step, line))
+                    first_line.setdefault(key.value, line)
+                walk(value, step)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                walk(item, step)
+
+    # Steps first, to name the step a repeated key is in; the walk of the rest passes them by.
+    steps = _steps_node(root)
+    entries = raw.get("steps") if isinstance(raw, dict) else None
+    for index, item in enumerate(steps.value if steps else []):
+        entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
+        walk(item, _step_name(entry, index))
+    if root is not None:
+        walk(root, None)
+    return sorted(problems, key=lambda p: p.line or 0)
 
 
 def _schema_problems(file: str, raw: Any, err: ValidationError, lines: list[int]) -> list[Problem]:
@@ -55,13 +113,11 @@ def _schema_problems(file: str, raw: Any, err: ValidationError, lines: list[int]
         step_id, line = None, None
         if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
             index = loc[1]
-            if isinstance(raw_steps, list) and index < len(raw_steps):
-                entry = raw_steps[index]
-                step_id = entry.get("id") if isinstance(entry, dict) else None
+            entry = raw_steps[index] if isinstance(raw_steps, list) else None
+            step_id = _step_name(entry, index)
             line = lines[index] if index < len(lines) else None
             # drop "steps.3.send" noise: keep the field inside the step
             loc = [p for p in loc[2:] if p not in STEP_KINDS]
-            step_id = step_id or f"#{index + 1}"
         field = ".".join(str(p) for p in loc)
         message = e["msg"].removeprefix("Value error, ")
         if e["type"] == "union_tag_invalid":
@@ -97,8 +153,8 @@ def _substitute_params(file: str, raw: Any, lines: list[int]) -> list[Problem]:
         return value
 
     for index, entry in enumerate(raw["steps"]):
-        step_id = entry.get("id", f"#{index + 1}") if isinstance(entry, dict) else f"#{index + 1}"
-        raw["steps"][index] = fill(entry, step_id, lines[index] if index < len(lines) else None)
+        line = lines[index] if index < len(lines) else None
+        raw["steps"][index] = fill(entry, _step_name(entry, index), line)
     return problems
 
 
@@ -126,66 +182,150 @@ def _loops_without_wait(spec: JourneySpec) -> list[list[str]]:
     return loops
 
 
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    """The known name closest to a misspelt one, as " (did you mean 'x'?)", if any is close."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _known_events(spec: JourneySpec) -> frozenset[str]:
+    """The event kinds that can reach a run of `spec`: the system's own, and those the journey
+    names as its trigger ("manual" is none), its exits or its declared custom events."""
+    return BUILT_IN_EVENTS | ({spec.trigger} - {MANUAL}) | set(spec.exit_events) | set(spec.events)
+
+
+def _step_problems(
+    spec: JourneySpec, step: Step, known_ids: set[str], events: frozenset[str], library_dir: Path
+) -> list[str]:
+    """What is wrong with one step beyond its schema: what it refers to and what it uses."""
+    found = [
+        f"unknown next step {t!r}{_did_you_mean(t, known_ids)}"
+        for t in step.successors()
+        if t not in known_ids
+    ]
+    if isinstance(step, WaitForStep):
+        about = next((s for s in spec.steps if s.id == step.step), None)
+        if step.step is not None and step.step not in known_ids:
+            found.append(
+                f"wait_for refers to unknown step {step.step!r}"
+                f"{_did_you_mean(step.step, known_ids)}"
+            )
+        elif about is not None and not isinstance(about, SendStep):
+            found.append(f"wait_for refers to {step.step!r}, a {about.kind} step, not a send")
+        if step.event not in events:
+            found.append(
+                f"event {step.event!r} is never produced{_did_you_mean(step.event, events)}; "
+                "declare custom events under 'events:'"
+            )
+    if isinstance(step, SendStep):
+        for name in step.templates():
+            try:
+                load_template(library_dir, step.channel, name)
+            except TemplateError as e:
+                found.append(str(e))
+        names = [v.name for v in step.variants]
+        if len(set(names)) != len(names):
+            found.append("variant names repeat")
+    if isinstance(step, BranchStep):
+        for c in step.conditions:
+            try:
+                conditions.parse(c.when)
+            except conditions.UnknownCondition as e:
+                found.append(str(e))
+    return found
+
+
+def _unreachable(spec: JourneySpec, graph: dict[str, list[str]]) -> list[str]:
+    """The steps no path from the first step leads to. A path into an unknown step id (a
+    misspelt `next`) may have been meant for any step, so then none is called unreachable: one
+    wrong reference is one problem, not one more for every step behind it."""
+    reachable: set[str] = set()
+    frontier = [spec.first_step]
+    while frontier:
+        node = frontier.pop()
+        if node not in graph:
+            return []
+        if node not in reachable:
+            reachable.add(node)
+            frontier.extend(graph[node])
+    return [s.id for s in spec.steps if s.id not in reachable]
+
+
+def _shape_problems(spec: JourneySpec) -> list[tuple[str, str]]:
+    """(step id, problem) for the shape of the graph: dead ends, unreachable steps, busy loops."""
+    graph = spec.graph()
+    found = [
+        (s.id, "nothing follows this step: give it 'next' or finish with an 'end' step")
+        for s in spec.steps
+        if not graph[s.id] and s.kind != "end"
+    ]
+    found += [
+        (step_id, "step is not reachable from the first step")
+        for step_id in _unreachable(spec, graph)
+    ]
+    found += [
+        (loop[0], f"loop with no wait in it: {' -> '.join(loop)}")
+        for loop in _loops_without_wait(spec)
+    ]
+    return found
+
+
 def graph_problems(
-    spec: JourneySpec, file: str, library_dir: Path, lines: list[int]
+    spec: JourneySpec,
+    file: str,
+    library_dir: Path,
+    lines: list[int],
+    refused: frozenset[str] = frozenset(),
 ) -> list[Problem]:
-    """Everything pydantic cannot see: references, reachability, loops, templates, conditions."""
+    """Everything pydantic cannot see: references, events, templates, conditions, and the shape
+    of the graph. `refused` are the ids of steps left out of `spec` because the schema refused
+    them: references to them count as known, and the shape waits until they pass (what follows
+    what is not known before)."""
     problems: list[Problem] = []
-    ids = [s.id for s in spec.steps]
     line_of = {s.id: (lines[i] if i < len(lines) else None) for i, s in enumerate(spec.steps)}
 
-    def add(step: str | None, message: str) -> None:
-        problems.append(Problem(file, message, step, line_of.get(step) if step else None))
+    def add(step: str, message: str) -> None:
+        problems.append(Problem(file, message, step, line_of.get(step)))
 
+    known_ids = {s.id for s in spec.steps} | refused
+    events = _known_events(spec)
     seen: set[str] = set()
     for s in spec.steps:
         if s.id in seen:
             add(s.id, "step id is used twice")
         seen.add(s.id)
-    graph = spec.graph()
-    for s in spec.steps:
-        for target in s.successors():
-            if target not in seen:
-                add(s.id, f"unknown next step {target!r}")
-        if not graph[s.id] and s.kind not in ("end",):
-            add(s.id, "nothing follows this step: give it 'next' or finish with an 'end' step")
-        if isinstance(s, WaitForStep) and s.step is not None:
-            if s.step not in seen:
-                add(s.id, f"wait_for refers to unknown step {s.step!r}")
-            elif not isinstance(spec.step(s.step), SendStep):
-                add(
-                    s.id,
-                    f"wait_for refers to {s.step!r}, a {spec.step(s.step).kind} step, not a send",
-                )
-        if isinstance(s, SendStep):
-            for name in s.templates():
-                try:
-                    load_template(library_dir, s.channel, name)
-                except TemplateError as e:
-                    add(s.id, str(e))
-            names = [v.name for v in s.variants]
-            if len(set(names)) != len(names):
-                add(s.id, "variant names repeat")
-        if isinstance(s, BranchStep):
-            for c in s.conditions:
-                try:
-                    conditions.parse(c.when)
-                except conditions.UnknownCondition as e:
-                    add(s.id, str(e))
-    reachable: set[str] = set()
-    frontier = [spec.first_step]
-    while frontier:
-        node = frontier.pop()
-        if node in reachable or node not in graph:
-            continue
-        reachable.add(node)
-        frontier.extend(graph[node])
-    for step_id in ids:
-        if step_id not in reachable:
-            add(step_id, "step is not reachable from the first step")
-    for loop in _loops_without_wait(spec):
-        add(loop[0], f"loop with no wait in it: {' -> '.join(loop)}")
+        for message in _step_problems(spec, s, known_ids, events, library_dir):
+            add(s.id, message)
+    if not refused:
+        for step_id, message in _shape_problems(spec):
+            add(step_id, message)
     return problems
+
+
+def _problems_beyond_the_schema(
+    file: str, raw: Any, err: ValidationError, library_dir: Path, lines: list[int]
+) -> list[Problem]:
+    """graph_problems of the steps the schema accepted, so that one refused step (a duration
+    that is not one) does not hide the rest of the file's problems. Nothing when the schema
+    refused something outside the steps too: without the journey's own fields there is no spec
+    to check against."""
+    refused_at = {
+        e["loc"][1]
+        for e in err.errors()
+        if len(e["loc"]) >= 2 and e["loc"][0] == "steps" and isinstance(e["loc"][1], int)
+    }
+    steps = raw.get("steps") if isinstance(raw, dict) else None
+    if not refused_at or not isinstance(steps, list):
+        return []
+    try:
+        spec = JourneySpec.model_validate(
+            {**raw, "steps": [s for i, s in enumerate(steps) if i not in refused_at]}
+        )
+    except ValidationError:
+        return []
+    refused = frozenset(_step_name(steps[i], i) for i in refused_at)
+    kept_lines = [line for i, line in enumerate(lines) if i not in refused_at]
+    return graph_problems(spec, file, library_dir, kept_lines, refused)
 
 
 def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
@@ -197,6 +337,7 @@ def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
     except OSError as e:
         raise SpecError([Problem(file, f"cannot read: {e.strerror}")]) from None
     try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
@@ -210,13 +351,19 @@ def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
                 )
             ]
         ) from None
-    lines = _step_lines(text)
+    # Which of two values counts is anybody's guess: nothing else is checked until it is fixed.
+    if problems := _repeated_keys(file, root, raw):
+        raise SpecError(problems)
+    lines = _step_lines(root)
     if problems := _substitute_params(file, raw, lines):
         raise SpecError(problems)
     try:
         spec = JourneySpec.model_validate(raw)
     except ValidationError as e:
-        raise SpecError(_schema_problems(file, raw, e, lines)) from None
+        raise SpecError(
+            _schema_problems(file, raw, e, lines)
+            + _problems_beyond_the_schema(file, raw, e, library_dir, lines)
+        ) from None
     problems = graph_problems(spec, file, library_dir, lines)
     if problems:
         raise SpecError(problems)

@@ -253,6 +253,9 @@ class JourneySpec(_Model):
     re_entry: Literal["never", "after_exit"] = "never"
     # Any of these events ends the run at once, wherever it is.
     exit_events: list[str] = []
+    # Custom event kinds backend services send that steps wait for (webinar_attended, say),
+    # beyond those the system produces (journeys.events), so a misspelt event can be caught.
+    events: list[str] = []
     # Values the steps refer to as ${name} (waits "to be determined" by the seed, for example);
     # substituted when the file is loaded, kept here so a run shows what it was started with.
     params: dict[str, str] = {}

@@ -193,8 +193,12 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     channel: email
     template: nope
     next: nowhere
-  - id: orphan
-    kind: end
+  - id: check
+    kind: branch
+    conditions:
+      - when: has_fax
+        next: hello
+    otherwise: hello
 """,
     )
     assert len(found) == 3
@@ -220,4 +224,172 @@ def test_params_fill_the_steps_and_unknown_ones_are_named(tmp_path: Path) -> Non
         load_journey(path)
     assert [str(p) for p in err.value.problems] == [
         f"{path}:8: step 'pause': unknown parameter ${{gapp}}"
+    ]
+
+
+WAIT_FOR_OPENNED = """\
+  - id: hello
+    kind: send
+    channel: email
+    template: lead_intro
+  - id: read_it
+    kind: wait_for
+    event: openned
+    step: hello
+    timeout: 3d
+    on_event: done
+    on_timeout: done
+  - id: done
+    kind: end
+"""
+
+
+def test_wait_for_an_event_nothing_produces(tmp_path: Path) -> None:
+    assert problems(tmp_path, WAIT_FOR_OPENNED) == [
+        f"{tmp_path}/broken.yaml:10: step 'read_it': event 'openned' is never produced "
+        "(did you mean 'opened'?); declare custom events under 'events:'"
+    ]
+
+
+def test_a_declared_custom_event_may_be_waited_for(tmp_path: Path) -> None:
+    path = write(tmp_path, WAIT_FOR_OPENNED)
+    path.write_text(path.read_text().replace("steps:\n", "events: [openned]\nsteps:\n"))
+    assert load_journey(path).events == ["openned"]
+
+
+def test_the_trigger_and_exit_events_may_be_waited_for(tmp_path: Path) -> None:
+    path = write(tmp_path, WAIT_FOR_OPENNED.replace("openned", "purchase"))
+    with pytest.raises(SpecError):
+        load_journey(path)
+    path.write_text(path.read_text().replace("trigger: manual", "trigger: purchase"))
+    load_journey(path)
+    path.write_text(
+        path.read_text().replace("trigger: purchase", "trigger: manual\nexit_events: [purchase]")
+    )
+    load_journey(path)
+
+
+def test_a_bad_duration_does_not_hide_the_other_problems(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: hello
+    kind: send
+    channel: email
+    template: nope
+    next: pause
+  - id: pause
+    kind: wait
+    duration: three days
+  - id: read_it
+    kind: wait_for
+    event: openned
+    timeout: 3d
+    on_event: pause
+    on_timeout: nowhere
+  - id: done
+    kind: end
+""",
+    )
+    assert found[0].startswith(f"{tmp_path}/broken.yaml:11: step 'pause': duration: 'three days'")
+    assert found[1].startswith(f"{tmp_path}/broken.yaml:6: step 'hello': unknown email template")
+    assert found[2:] == [
+        f"{tmp_path}/broken.yaml:14: step 'read_it': unknown next step 'nowhere'",
+        f"{tmp_path}/broken.yaml:14: step 'read_it': event 'openned' is never produced "
+        "(did you mean 'opened'?); declare custom events under 'events:'",
+    ]
+
+
+def test_one_wrong_next_is_one_problem(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: hello
+    kind: send
+    channel: email
+    template: lead_intro
+    next: goodbye
+  - id: pause
+    kind: wait
+    duration: 3d
+  - id: again
+    kind: send
+    channel: email
+    template: lead_intro
+  - id: done
+    kind: end
+""",
+    )
+    assert found == [f"{tmp_path}/broken.yaml:6: step 'hello': unknown next step 'goodbye'"]
+
+
+def test_a_misspelt_step_reference_suggests_the_nearest_id(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: hello
+    kind: send
+    channel: email
+    template: lead_intro
+    next: dnoe
+  - id: read_it
+    kind: wait_for
+    event: opened
+    step: helo
+    timeout: 3d
+    on_event: done
+    on_timeout: done
+  - id: done
+    kind: end
+""",
+    )
+    assert found == [
+        f"{tmp_path}/broken.yaml:6: step 'hello': unknown next step 'dnoe' (did you mean 'done'?)",
+        f"{tmp_path}/broken.yaml:11: step 'read_it': "
+        "wait_for refers to unknown step 'helo' (did you mean 'hello'?)",
+    ]
+
+
+def test_a_step_only_a_wrong_next_leads_from_is_still_unreachable(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: done
+    kind: end
+  - id: orphan
+    kind: goto
+    target: nowhere
+""",
+    )
+    assert found == [
+        f"{tmp_path}/broken.yaml:8: step 'orphan': unknown next step 'nowhere'",
+        f"{tmp_path}/broken.yaml:8: step 'orphan': step is not reachable from the first step",
+    ]
+
+
+def test_a_key_given_twice_is_named_with_its_line(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: pause
+    kind: wait
+    duration: 3d
+    next: done
+    next: pause
+  - id: done
+    kind: end
+""",
+    )
+    assert found == [
+        f"{tmp_path}/broken.yaml:10: step 'pause': 'next' is given twice (first on line 9)"
+    ]
+
+
+def test_a_top_level_key_given_twice_is_named_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "  - id: done\n    kind: end\n")
+    path.write_text(path.read_text() + "steps:\n  - id: again\n    kind: end\n")
+    with pytest.raises(SpecError) as err:
+        load_journey(path)
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:8: 'steps' is given twice (first on line 5)"
     ]
