@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from gateway.deps import Gateway, gateway
 from gateway.pages import TokenRoute, page
 from gateway.tracking import report_fetch, report_message_event
+from journeys import events
 from journeys.tokens import NPS, MessageClaims, verify
 
 router = APIRouter(route_class=TokenRoute)
@@ -54,7 +55,7 @@ async def survey(
 ) -> HTMLResponse:
     claims = verify(gw.settings, NPS, token, MessageClaims)
     # Link scanners fetch the survey link too; a journey waiting for a visit ignores them.
-    await report_fetch(gw, claims, "survey_viewed", user_agent, channel=claims.channel)
+    await report_fetch(gw, claims, events.SURVEY_VIEWED, user_agent, channel=claims.channel)
     return _survey()
 
 
@@ -78,5 +79,5 @@ async def answer(
     except KeyError:
         # The send behind the link is not in the ledger (it never went out).
         return page("This survey is closed", "<p>Nothing was recorded.</p>", status_code=404)
-    await report_message_event(gw, claims, "nps_answered", {"score": value})
+    await report_message_event(gw, claims, events.NPS_ANSWERED, {"score": value})
     return page("Thank you", "<p>Your answer was recorded. You can close this page.</p>")

@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse
 from gateway.deps import Gateway, gateway
 from gateway.outbox import hand_over
 from gateway.pages import TokenRoute
+from journeys import events
 from journeys.models import JourneyEvent
 from journeys.tokens import CLICK, OPEN, ClickClaims, MessageClaims, verify
 
@@ -81,7 +82,7 @@ async def open_pixel(
     gw: Gateway = Depends(gateway),
 ) -> Response:
     claims = verify(gw.settings, OPEN, token, MessageClaims)
-    await report_fetch(gw, claims, "opened", user_agent)
+    await report_fetch(gw, claims, events.OPENED, user_agent)
     return Response(
         PIXEL,
         media_type="image/gif",
@@ -98,7 +99,7 @@ async def click(
 ) -> RedirectResponse:
     # The destination comes from the signed token only: nobody can make us redirect elsewhere.
     claims = verify(gw.settings, CLICK, token, ClickClaims)
-    await report_fetch(gw, claims, "clicked", user_agent, url=claims.url)
+    await report_fetch(gw, claims, events.CLICKED, user_agent, url=claims.url)
     return RedirectResponse(
         claims.url,
         status_code=302,

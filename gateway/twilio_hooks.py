@@ -18,13 +18,14 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from gateway.deps import GatewayDep
 from gateway.outbox import hand_over
+from journeys import events
 from journeys.models import JourneyEvent
 from journeys.tokens import SMS_STATUS, BadToken, MessageClaims, verify
 
 log = structlog.get_logger(__name__)
 
 # The statuses a journey can react to; queued, sent and the like are steps on the way.
-REPORTED_STATUSES = frozenset({"delivered", "undelivered", "failed"})
+REPORTED_STATUSES = frozenset({events.DELIVERED, events.UNDELIVERED, events.FAILED})
 # The opt-out and opt-in keywords carriers and Twilio honour, matched on the whole message.
 STOP_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPT OUT", "OPTOUT"}
@@ -119,11 +120,11 @@ async def inbound(form: TwilioForm, gw: GatewayDep) -> Response:
     for contact_id in contact_ids:
         if stop:
             await gw.store.suppress(contact_id, "sms", "sms_stop")
-            event = JourneyEvent(kind="unsubscribed", occurred_at=now, data={"channel": "sms"})
+            event = JourneyEvent(kind=events.UNSUBSCRIBED, occurred_at=now, data={"channel": "sms"})
         else:
             # What a person wrote stays out of workflow histories (it may be anything personal);
             # the run learns that they replied.
-            event = JourneyEvent(kind="sms_reply", occurred_at=now, data={"chars": len(body)})
+            event = JourneyEvent(kind=events.SMS_REPLY, occurred_at=now, data={"chars": len(body)})
         once_id = f"twilio:{form['MessageSid']}:{contact_id}"
         if not await hand_over(gw, contact_id, event, once_id=once_id):
             raise STORE_DOWN

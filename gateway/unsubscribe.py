@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from gateway.deps import Gateway, gateway
 from gateway.outbox import hand_over
 from gateway.pages import TokenRoute, page
+from journeys import events
 from journeys.models import JourneyEvent
 from journeys.tokens import UNSUBSCRIBE, MessageClaims, verify
 
@@ -51,7 +52,7 @@ async def unsubscribe(token: str, gw: Gateway = Depends(gateway)) -> HTMLRespons
     if channel not in await gw.store.suppressed_channels(contact_id):
         await gw.store.suppress(contact_id, channel, "unsubscribed")
         event = JourneyEvent(
-            kind="unsubscribed",
+            kind=events.UNSUBSCRIBED,
             step=claims.step_id,
             occurred_at=datetime.now(UTC),
             # Which message it came from, for unsubscribe rates per message.

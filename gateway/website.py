@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from gateway.deps import Gateway, gateway
 from gateway.outbox import hand_over
+from journeys import events
 from journeys.models import JourneyEvent
 from journeys.tokens import WEB, BadToken, WebClaims, verify
 
@@ -109,7 +110,7 @@ async def visit(body: PageVisit, gw: Gateway = Depends(gateway)) -> Response:
     contact_id = _contact(gw, body.token)
     # Query strings and fragments often carry an email or a token: the run gets the page only.
     page = urlsplit(body.url)._replace(query="", fragment="").geturl()
-    event = JourneyEvent(kind="visited_url", occurred_at=datetime.now(UTC), data={"url": page})
+    event = JourneyEvent(kind=events.VISITED_URL, occurred_at=datetime.now(UTC), data={"url": page})
     if not await hand_over(gw, contact_id, event):
         raise HTTPException(503, "the visit could not be recorded; retry later")
     return Response(status_code=204)
@@ -134,7 +135,7 @@ async def shown(key: str, body: ContactToken, gw: Gateway = Depends(gateway)) ->
     if row is None or not await gw.store.mark_onsite_shown(key, contact_id):
         raise HTTPException(404, "no such message waiting for this contact")
     event = JourneyEvent(
-        kind="onsite_shown",
+        kind=events.ONSITE_SHOWN,
         step=row["step_id"],
         occurred_at=datetime.now(UTC),
         data={"kind": row["content"].get("kind")},
