@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit histories clean
+.PHONY: run test lint typecheck unit histories clean system-packages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
+# What the tests need from Debian, installed when missing (CI runs as root on a fresh machine):
+# PostgreSQL's server for the store's tests, headless Chromium for the API docs pages.
+system-packages:
+	@command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	|| { apt-get update && DEBIAN_FRONTEND=noninteractive \
+	     apt-get install -y --no-install-recommends chromium postgresql; }
+
+unit: $(STAMP) system-packages
 	$(BIN)/pytest -q
 
 test: lint unit

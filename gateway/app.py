@@ -10,6 +10,7 @@ from temporalio.service import RPCError
 
 from gateway import api, health, nps, tracking, twilio_hooks, unsubscribe, website
 from gateway.deps import Gateway
+from gateway.docs import serve_docs
 from journeys.connection import temporal_unavailable
 
 log = structlog.get_logger(__name__)
@@ -21,8 +22,12 @@ def create_app(gw: Gateway) -> FastAPI:
         description="Tracking, webhooks and the API through which backend services start "
         "journeys and report events.",
         version="1",
+        # FastAPI's own pages load their assets from a CDN: gateway.docs serves them offline.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.gateway = gw
+    serve_docs(app)
 
     app.include_router(api.router)
     app.include_router(twilio_hooks.router)
