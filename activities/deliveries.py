@@ -22,6 +22,7 @@ import aiohttp
 import structlog
 from temporalio.exceptions import ApplicationError
 
+from journeys.channels import CHANNELS
 from journeys.contacts import Contact
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
@@ -30,14 +31,6 @@ from journeys.store import ContactStore
 from journeys.templates import load_template
 
 log = structlog.get_logger(__name__)
-
-_ADDRESS = {
-    "email": "email address",
-    "sms": "phone number",
-    "web_push": "web push subscription",
-    "mobile_push": "mobile app token",
-    "onsite": "website identity",
-}
 
 
 @dataclass(frozen=True)
@@ -107,7 +100,7 @@ def unclassified(error: BaseException, handed_over: bool) -> NotTaken | Unknown:
 
 def no_address(channel: str) -> str:
     """Why a contact cannot be reached on `channel`; journeys branch on this failed send."""
-    return f"contact has no {_ADDRESS[channel]}"
+    return f"contact has no {CHANNELS[channel].address}"
 
 
 async def claim(store: ContactStore, req: SendRequest) -> SendResult | None:
@@ -134,11 +127,6 @@ async def claim(store: ContactStore, req: SendRequest) -> SendResult | None:
     return SendResult(status="duplicate", provider_id=row.get("provider_id"))
 
 
-# Channels that reach a person unasked need their opt-in. A message on the company's own site,
-# shown to a visitor the site identified, does not; asking to see no more is a suppression.
-OPT_IN_CHANNELS = frozenset({"email", "sms", "web_push", "mobile_push"})
-
-
 def reason_not_to_send(
     req: SendRequest, contact: Contact | None, suppressed: set[str], address: str | None
 ) -> str | None:
@@ -149,8 +137,9 @@ def reason_not_to_send(
         return "no such contact"
     if not address:
         return no_address(req.channel)
-    if req.channel in OPT_IN_CHANNELS and contact.consent.get(req.channel) is not True:
-        return f"contact has not consented to {req.channel}"
+    channel = CHANNELS[req.channel]
+    if channel.opt_in and contact.consent.get(channel.consent_key) is not True:
+        return f"contact has not consented to {channel.consent_key}"
     if req.channel in suppressed:
         return f"contact is suppressed on {req.channel} (unsubscribed, STOP or bounced)"
     return None

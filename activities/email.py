@@ -28,6 +28,7 @@ from activities.deliveries import (
     unclassified,
 )
 from activities.smtp import Session, SmtpSessions
+from journeys.channels import CHANNELS
 from journeys.contacts import Contact
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
@@ -134,7 +135,7 @@ class EmailActivities(ChannelActivities):
         """End the SMTP sessions kept open; call on worker shutdown."""
         await self._sessions.close()
 
-    @activity.defn
+    @activity.defn(name=CHANNELS["email"].activity)
     async def send_email(self, req: SendRequest) -> SendResult:
         """Send one templated email to a contact who consented, exactly once per `req.key`.
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.deliveries import ChannelActivities, HandOver, NotTaken, Outcome, Sent, render
+from journeys.channels import CHANNELS
 from journeys.contacts import Contact
 from journeys.models import SendRequest, SendResult
 from journeys.templates import ONSITE_KINDS
@@ -19,7 +20,7 @@ def _outcome(error: BaseException, _handed_over: bool) -> Outcome:
 
 
 class OnsiteActivities(ChannelActivities):
-    @activity.defn
+    @activity.defn(name=CHANNELS["onsite"].activity)
     async def send_onsite(self, req: SendRequest) -> SendResult:
         """Queue one templated on-site message for the contact, exactly once per `req.key`.
 

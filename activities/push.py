@@ -42,6 +42,7 @@ from activities.deliveries import (
     provider_error,
     render,
 )
+from journeys.channels import CHANNELS
 from journeys.contacts import Contact
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
@@ -189,7 +190,7 @@ class PushActivities(ChannelActivities):
             await self._http.close()
             self._http = None
 
-    @activity.defn
+    @activity.defn(name=CHANNELS["web_push"].activity)
     async def send_web_push(self, req: SendRequest) -> SendResult:
         """Send one templated web push notification to every browser the contact subscribed,
         exactly once per `req.key`.
@@ -200,7 +201,7 @@ class PushActivities(ChannelActivities):
         """
         return await self._send(req, "web", self._prepare_web_push)
 
-    @activity.defn
+    @activity.defn(name=CHANNELS["mobile_push"].activity)
     async def send_mobile_push(self, req: SendRequest) -> SendResult:
         """Send one templated notification through FCM to every app token of the contact,
         exactly once per `req.key`.

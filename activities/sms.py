@@ -22,6 +22,7 @@ from activities.deliveries import (
     render,
     unclassified,
 )
+from journeys.channels import CHANNELS
 from journeys.contacts import Contact
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
@@ -127,7 +128,7 @@ class SmsActivities(ChannelActivities):
             await self._client.http_client.close()
             self._client = None
 
-    @activity.defn
+    @activity.defn(name=CHANNELS["sms"].activity)
     async def send_sms(self, req: SendRequest) -> SendResult:
         """Send one templated SMS to a contact who consented, exactly once per `req.key`.
 
