@@ -14,19 +14,26 @@ from functools import partial
 from html import escape, unescape
 
 import aiosmtplib
-import structlog
 from temporalio import activity
 
-from activities.deliveries import ChannelActivities, fail, provider_error, render, start_send
+from activities.deliveries import (
+    ChannelActivities,
+    HandOver,
+    NotTaken,
+    Outcome,
+    Refused,
+    Sent,
+    provider_error,
+    render,
+    unclassified,
+)
 from activities.smtp import Session, SmtpSessions
+from journeys.channels import CHANNELS
 from journeys.contacts import Contact
-from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
 from journeys.store import ContactStore
 from journeys.tokens import message_links, tracked_url
-
-log = structlog.get_logger(__name__)
 
 
 class _HeaderClasses(HeaderRegistry):
@@ -85,7 +92,7 @@ def _with_pixel(html: str, pixel_url: str) -> str:
     return html + pixel if at < 0 else html[:at] + pixel + html[at:]
 
 
-def _permanent(e: BaseException) -> bool:
+def _permanent(e: aiosmtplib.SMTPException) -> bool:
     """A 5xx about this recipient or message (RCPT, DATA). A 5xx to HELO, AUTH or MAIL FROM is
     about our own configuration, so it is retried and stays visible until someone fixes it."""
     if isinstance(e, aiosmtplib.SMTPRecipientsRefused):
@@ -95,12 +102,27 @@ def _permanent(e: BaseException) -> bool:
     return False
 
 
-def _smtp_reason(e: BaseException) -> str:
+def _smtp_reason(e: aiosmtplib.SMTPException) -> str:
     if isinstance(e, aiosmtplib.SMTPRecipientsRefused):
         return "; ".join(f"smtp {r.code}: {r.message}" for r in e.recipients)
     if isinstance(e, aiosmtplib.SMTPResponseException):
         return f"smtp {e.code}: {e.message}"
     return f"{type(e).__name__}: {e}"
+
+
+def _outcome(e: BaseException, handed_over: bool) -> Outcome:
+    """What a failed send says about the message; `handed_over`: DATA had begun."""
+    if not isinstance(e, aiosmtplib.SMTPException):
+        return unclassified(e, handed_over)
+    if _permanent(e):
+        # A 5xx to RCPT is about the mailbox (a hard bounce); to DATA, about the message.
+        bounced = not isinstance(e, aiosmtplib.SMTPDataError)
+        return Refused(_smtp_reason(e), dead_address=bounced)
+    error = provider_error(_smtp_reason(e), type(e).__name__)
+    if isinstance(e, aiosmtplib.SMTPResponseException):
+        return NotTaken(error)  # the server answered, and not with the message queued
+    # No answer (a lost connection, a timeout): once DATA began, the server may have queued it.
+    return unclassified(error, handed_over)
 
 
 class EmailActivities(ChannelActivities):
@@ -113,7 +135,7 @@ class EmailActivities(ChannelActivities):
         """End the SMTP sessions kept open; call on worker shutdown."""
         await self._sessions.close()
 
-    @activity.defn
+    @activity.defn(name=CHANNELS["email"].activity)
     async def send_email(self, req: SendRequest) -> SendResult:
         """Send one templated email to a contact who consented, exactly once per `req.key`.
 
@@ -122,39 +144,15 @@ class EmailActivities(ChannelActivities):
         """
         contact, suppressed = await self.store.recipient(req.contact_id)
         address = contact.email if contact else None
-        if (earlier := await start_send(self.store, req, contact, suppressed, address)) is not None:
-            return earlier
-        assert contact is not None and address is not None  # start_send refused both missing
+        return await self.send_once(req, contact, suppressed, address, self._attempt, _outcome)
 
-        smtp: Session | None = None
-        try:
-            message = self._compose(req, contact, address)
-            async with self._sessions.session() as smtp:
-                await self._transmit(smtp, message, address)
-        except BaseException as e:
-            if _permanent(e):
-                # A 5xx to RCPT is about the mailbox (a hard bounce); to DATA, about the message.
-                bounced = not isinstance(e, aiosmtplib.SMTPDataError)
-                return await fail(self.store, req, mask(_smtp_reason(e)), dead_address=bounced)
-            if (
-                smtp is not None
-                and smtp.data_started
-                and not isinstance(e, aiosmtplib.SMTPResponseException)
-            ):
-                # The server may have queued it before the connection went: keep the claim so
-                # the retry reports a duplicate instead of sending a second copy.
-                log.warning(
-                    "email outcome unknown, not retrying the send",
-                    key=req.key,
-                    error=mask(_smtp_reason(e)),
-                )
-            else:
-                await self.store.release_delivery(req.key)
-                log.warning("email not sent, will retry", key=req.key, error=mask(_smtp_reason(e)))
-            if isinstance(e, aiosmtplib.SMTPException):
-                raise provider_error(_smtp_reason(e), type(e).__name__) from None
-            raise
-        return await self._record_sent(req, message["Message-ID"])
+    async def _attempt(
+        self, req: SendRequest, contact: Contact, address: str, hand_over: HandOver
+    ) -> Outcome:
+        message = self._compose(req, contact, address)
+        async with self._sessions.session(hand_over) as smtp:
+            await self._transmit(smtp, message, address)
+        return Sent(message["Message-ID"])
 
     async def _transmit(self, smtp: Session, message: EmailMessage, to: str) -> None:
         # Internationalized addresses need SMTPUTF8; sendmail refuses if the server lacks it.

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.deliveries import ChannelActivities, render, start_send
+from activities.deliveries import ChannelActivities, HandOver, NotTaken, Outcome, Sent, render
+from journeys.channels import CHANNELS
+from journeys.contacts import Contact
 from journeys.models import SendRequest, SendResult
 from journeys.templates import ONSITE_KINDS
 from journeys.tokens import message_links
 
 
+def _outcome(error: BaseException, _handed_over: bool) -> Outcome:
+    """The store queues a message in one transaction, rolled back on any error: nothing was
+    queued, so the retry must queue it."""
+    return NotTaken(error)
+
+
 class OnsiteActivities(ChannelActivities):
-    @activity.defn
+    @activity.defn(name=CHANNELS["onsite"].activity)
     async def send_onsite(self, req: SendRequest) -> SendResult:
         """Queue one templated on-site message for the contact, exactly once per `req.key`.
 
@@ -20,24 +28,19 @@ class OnsiteActivities(ChannelActivities):
         """
         contact, suppressed = await self.store.recipient(req.contact_id)
         # The address is the website identity: the contact id the site's token carries.
-        earlier = await start_send(self.store, req, contact, suppressed, req.contact_id)
-        if earlier is not None:
-            return earlier
-        assert contact is not None  # start_send refused a missing contact
+        return await self.send_once(req, contact, suppressed, req.contact_id, self._queue, _outcome)
+
+    async def _queue(
+        self, req: SendRequest, contact: Contact, _address: str, hand_over: HandOver
+    ) -> Outcome:
         links = message_links(self.settings, req)
-        try:
-            parts = render(self.settings, req, contact, links)
-            content = {
-                "kind": parts.get("kind", ONSITE_KINDS[0]).strip(),
-                "body": parts["body"].strip(),
-                # Every on-site message can lead to the survey: the seed's chats ask for feedback.
-                "nps_url": links["nps"],
-            }
-            await self.store.queue_onsite(
-                req.key, req.contact_id, req.journey_id, req.step_id, content
-            )
-        except BaseException:
-            # Nothing was queued (a template error, the store away): the retry must queue it.
-            await self.store.release_delivery(req.key)
-            raise
-        return await self._record_sent(req, None)
+        parts = render(self.settings, req, contact, links)
+        content = {
+            "kind": parts.get("kind", ONSITE_KINDS[0]).strip(),
+            "body": parts["body"].strip(),
+            # Every on-site message can lead to the survey: the seed's chats ask for feedback.
+            "nps_url": links["nps"],
+        }
+        await hand_over()
+        await self.store.queue_onsite(req.key, req.contact_id, req.journey_id, req.step_id, content)
+        return Sent(None)

@@ -7,6 +7,7 @@ message makes the send 'sent' and it is never retried, even if another device wa
 a retry would show the message again on the devices that already have it (at most once beats
 twice). Only when no device took it is the claim released for a retry, or kept when one of them
 may have (connection lost mid-answer). A subscription the provider says is gone is deleted.
+What the devices answered is summed up in one outcome for `ChannelActivities.send_once`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,13 +30,19 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deliveries import (
+    NEVER_CONNECTED,
     ChannelActivities,
-    fail,
+    HandOver,
+    NotTaken,
+    Outcome,
+    Refused,
+    Sent,
+    Unknown,
     no_address,
     provider_error,
     render,
-    start_send,
 )
+from journeys.channels import CHANNELS
 from journeys.contacts import Contact
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
@@ -58,38 +64,21 @@ FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 _PROVIDER_ID_LENGTH = cast(String, deliveries.c.provider_id.type).length or 128
 
 
-@dataclass(frozen=True)
-class Delivered:
-    provider_id: str | None
-
-
-@dataclass(frozen=True)
-class Gone:
-    """The provider says the subscription or token no longer exists."""
-
-    detail: str
-
-
-@dataclass(frozen=True)
-class Refused:
-    """The provider refused this message for this device for good."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class NotTaken:
-    """The provider certainly did not take it (unreachable, throttled, 5xx, our credentials)."""
-
-    detail: str
-
-
-Outcome = Delivered | Gone | Refused | NotTaken
-# Sends the prepared message to one subscription row; raises when the outcome is unknown.
+# Sends the prepared message to one subscription row: Sent, Refused (dead_address: the
+# subscription is gone) or NotTaken; raises when the outcome is unknown.
 Deliver = Callable[[dict[str, Any]], Awaitable[Outcome]]
 Prepare = Callable[[SendRequest, dict[str, str]], Awaitable[Deliver]]
 
-_NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+
+def _not_taken(detail: str) -> NotTaken:
+    return NotTaken(provider_error(detail, "PushNotDelivered"))
+
+
+def _detail(outcome: NotTaken | Refused) -> str:
+    if isinstance(outcome, Refused):
+        return outcome.reason
+    error = outcome.error
+    return error.message if isinstance(error, ApplicationError) else str(error)
 
 
 def _provider_id(ids: list[str]) -> str | None:
@@ -103,12 +92,12 @@ def _provider_id(ids: list[str]) -> str | None:
 
 def _web_push_outcome(status: int, detail: str) -> Outcome:
     if status in (404, 410):
-        return Gone(detail)
+        return Refused(detail, dead_address=True)
     # 401: the push service rejected our VAPID token (key or subject): a misconfiguration that
     # must stay visible as a failing activity. 403 means the subscription was made for another
     # application server key (RFC 8292 section 4.2): about that subscription, so refused.
     if status in (401, 429) or status >= 500:
-        return NotTaken(detail)
+        return _not_taken(detail)
     return Refused(detail)
 
 
@@ -128,10 +117,10 @@ def _fcm_outcome(status: int, answer: dict[str, Any]) -> Outcome:
         if isinstance(v, dict)
     )
     if (status == 404 and "UNREGISTERED" in codes) or (status == 400 and bad_token):
-        return Gone(detail)
+        return Refused(detail, dead_address=True)
     # 401/403 are our credentials or project; a 404 without UNREGISTERED is the endpoint.
     if status in (401, 403, 404, 429) or status >= 500:
-        return NotTaken(detail)
+        return _not_taken(detail)
     return Refused(detail)
 
 
@@ -159,6 +148,28 @@ def _refresh(credentials: service_account.Credentials) -> None:
         credentials.refresh(GoogleRequest(session))
 
 
+def _summed_up(channel: str, outcomes: list[Outcome]) -> Outcome:
+    """The send's outcome from its devices': sent when any took it, unknown when any may have,
+    retried when one surely did not, else refused (a gone subscription is not a reason: it was
+    deleted, and the next subscription of the contact gets the messages)."""
+    delivered = [o for o in outcomes if isinstance(o, Sent)]
+    not_taken = [_detail(o) for o in outcomes if isinstance(o, NotTaken)]
+    refused = [_detail(o) for o in outcomes if isinstance(o, Refused) and not o.dead_address]
+    if delivered:
+        ids = [o.provider_id for o in delivered if o.provider_id]
+        details = {
+            "devices": len(delivered),
+            "provider_ids": ids,
+            "not_sent_to": not_taken + refused,
+        }
+        return Sent(_provider_id(ids), mask(details))
+    if unknown := next((o for o in outcomes if isinstance(o, Unknown)), None):
+        return unknown  # a device may have it: the claim stays
+    if not_taken:
+        return _not_taken("; ".join(not_taken))
+    return Refused("; ".join(refused) or f"{no_address(channel)} left: every one was gone")
+
+
 class PushActivities(ChannelActivities):
     def __init__(self, store: ContactStore, settings: Settings) -> None:
         super().__init__(store, settings)
@@ -179,7 +190,7 @@ class PushActivities(ChannelActivities):
             await self._http.close()
             self._http = None
 
-    @activity.defn
+    @activity.defn(name=CHANNELS["web_push"].activity)
     async def send_web_push(self, req: SendRequest) -> SendResult:
         """Send one templated web push notification to every browser the contact subscribed,
         exactly once per `req.key`.
@@ -190,7 +201,7 @@ class PushActivities(ChannelActivities):
         """
         return await self._send(req, "web", self._prepare_web_push)
 
-    @activity.defn
+    @activity.defn(name=CHANNELS["mobile_push"].activity)
     async def send_mobile_push(self, req: SendRequest) -> SendResult:
         """Send one templated notification through FCM to every app token of the contact,
         exactly once per `req.key`.
@@ -204,68 +215,41 @@ class PushActivities(ChannelActivities):
     async def _send(self, req: SendRequest, kind: str, prepare: Prepare) -> SendResult:
         contact, suppressed, subscriptions = await self.store.push_recipient(req.contact_id, kind)
         address = subscriptions[0]["endpoint"] if subscriptions else None
-        earlier = await start_send(self.store, req, contact, suppressed, address)
-        if earlier is not None:
-            return earlier
-        assert contact is not None  # start_send refused a missing contact
 
-        try:
+        async def attempt(
+            req: SendRequest, contact: Contact, _address: str, hand_over: HandOver
+        ) -> Outcome:
             deliver = await prepare(req, self._notification(req, contact))
-        except BaseException:
-            await self.store.release_delivery(req.key)
-            raise
-        outcomes: list[Outcome] = []
-        unknown: Exception | None = None
-        for subscription in subscriptions:
-            try:
-                outcome = await deliver(subscription)
-            except Exception as e:
-                log.warning(
-                    "push outcome unknown for one device",
-                    key=req.key,
-                    subscription=subscription["id"],
-                    error=repr(e),
-                )
-                unknown = unknown or e
-                continue
-            if isinstance(outcome, Gone):
-                await self.store.remove_push_subscription(subscription["id"])
-                log.info(
-                    "push subscription gone, removed",
-                    key=req.key,
-                    subscription=subscription["id"],
-                    detail=outcome.detail,
-                )
-            outcomes.append(outcome)
-        return await self._conclude(req, outcomes, unknown)
-
-    async def _conclude(
-        self, req: SendRequest, outcomes: list[Outcome], unknown: Exception | None
-    ) -> SendResult:
-        delivered = [o for o in outcomes if isinstance(o, Delivered)]
-        not_taken = [mask(o.detail) for o in outcomes if isinstance(o, NotTaken)]
-        refused = [mask(o.reason) for o in outcomes if isinstance(o, Refused)]
-        if delivered:
-            ids = [o.provider_id for o in delivered if o.provider_id]
-            provider_id = _provider_id(ids)
-            return await self._record_sent(
-                req,
-                provider_id,
-                devices=len(delivered),
-                provider_ids=ids,
-                not_sent_to=not_taken + refused,
+            await hand_over()
+            return _summed_up(
+                req.channel, [await self._deliver(req, deliver, s) for s in subscriptions]
             )
-        if unknown is not None:
-            # A device may have it: keep the claim so the retry reports a duplicate.
-            log.warning("push outcome unknown, not retrying the send", key=req.key)
-            raise unknown
-        if not_taken:
-            await self.store.release_delivery(req.key)
-            log.warning("push not sent, will retry", key=req.key, errors=not_taken)
-            raise provider_error("; ".join(not_taken), "PushNotDelivered")
-        reason = "; ".join(refused) or f"{no_address(req.channel)} left: every one was gone"
-        log.info("push refused", key=req.key, reason=reason)
-        return await fail(self.store, req, reason)
+
+        return await self.send_once(req, contact, suppressed, address, attempt)
+
+    async def _deliver(
+        self, req: SendRequest, deliver: Deliver, subscription: dict[str, Any]
+    ) -> Outcome:
+        """One device's outcome; a subscription the provider says is gone is deleted."""
+        try:
+            outcome = await deliver(subscription)
+        except Exception as e:
+            log.warning(
+                "push outcome unknown for one device",
+                key=req.key,
+                subscription=subscription["id"],
+                error=repr(e),
+            )
+            return Unknown(e)
+        if isinstance(outcome, Refused) and outcome.dead_address:
+            await self.store.remove_push_subscription(subscription["id"])
+            log.info(
+                "push subscription gone, removed",
+                key=req.key,
+                subscription=subscription["id"],
+                detail=outcome.reason,
+            )
+        return outcome
 
     def _notification(self, req: SendRequest, contact: Contact) -> dict[str, str]:
         parts = render(self.settings, req, contact, message_links(self.settings, req))
@@ -311,14 +295,14 @@ class PushActivities(ChannelActivities):
                 status = int(e.response.status)
                 return _web_push_outcome(status, f"push service {status} {e.response.reason}")
             except VapidException as e:
-                return NotTaken(f"VAPID: {e}")
-            except _NOT_CONNECTED as e:
-                return NotTaken(f"push service unreachable: {e}")
+                return _not_taken(f"VAPID: {e}")
+            except NEVER_CONNECTED as e:
+                return _not_taken(f"push service unreachable: {e}")
             except ValueError as e:
                 # Keys that are not a P-256 point, or an endpoint that is not a URL: raised
                 # before anything was sent.
                 return Refused(f"unusable web push subscription: {e}")
-            return Delivered(response.headers.get("Location"))
+            return Sent(response.headers.get("Location"))
 
         return deliver
 
@@ -366,10 +350,10 @@ class PushActivities(ChannelActivities):
                     timeout=aiohttp.ClientTimeout(total=PUSH_TIMEOUT),
                 ) as response:
                     status, answer = response.status, _json_object(await response.text())
-            except _NOT_CONNECTED as e:
-                return NotTaken(f"fcm unreachable: {e}")
+            except NEVER_CONNECTED as e:
+                return _not_taken(f"fcm unreachable: {e}")
             if status == 200:
-                return Delivered(answer.get("name"))
+                return Sent(answer.get("name"))
             if status == 401:
                 # Re-read the service-account file next time: the key may have been rotated.
                 self._fcm_credentials = None

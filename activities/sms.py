@@ -5,22 +5,29 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import aiohttp
-import structlog
 from temporalio import activity
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from activities.deliveries import ChannelActivities, fail, provider_error, render, start_send
-from journeys.logging import mask
+from activities.deliveries import (
+    ChannelActivities,
+    HandOver,
+    NotTaken,
+    Outcome,
+    Refused,
+    Sent,
+    provider_error,
+    render,
+    unclassified,
+)
+from journeys.channels import CHANNELS
+from journeys.contacts import Contact
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
 from journeys.store import ContactStore
 from journeys.tokens import message_links, status_callback_url
-
-log = structlog.get_logger(__name__)
 
 TWILIO_API = "https://api.twilio.com"
 # Seconds per request. aiohttp reports it as ConnectionTimeoutError while still connecting (the
@@ -32,6 +39,16 @@ TWILIO_TIMEOUT = 30.0
 _RETRYABLE_STATUS = {401, 429}
 # Twilio's codes for a number that cannot take SMS: invalid, not a mobile, opted out at the carrier.
 _DEAD_NUMBER_CODES = {21211, 21614, 21610}
+
+
+def _outcome(e: BaseException, handed_over: bool) -> Outcome:
+    """What a failed Twilio call says about the message."""
+    if not isinstance(e, TwilioRestException):
+        return unclassified(e, handed_over)
+    if 400 <= e.status < 500 and e.status not in _RETRYABLE_STATUS:
+        return Refused(f"twilio {e.code}: {e.msg}", dead_address=e.code in _DEAD_NUMBER_CODES)
+    return NotTaken(provider_error(f"twilio {e.status} {e.code}: {e.msg}", "TwilioRestException"))
+
 
 class RebasedTwilioHttpClient(AsyncTwilioHttpClient):
     """Twilio's async HTTP client, sending to `base_url` instead of api.twilio.com when set.
@@ -94,7 +111,7 @@ class SmsActivities(ChannelActivities):
             await self._client.http_client.close()
             self._client = None
 
-    @activity.defn
+    @activity.defn(name=CHANNELS["sms"].activity)
     async def send_sms(self, req: SendRequest) -> SendResult:
         """Send one templated SMS to a contact who consented, exactly once per `req.key`.
 
@@ -104,40 +121,18 @@ class SmsActivities(ChannelActivities):
         """
         contact, suppressed = await self.store.recipient(req.contact_id)
         address = contact.phone if contact else None
-        if (earlier := await start_send(self.store, req, contact, suppressed, address)) is not None:
-            return earlier
-        assert contact is not None and address is not None  # start_send refused both missing
+        return await self.send_once(req, contact, suppressed, address, self._attempt, _outcome)
 
-        try:
-            body = render(self.settings, req, contact, message_links(self.settings, req))["body"]
-            callback = status_callback_url(self.settings, req)
-        except BaseException:
-            await self.store.release_delivery(req.key)
-            raise
-        try:
-            message = await self._twilio().messages.create_async(
-                to=address,
-                from_=self.settings.twilio_from_number,
-                body=body,
-                status_callback=callback,
-            )
-        except TwilioRestException as e:
-            reason = mask(f"twilio {e.code}: {e.msg}")
-            if 400 <= e.status < 500 and e.status not in _RETRYABLE_STATUS:
-                dead = e.code in _DEAD_NUMBER_CODES
-                return await fail(self.store, req, reason, dead_address=dead)
-            await self.store.release_delivery(req.key)
-            log.warning("sms not sent, will retry", key=req.key, status=e.status, reason=reason)
-            raise provider_error(
-                f"twilio {e.status} {e.code}: {e.msg}", "TwilioRestException"
-            ) from None
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as e:
-            await self.store.release_delivery(req.key)
-            log.warning("sms not sent, will retry", key=req.key, error=repr(e))
-            raise
-        except BaseException as e:
-            # The request may have reached Twilio (connection lost or timed out mid-answer): keep
-            # the claim so the retry reports a duplicate instead of sending a second copy.
-            log.warning("sms outcome unknown, not retrying the send", key=req.key, error=repr(e))
-            raise
-        return await self._record_sent(req, message.sid)
+    async def _attempt(
+        self, req: SendRequest, contact: Contact, address: str, hand_over: HandOver
+    ) -> Outcome:
+        body = render(self.settings, req, contact, message_links(self.settings, req))["body"]
+        callback = status_callback_url(self.settings, req)
+        await hand_over()
+        message = await self._twilio().messages.create_async(
+            to=address,
+            from_=self.settings.twilio_from_number,
+            body=body,
+            status_callback=callback,
+        )
+        return Sent(message.sid)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,15 +30,16 @@ KEPT_IDLE = 10
 
 
 class Session(aiosmtplib.SMTP):
-    """One open SMTP session; notes when DATA begins, since a connection lost after that may
-    have delivered the message."""
+    """One open SMTP session. DATA is where the message is handed over (a connection lost after
+    it began may have delivered the message), so the send's `handing_over` is awaited first."""
 
-    data_started = False
+    handing_over: Callable[[], Awaitable[None]] | None = None
     messages = 0
     idle_since = 0.0
 
     async def data(self, *args: Any, **kwargs: Any) -> aiosmtplib.SMTPResponse:
-        self.data_started = True
+        if self.handing_over is not None:
+            await self.handing_over()
         return await super().data(*args, **kwargs)
 
 
@@ -53,10 +54,11 @@ class SmtpSessions:
         self._local_hostname = socket.getfqdn()
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[Session]:
-        """A session ready for one message; closed if the body raises, else kept for reuse."""
+    async def session(self, handing_over: Callable[[], Awaitable[None]]) -> AsyncIterator[Session]:
+        """A session ready for one message, awaiting `handing_over` as DATA begins; closed if the
+        body raises, else kept for reuse."""
         smtp = await self._take()
-        smtp.data_started = False
+        smtp.handing_over = handing_over
         try:
             yield smtp
         except BaseException:

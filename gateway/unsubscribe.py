@@ -17,16 +17,15 @@ from gateway.deps import Gateway, gateway
 from gateway.outbox import hand_over
 from gateway.pages import TokenRoute, page
 from journeys import events
+from journeys.channels import CHANNELS
 from journeys.models import JourneyEvent
 from journeys.tokens import UNSUBSCRIBE, MessageClaims, verify
 
 router = APIRouter(route_class=TokenRoute)
 
-_CHANNEL_NAMES = {"email": "emails", "sms": "text messages"}
-
 
 def _what(claims: MessageClaims) -> str:
-    return _CHANNEL_NAMES.get(claims.channel, f"{claims.channel.replace('_', ' ')} messages")
+    return f"{CHANNELS[claims.channel].display} messages"
 
 
 @router.get("/u/{token}", summary="Unsubscribe confirmation page", response_class=HTMLResponse)

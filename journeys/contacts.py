@@ -12,9 +12,10 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from journeys.spec import CHANNELS
+from journeys.channels import CHANNELS
 
-CONSENT_CHANNELS = (*CHANNELS, "newsletter")
+# What a contact may consent to: the channels, and the newsletter a journey may branch on.
+CONSENT_CHANNELS = (*(c.consent_key for c in CHANNELS.values()), "newsletter")
 
 
 class Contact(BaseModel):

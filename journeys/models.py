@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from journeys.spec import Channel, JourneySpec
+from journeys.channels import Channel
+from journeys.spec import JourneySpec
 
 
 class ContactFacts(BaseModel):

@@ -13,11 +13,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from journeys.channels import CHANNELS, Channel
 from journeys.durations import describe_duration, parse_duration
 
 StepId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
-Channel = Literal["email", "sms", "web_push", "mobile_push", "onsite"]
-CHANNELS: tuple[Channel, ...] = ("email", "sms", "web_push", "mobile_push", "onsite")
 MANUAL = "manual"
 _LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -76,7 +75,7 @@ class SendStep(_Sequential):
         return super().successors() + ([self.on_failure] if self.on_failure else [])
 
     def describe(self) -> str:
-        return f"sending {self.channel.replace('_', ' ')} '{self.id}'"
+        return f"sending {CHANNELS[self.channel].display} '{self.id}'"
 
 
 class WaitStep(_Sequential):

@@ -1,8 +1,8 @@
 """Message templates: one YAML file per template under `<library>/templates/<channel>/<name>.yaml`.
 
-email: subject, text, html    sms: body    web_push, mobile_push: title, body    onsite: body
-Each part is Jinja2, rendered with `contact` (id, email, phone, locale, attributes), `links`
-(unsubscribe, ...) and `step` / `journey` ids.
+The parts a template of each channel has are listed in journeys.channels. Each part is Jinja2,
+rendered with `contact` (id, email, phone, locale, attributes), `links` (unsubscribe, ...) and
+`step` / `journey` ids.
 """
 
 from __future__ import annotations
@@ -16,22 +16,8 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from journeys.spec import Channel
+from journeys.channels import CHANNELS, Channel
 
-REQUIRED_PARTS: dict[str, tuple[str, ...]] = {
-    "email": ("subject", "text", "html"),
-    "sms": ("body",),
-    "web_push": ("title", "body"),
-    "mobile_push": ("title", "body"),
-    "onsite": ("body",),
-}
-# Where a tap on a push notification leads (the NPS survey, say); how the website shows an
-# on-site message (one of ONSITE_KINDS, chat when left out).
-OPTIONAL_PARTS: dict[str, tuple[str, ...]] = {
-    "web_push": ("url",),
-    "mobile_push": ("url",),
-    "onsite": ("kind",),
-}
 ONSITE_KINDS = ("chat", "nps_popup")
 
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -86,8 +72,8 @@ def _load(path: Path, channel: str, name: str, modified: int) -> MessageTemplate
         raise TemplateError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise TemplateError(f"{path}: expected a mapping of parts")
-    required = REQUIRED_PARTS[channel]
-    optional = OPTIONAL_PARTS.get(channel, ())
+    required = CHANNELS[channel].parts
+    optional = CHANNELS[channel].optional_parts
     missing = [p for p in required if not isinstance(raw.get(p), str)]
     extra = [p for p in raw if p not in required and p not in optional]
     if missing or extra:

@@ -15,6 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from journeys import decisions
+    from journeys.channels import CHANNELS
     from journeys.durations import describe_duration
     from journeys.identity import CONTACT_ID, JOURNEY_ID, JOURNEY_VERSION, STEP
     from journeys.models import (
@@ -45,14 +46,6 @@ with workflow.unsafe.imports_passed_through():
         WaitStep,
     )
 
-# Which activity delivers each channel.
-SEND_ACTIVITY = {
-    "email": "send_email",
-    "sms": "send_sms",
-    "web_push": "send_web_push",
-    "mobile_push": "send_mobile_push",
-    "onsite": "send_onsite",
-}
 # Providers may be down for a while: back off up to 10 minutes, give up after ~3 hours and treat
 # the message as failed rather than leave the contact stuck.
 SEND_RETRY = RetryPolicy(
@@ -249,7 +242,7 @@ class JourneyWorkflow:
         )
         try:
             result = await workflow.execute_activity(
-                SEND_ACTIVITY[step.channel],
+                CHANNELS[step.channel].activity,
                 request,
                 result_type=SendResult,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,

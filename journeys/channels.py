@@ -1,0 +1,88 @@
+"""The channels a journey sends on, each described once: what its templates hold, what a contact
+needs to be reached on it, whether that takes their opt-in, and which activity sends it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# The type of a send step's channel; tests check it names exactly the channels of CHANNELS.
+Channel = Literal["email", "sms", "web_push", "mobile_push", "onsite"]
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    name: Channel
+    # How people read it: "sending SMS 'nudge'", "stop receiving our web push messages".
+    display: str
+    # The parts of a template, each Jinja2 (see journeys.templates).
+    parts: tuple[str, ...]
+    optional_parts: tuple[str, ...]
+    # What the contact must have to be reached: "contact has no phone number".
+    address: str
+    # Reaching a person unasked needs their opt-in, under `consent_key` in Contact.consent.
+    opt_in: bool
+    consent_key: str
+    # The activity that sends it; recorded in workflow histories, so it never changes.
+    activity: str
+
+
+CHANNELS: dict[str, ChannelInfo] = {
+    c.name: c
+    for c in (
+        ChannelInfo(
+            name="email",
+            display="email",
+            parts=("subject", "text", "html"),
+            optional_parts=(),
+            address="email address",
+            opt_in=True,
+            consent_key="email",
+            activity="send_email",
+        ),
+        ChannelInfo(
+            name="sms",
+            display="SMS",
+            parts=("body",),
+            optional_parts=(),
+            address="phone number",
+            opt_in=True,
+            consent_key="sms",
+            activity="send_sms",
+        ),
+        # `url`: where a tap on the notification leads (the NPS survey, say).
+        ChannelInfo(
+            name="web_push",
+            display="web push",
+            parts=("title", "body"),
+            optional_parts=("url",),
+            address="web push subscription",
+            opt_in=True,
+            consent_key="web_push",
+            activity="send_web_push",
+        ),
+        ChannelInfo(
+            name="mobile_push",
+            display="mobile push",
+            parts=("title", "body"),
+            optional_parts=("url",),
+            address="mobile app token",
+            opt_in=True,
+            consent_key="mobile_push",
+            activity="send_mobile_push",
+        ),
+        # A message on the company's own site, shown to a visitor the site identified (its
+        # address is that identity), needs no opt-in; asking to see no more is a suppression.
+        # `kind`: how the website shows it (journeys.templates.ONSITE_KINDS, chat when left out).
+        ChannelInfo(
+            name="onsite",
+            display="on-site",
+            parts=("body",),
+            optional_parts=("kind",),
+            address="website identity",
+            opt_in=False,
+            consent_key="onsite",
+            activity="send_onsite",
+        ),
+    )
+}
