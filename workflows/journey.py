@@ -143,7 +143,8 @@ class JourneyWorkflow:
             self._enter(step)
             steps_this_run += 1
             outcome, chosen = await self._execute(step)
-            self._state.visits[-1].outcome = outcome
+            visit = self._state.visits[-1]
+            visit.outcome, visit.left_at = outcome, workflow.now()
             self._state.current_step = (
                 None if isinstance(step, EndStep) else self._spec.next_of(step, chosen)
             )
