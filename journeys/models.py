@@ -33,7 +33,10 @@ class JourneyEvent(BaseModel):
     kind: str
     # The send step the event is about (an open of the 'intro' email), if any.
     step: str | None = None
-    occurred_at: datetime
+    occurred_at: datetime = Field(
+        description="When it happened, as its reporter says (an API caller, the gateway when a "
+        "request arrived; for 'failed', when the run learned of the refusal)"
+    )
     data: dict[str, Any] = {}
     # Given by the gateway: an event handed over twice (again after Temporal's answer to the
     # first attempt was lost) reaches a run once.
@@ -42,9 +45,14 @@ class JourneyEvent(BaseModel):
 
 class Visit(BaseModel):
     step: str
-    at: datetime
+    at: datetime = Field(description="When the run entered the step")
     # What happened there, in a few words: "sent", "opened", "timed out", "variant b", ...
     outcome: str | None = None
+    left_at: datetime | None = Field(
+        None,
+        description="When the run moved on, the step's outcome known (a send answered, a wait "
+        "over, the awaited event arrived); null while the run is at the step",
+    )
 
 
 class RunState(BaseModel):

@@ -138,9 +138,12 @@ class WaitForStep(_Step):
     def successors(self) -> list[str]:
         return [self.on_event, self.on_timeout]
 
+    def awaited(self) -> str:
+        """What it waits for, in words: "'intro' to be opened", "event 'purchase'"."""
+        return f"'{self.step}' to be {self.event}" if self.step else f"event '{self.event}'"
+
     def describe(self) -> str:
-        what = f"'{self.step}' to be {self.event}" if self.step else f"event '{self.event}'"
-        return f"waiting up to {describe_duration(self.timeout_delta())} for {what}"
+        return f"waiting up to {describe_duration(self.timeout_delta())} for {self.awaited()}"
 
 
 class Condition(_Model):

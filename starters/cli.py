@@ -293,16 +293,26 @@ def status(contact_id: str, as_json: Annotated[bool, typer.Option("--json")] = F
     for journey, temporal_status, st in runs:
         state = temporal_status.name.lower() if temporal_status else "unknown"
         out.print(f"[bold]{journey}[/bold] v{st.journey_version} ({state}): {st.details}")
-        for visit in st.visits:
+        if st.visits:
             out.print(
-                f"  {visit.at:%Y-%m-%d %H:%M:%S}  {visit.step:<20} {visit.outcome or ''}",
+                f"  {'entered (UTC)':<21}{'left (UTC)':<21}{'step':<21}outcome", highlight=False
+            )
+        for visit in st.visits:
+            left = _utc(visit.left_at) if visit.left_at else "-"
+            out.print(
+                f"  {_utc(visit.at)}  {left:<19}  {visit.step:<20} {visit.outcome or ''}".rstrip(),
                 highlight=False,
             )
+        if st.events:
+            out.print(f"  {'happened (UTC)':<21}event", highlight=False)
         for ev in st.events:
             about = f" about {ev.step}" if ev.step else ""
-            out.print(
-                f"  event {ev.kind}{about} at {ev.occurred_at:%Y-%m-%d %H:%M:%S}", highlight=False
-            )
+            out.print(f"  {_utc(ev.occurred_at)}  {ev.kind}{about}", highlight=False)
+
+
+def _utc(at: datetime) -> str:
+    # Events come in the zone their reporter used; one zone makes the lines comparable.
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
 
 
 @app.command()

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import dataclasses
 import os
+from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr
@@ -384,6 +385,11 @@ async def test_starting_a_journey_twice_starts_one_run_and_runs_show_it(
         "between_parts",
     ]
     assert [(e["kind"], e["step"]) for e in run["events"]] == [("opened", "intro")]
+    # Each step says when it was entered and left, the event when it happened.
+    entered = [datetime.fromisoformat(v["at"]) for v in run["visits"]]
+    left = [v["left_at"] and datetime.fromisoformat(v["left_at"]) for v in run["visits"]]
+    assert left == [*entered[1:], None]
+    assert datetime.fromisoformat(run["events"][0]["occurred_at"]) <= left[1]
     other = await add_contact(stack)
     assert (await stack.http.get(f"/v1/contacts/{other}/runs")).json() == []
 

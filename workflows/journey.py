@@ -1,7 +1,9 @@
 """The journey interpreter: one workflow class runs any validated journey spec for one contact.
 
 It only decides; activities act. The spec travels in the input, so a run keeps the version it
-started with. Each step kind's effect is one method below (`_send`, `_wait`, ...).
+started with. Each step kind's effect is one method below (`_send`, `_wait`, ...). Every activity
+and timer carries a summary, the line the Temporal UI shows for it; summaries are user metadata,
+not part of the commands, so adding or rewording one leaves running histories replaying.
 """
 
 from __future__ import annotations
@@ -134,7 +136,8 @@ class JourneyWorkflow:
             self._enter(step)
             steps_this_run += 1
             outcome, chosen = await self._execute(step)
-            self._state.visits[-1].outcome = outcome
+            visit = self._state.visits[-1]
+            visit.outcome, visit.left_at = outcome, workflow.now()
             self._state.current_step = (
                 None if isinstance(step, EndStep) else self._spec.next_of(step, chosen)
             )
@@ -240,6 +243,7 @@ class JourneyWorkflow:
             template=template,
             variant=variant,
         )
+        suffix = f" (variant {variant})" if variant else ""
         try:
             result = await workflow.execute_activity(
                 CHANNELS[step.channel].activity,
@@ -247,6 +251,8 @@ class JourneyWorkflow:
                 result_type=SendResult,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=SEND_RETRY,
+                summary=f"{step.channel.replace('_', ' ')} '{step.id}' with template "
+                f"{template}{suffix}",
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
@@ -254,7 +260,6 @@ class JourneyWorkflow:
             result = SendResult(
                 status="failed", reason=f"gave up after retries: {err.cause or err}"
             )
-        suffix = f" (variant {variant})" if variant else ""
         if result.status != "failed":
             return f"{result.status}{suffix}", None
         # A refusal is an event like any other: a later wait_for or branch may react to it.
@@ -271,11 +276,13 @@ class JourneyWorkflow:
     def _scaled(self, delta: timedelta) -> timedelta:
         return delta / self._inp.speed
 
-    async def _sleep(self, delta: timedelta) -> None:
+    async def _sleep(self, delta: timedelta, summary: str) -> None:
         """Sleep durably, waking early only to leave on an exit event."""
         try:
             await workflow.wait_condition(
-                lambda: self._exit is not None, timeout=self._scaled(delta)
+                lambda: self._exit is not None,
+                timeout=self._scaled(delta),
+                timeout_summary=summary,
             )
         except TimeoutError:
             pass
@@ -293,12 +300,15 @@ class JourneyWorkflow:
                 result_type=float,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=STORE_RETRY,
+                summary=f"seconds until {step.until} local",
             )
             delta = timedelta(seconds=seconds)
+            summary = f"wait until {step.until} local"
         else:
             delta = step.delta()
+            summary = f"wait {describe_duration(delta)}"
         self._set_details(f"{step.describe()} (until {self._until(delta)})")
-        await self._sleep(delta)
+        await self._sleep(delta, summary)
         return (
             f"waited {describe_duration(delta)}" if delta.total_seconds() >= 1 else "waited",
             None,
@@ -310,11 +320,13 @@ class JourneyWorkflow:
                 self._state.events, self._state.consumed, step.event, step.step, step.machine_opens
             )
 
-        self._set_details(f"{step.describe()} (until {self._until(step.timeout_delta())})")
+        timeout = step.timeout_delta()
+        self._set_details(f"{step.describe()} (until {self._until(timeout)})")
         try:
             await workflow.wait_condition(
                 lambda: pending() is not None or self._exit is not None,
-                timeout=self._scaled(step.timeout_delta()),
+                timeout=self._scaled(timeout),
+                timeout_summary=f"wait up to {describe_duration(timeout)} for {step.awaited()}",
             )
         except TimeoutError:
             pass
@@ -325,13 +337,14 @@ class JourneyWorkflow:
         self._state.consumed.append(index)
         return step.event, step.on_event
 
-    async def _facts(self) -> ContactFacts:
+    async def _facts(self, step: BranchStep) -> ContactFacts:
         return await workflow.execute_activity(
             "load_contact_facts",
             self._inp.contact_id,
             result_type=ContactFacts,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=STORE_RETRY,
+            summary=f"load contact facts for branch '{step.id}'",
         )
 
     async def _branch(self, step: BranchStep) -> tuple[str, str | None]:
@@ -340,7 +353,7 @@ class JourneyWorkflow:
             # By when they happened, not by arrival: an event kept while Temporal was down
             # (say, a first NPS answer) can arrive after a later one.
             events = sorted(events, key=lambda e: e.occurred_at)
-        target, reason = decisions.branch_target(step, await self._facts(), events)
+        target, reason = decisions.branch_target(step, await self._facts(step), events)
         return reason, target
 
     def _split(self, step: SplitStep) -> tuple[str, str | None]:
@@ -353,6 +366,7 @@ class JourneyWorkflow:
             TagChange(contact_id=self._inp.contact_id, add=add, remove=remove),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=STORE_RETRY,
+            summary=" ".join(["tag", *(f"+{t}" for t in add), *(f"-{t}" for t in remove)]),
         )
 
     async def _audience(self, step: AudienceStep) -> None:
@@ -363,4 +377,5 @@ class JourneyWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=STORE_RETRY,
+            summary=f"audience {step.action} '{step.audience}'",
         )

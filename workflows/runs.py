@@ -4,6 +4,7 @@ contact stands. The command line, the gateway and the dev stack's demo all call 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC
 from typing import Literal
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
@@ -48,10 +49,29 @@ async def _start(
             ),
             start_signal="event" if first_event else None,
             start_signal_args=[first_event] if first_event else [],
+            # What the Temporal UI shows of the run before anyone opens it.
+            static_summary=f"{spec.id} v{spec.version} for contact {contact_id}",
+            static_details=_details(spec, speed, first_event),
         )
     except WorkflowAlreadyStartedError:
         return "already"
     return "started"
+
+
+def _details(spec: JourneySpec, speed: float, first_event: JourneyEvent | None) -> str:
+    """The journey's description, its trigger and what started this run (paragraphs in Temporal
+    markdown). Only the event's kind and time: its data may carry an address."""
+    trigger = spec.trigger if spec.active else f"{spec.trigger} (inactive: started by hand only)"
+    started = (
+        f"event '{first_event.kind}' that happened at "
+        f"{first_event.occurred_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        if first_event
+        else "hand"
+    )
+    paragraphs = [spec.description, f"Trigger: {trigger}. Started by {started}."]
+    if speed != 1:
+        paragraphs.append(f"Speed {speed:g}: every wait lasts 1/{speed:g} of its duration.")
+    return "\n\n".join(paragraphs)
 
 
 async def start_journey(
