@@ -16,7 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from journeys import decisions
+    from journeys import decisions, events
     from journeys.channels import CHANNELS
     from journeys.durations import describe_duration
     from journeys.identity import CONTACT_ID, JOURNEY_ID, JOURNEY_VERSION, STEP
@@ -245,13 +245,14 @@ class JourneyWorkflow:
         )
         suffix = f" (variant {variant})" if variant else ""
         try:
+            channel = CHANNELS[step.channel]
             result = await workflow.execute_activity(
-                CHANNELS[step.channel].activity,
+                channel.activity,
                 request,
                 result_type=SendResult,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=SEND_RETRY,
-                summary=f"{step.channel.replace('_', ' ')} '{step.id}' with template "
+                summary=f"{channel.display} '{step.id}' with template "
                 f"{template}{suffix}",
             )
         except ActivityError as err:
@@ -265,7 +266,7 @@ class JourneyWorkflow:
         # A refusal is an event like any other: a later wait_for or branch may react to it.
         self._state.events.append(
             JourneyEvent(
-                kind="failed",
+                kind=events.FAILED,
                 step=step.id,
                 occurred_at=workflow.now(),
                 data={"reason": result.reason or ""},
