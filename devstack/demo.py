@@ -69,8 +69,6 @@ DEMO_CONTACTS = [
 FAY_PHONE = "demo-fay-phone:APA91b" + "0" * 100
 
 
-
-
 async def run_demo(
     client: Client, store: ContactStore, settings: Settings, speed: float, web_push: WebPushSink
 ) -> None:

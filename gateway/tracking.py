@@ -61,7 +61,7 @@ def is_machine(user_agent: str, signed_at: datetime | None, now: datetime) -> bo
 async def report_message_event(
     gw: Gateway, claims: MessageClaims, kind: str, data: dict[str, Any]
 ) -> None:
-    """Deliver `kind` about the send in `claims` to the run that sent it."""
+    """Hand `kind` about the send in `claims` to the run that sent it."""
     event = JourneyEvent(kind=kind, step=claims.step_id, occurred_at=datetime.now(UTC), data=data)
     await hand_over(gw, claims.contact_id, event, claims.journey_id)
 

@@ -106,7 +106,7 @@ async def preflight(path: str) -> Response:
 
 @_site.post("/visits", status_code=204, summary="Report a page visit")
 async def visit(body: PageVisit, gw: Gateway = Depends(gateway)) -> Response:
-    """Deliver `visited_url` to the contact's runs and start the journeys it triggers."""
+    """Hand `visited_url` to the contact's runs and start the journeys it triggers."""
     contact_id = _contact(gw, body.token)
     # Query strings and fragments often carry an email or a token: the run gets the page only.
     page = urlsplit(body.url)._replace(query="", fragment="").geturl()

@@ -28,7 +28,7 @@ class ContactFacts(BaseModel):
 
 
 class JourneyEvent(BaseModel):
-    """Something a contact did (or that happened to a send), delivered to a run as a signal."""
+    """Something a contact did (or that happened to a send), handed to a run as a signal."""
 
     kind: str
     # The send step the event is about (an open of the 'intro' email), if any.

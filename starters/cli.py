@@ -1,5 +1,5 @@
 """The `journeys` command line: validate and list journeys, import contacts, start journeys,
-deliver events, show where a contact is, and run the worker or the whole dev stack."""
+hand events to runs, show where a contact is, and run the worker or the whole dev stack."""
 
 from __future__ import annotations
 
@@ -228,19 +228,20 @@ def event(
     ] = None,
     speed: Annotated[float, typer.Option(help="Speed of journeys this event starts")] = 1.0,
 ) -> None:
-    """Deliver an event to the contact's running journeys and start those it triggers."""
-    once_id = event_id or uuid.uuid4().hex
+    """Hand an event to the contact's running journeys and start those it triggers."""
+    # Its own namespace: an id given here is not taken for an API event with the same id.
+    once_id = f"cli:{event_id or uuid.uuid4().hex}"
     try:
         payload = json.loads(data)
         ev = JourneyEvent(
-            kind=kind, step=step, occurred_at=datetime.now(UTC), data=payload, id=f"cli:{once_id}"
+            kind=kind, step=step, occurred_at=datetime.now(UTC), data=payload, id=once_id
         )
     except (ValueError, ValidationError) as e:
         raise _fail(f"--data must be a JSON object: {e}") from None
     settings = Settings()
     library = _library(settings)
 
-    async def deliver() -> dict[str, str] | None:
+    async def hand() -> dict[str, str] | None:
         store = await open_store(settings.database_url)
         try:
             if await store.get_contact(contact_id) is None:
@@ -252,7 +253,7 @@ def event(
         finally:
             await store.close()
 
-    outcome = _run(deliver())
+    outcome = _run(hand())
     if outcome is None:
         typer.echo(f"event '{event_id}' was handled before: nothing done")
         return

@@ -20,7 +20,7 @@ from devstack.embedded import dev_server_path
 from devstack.sinks.mail import MailSink
 from devstack.sinks.push import FcmSink
 from devstack.sinks.sms import SmsSink
-from gateway.app import Gateway
+from gateway.deps import Gateway
 from gateway.serve import serve_gateway
 from journeys.identity import SEARCH_ATTRIBUTES
 from journeys.library import load_library

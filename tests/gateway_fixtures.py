@@ -20,7 +20,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.sinks.mail import MailSink
-from gateway.app import Gateway
+from gateway.deps import Gateway
 from journeys.contacts import Contact
 from journeys.identity import workflow_id
 from journeys.library import load_library
@@ -59,7 +59,7 @@ body: "0 to 10: would you recommend us?"
 """,
 }
 
-# A journey that only listens: whatever the gateway delivers shows in its run's events.
+# A journey that only listens: whatever the gateway hands over shows in its run's events.
 PROBE = JourneySpec.model_validate(
     {
         "id": "gateway_probe",

@@ -1,5 +1,5 @@
 """End to end on the real Temporal dev server, through the command line a person would use:
-import contacts, start the journey, deliver an open, and see the next message arrive."""
+import contacts, start the journey, hand over an open, and see the next message arrive."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 
 from gateway import outbox
-from gateway.app import Gateway
+from gateway.deps import Gateway
 from gateway.outbox import HANDOVER_WAIT, finish_handovers, hand_over_held, keep_handing_over
 from gateway.tracking import PIXEL
 from journeys.models import JourneyEvent

@@ -1,7 +1,7 @@
 """Recorded histories of every seed-journey path replay against today's workflow code.
 
 A failure here means a change to the interpreter would break runs already in flight: guard the
-change with `workflow.patched()` (see DESIGN.md), then `make histories`.
+change with `workflow.patched()` (see docs/architecture.md), then `make histories`.
 """
 
 from __future__ import annotations

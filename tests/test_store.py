@@ -1,6 +1,6 @@
 """The contact store's own rules, on SQLite and on a real PostgreSQL server: which database URLs
 it takes, what a send reads, which answers it refuses, the delivery ledger, events held for
-redelivery, and that work whose caller gave up leaves nothing behind."""
+handover, and that work whose caller gave up leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -193,7 +193,10 @@ async def test_the_migrations_create_exactly_the_tables_and_columns_the_schema_d
             tables[table] = {
                 # SQLite reports a primary key column that is not an integer as nullable.
                 "columns": {
-                    c["name"]: c["nullable"] and c["name"] not in key
+                    c["name"]: (
+                        c["nullable"] and c["name"] not in key,
+                        getattr(c["type"], "length", None),
+                    )
                     for c in found.get_columns(table)
                 },
                 "primary_key": key,
@@ -209,7 +212,9 @@ async def test_the_migrations_create_exactly_the_tables_and_columns_the_schema_d
 
     declared = {
         table.name: {
-            "columns": {c.name: c.nullable for c in table.columns},
+            "columns": {
+                c.name: (c.nullable, getattr(c.type, "length", None)) for c in table.columns
+            },
             "primary_key": {c.name for c in table.primary_key.columns},
             "unique": {
                 tuple(c.name for c in u.columns)

@@ -277,13 +277,19 @@ class JourneyWorkflow:
     def _scaled(self, delta: timedelta) -> timedelta:
         return delta / self._inp.speed
 
+    def _timer_summary(self, what: str, delta: timedelta) -> str:
+        """What a timer is for; at a speed other than 1 (a demo), also how long it really lasts."""
+        if self._inp.speed == 1:
+            return what
+        return f"{what} ({self._scaled(delta).total_seconds():g} s at speed {self._inp.speed:g})"
+
     async def _sleep(self, delta: timedelta, summary: str) -> None:
         """Sleep durably, waking early only to leave on an exit event."""
         try:
             await workflow.wait_condition(
                 lambda: self._exit is not None,
                 timeout=self._scaled(delta),
-                timeout_summary=summary,
+                timeout_summary=self._timer_summary(summary, delta),
             )
         except TimeoutError:
             pass
@@ -327,7 +333,9 @@ class JourneyWorkflow:
             await workflow.wait_condition(
                 lambda: pending() is not None or self._exit is not None,
                 timeout=self._scaled(timeout),
-                timeout_summary=f"wait up to {describe_duration(timeout)} for {step.awaited()}",
+                timeout_summary=self._timer_summary(
+                    f"wait up to {describe_duration(timeout)} for {step.awaited()}", timeout
+                ),
             )
         except TimeoutError:
             pass
