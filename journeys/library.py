@@ -45,6 +45,43 @@ class SpecError(ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+# Deeper than any journey needs; deep enough nesting would overflow Python's stack.
+MAX_NESTING = 64
+
+
+def _parse(file: str, text: str) -> tuple[yaml.Node | None, Any]:
+    """The file's node tree (for lines) and its data, with libyaml. Refused first, from the event
+    stream: aliases (`*name`), whose copies of copies can expand a small file into millions of
+    values, and nesting deeper than MAX_NESTING."""
+
+    def refuse(message: str, mark: Any) -> SpecError:
+        return SpecError([Problem(file, f"not valid YAML: {message}", None, mark.line + 1)])
+
+    try:
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise refuse("aliases (*name) are not allowed in a journey file", event.start_mark)
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise refuse(f"nested deeper than {MAX_NESTING} levels", event.start_mark)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+        loader = yaml.CSafeLoader(text)
+        try:
+            root = loader.get_single_node()
+            return root, None if root is None else loader.construct_document(root)
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise SpecError(
+            [Problem(file, f"not valid YAML: {getattr(e, 'problem', e)}", None, line)]
+        ) from None
+
+
 def _steps_node(root: yaml.Node | None) -> yaml.SequenceNode | None:
     """The `steps:` list of a composed journey file (the last, as the loaded data keeps it)."""
     found = None
@@ -159,26 +196,31 @@ def _substitute_params(file: str, raw: Any, lines: list[int]) -> list[Problem]:
 
 
 def _loops_without_wait(spec: JourneySpec) -> list[list[str]]:
-    """Cycles made only of steps that take no time (they would spin forever)."""
+    """Cycles made only of steps that take no time (they would spin forever). A depth-first
+    search with its own stack, so a journey of thousands of steps in a row neither runs out of
+    Python's recursion nor copies the path at every step."""
     graph = spec.graph()
     instant = {s.id for s in spec.steps if s.kind not in WAITING_KINDS}
     loops: list[list[str]] = []
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = 1
-        for nxt in graph.get(node, []):
-            if nxt not in instant:
-                continue
-            if state.get(nxt) == 1:
-                loops.append([*path[path.index(nxt) :], nxt])
-            elif nxt not in state:
-                visit(nxt, [*path, nxt])
-        state[node] = 2
-
+    done: set[str] = set()
     for start in (s.id for s in spec.steps if s.id in instant):  # in file order: stable output
-        if start not in state:
-            visit(start, [start])
+        if start in done:
+            continue
+        path = [start]
+        on_path = {start: 0}  # step -> its place in `path`
+        stack = [iter(n for n in graph.get(start, []) if n in instant)]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                done.add(path[-1])
+                del on_path[path.pop()]
+            elif nxt in on_path:
+                loops.append([*path[on_path[nxt] :], nxt])
+            elif nxt not in done:
+                on_path[nxt] = len(path)
+                path.append(nxt)
+                stack.append(iter(n for n in graph.get(nxt, []) if n in instant))
     return loops
 
 
@@ -333,24 +375,17 @@ def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
     file = str(path)
     library_dir = library_dir or path.parent
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise SpecError([Problem(file, f"cannot read: {e.strerror}")]) from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
         raise SpecError(
-            [
-                Problem(
-                    file,
-                    f"not valid YAML: {getattr(e, 'problem', e)}",
-                    None,
-                    mark.line + 1 if mark else None,
-                )
-            ]
+            [Problem(file, f"not UTF-8 text (byte 0x{data[e.start]:02x})", None, line)]
         ) from None
+    root, raw = _parse(file, text)
     # Which of two values counts is anybody's guess: nothing else is checked until it is fixed.
     if problems := _repeated_keys(file, root, raw):
         raise SpecError(problems)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -269,11 +270,17 @@ class JourneySpec(_Model):
     def first_step(self) -> str:
         return self.steps[0].id
 
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """Where each step id stands in `steps` (the first, should an id repeat): a journey of
+        thousands of steps is looked up, not searched."""
+        found: dict[str, int] = {}
+        for index, s in enumerate(self.steps):
+            found.setdefault(s.id, index)
+        return found
+
     def step(self, step_id: str) -> Step:
-        for s in self.steps:
-            if s.id == step_id:
-                return s
-        raise KeyError(step_id)
+        return self.steps[self.positions[step_id]]
 
     def next_of(self, step: Step, chosen: str | None) -> str | None:
         """The step after `step`: the one it chose, else its `next`, else the one listed after."""
@@ -281,7 +288,7 @@ class JourneySpec(_Model):
             return chosen
         if isinstance(step, _Sequential) and step.next is not None:
             return step.next
-        index = self.steps.index(step)
+        index = self.positions[step.id]
         return self.steps[index + 1].id if index + 1 < len(self.steps) else None
 
     def events_used(self) -> set[str]:
@@ -296,11 +303,9 @@ class JourneySpec(_Model):
     def graph(self) -> dict[str, list[str]]:
         """Every step's successors, implicit `next` resolved."""
         out: dict[str, list[str]] = {}
-        for s in self.steps:
+        for index, s in enumerate(self.steps):
             succ = list(s.successors())
-            if isinstance(s, _Sequential) and s.next is None:
-                implicit = self.next_of(s, None)
-                if implicit:
-                    succ.insert(0, implicit)
+            if isinstance(s, _Sequential) and s.next is None and index + 1 < len(self.steps):
+                succ.insert(0, self.steps[index + 1].id)
             out[s.id] = succ
         return out

@@ -393,3 +393,51 @@ def test_a_top_level_key_given_twice_is_named_with_its_line(tmp_path: Path) -> N
     assert [str(p) for p in err.value.problems] == [
         f"{path}:8: 'steps' is given twice (first on line 5)"
     ]
+
+
+HOSTILE = "id: hostile\nversion: 1\ndescription: x\ntrigger: manual\n"
+
+
+def refused(tmp_path: Path, content: bytes) -> list[str]:
+    path = tmp_path / "hostile.yaml"
+    path.write_bytes(content)
+    with pytest.raises(SpecError) as err:
+        load_journey(path, LIBRARY_DIR)
+    return [str(p) for p in err.value.problems]
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path: Path) -> None:
+    # Six levels of ten copies: a million values out of a few hundred bytes (ten levels would
+    # never finish expanding).
+    levels = ["  a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7)]
+    text = HOSTILE + "params:\n" + "\n".join(levels) + "\nsteps:\n  - id: done\n    kind: end\n"
+    assert refused(tmp_path, text.encode()) == [
+        f"{tmp_path}/hostile.yaml:7: not valid YAML: aliases (*name) are not allowed in a "
+        "journey file"
+    ]
+
+
+def test_deep_nesting_is_a_clear_error(tmp_path: Path) -> None:
+    text = HOSTILE + "steps: " + "[" * 5000 + "]" * 5000 + "\n"
+    (problem,) = refused(tmp_path, text.encode())
+    assert problem.startswith(f"{tmp_path}/hostile.yaml:5: not valid YAML: ")
+    assert "nest" in problem
+
+
+def test_a_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    content = (HOSTILE + "steps:\n  - id: done\n    kind: end\n    tag: café\n").encode("latin-1")
+    assert refused(tmp_path, content) == [f"{tmp_path}/hostile.yaml:8: not UTF-8 text (byte 0xe9)"]
+
+
+def test_thousands_of_steps_in_a_row_are_checked(tmp_path: Path) -> None:
+    chain = "".join(f"  - id: s{i}\n    kind: tag\n    add: [x]\n" for i in range(3000))
+    path = tmp_path / "long.yaml"
+    path.write_text(HOSTILE + "steps:\n" + chain + "  - id: done\n    kind: end\n")
+    spec = load_journey(path, LIBRARY_DIR)
+    assert len(spec.steps) == 3001 and spec.next_of(spec.step("s2999"), None) == "done"
+    # A loop of instant steps as long as the journey is still found, from its first step.
+    looped = chain + "  - id: back\n    kind: goto\n    target: s0\n"
+    (problem,) = refused(tmp_path, (HOSTILE + "steps:\n" + looped).encode())
+    assert "step 's0': loop with no wait in it: s0 -> s1 -> s2" in problem
+    assert problem.endswith("s2999 -> back -> s0")
