@@ -45,7 +45,8 @@ class Contact(BaseModel):
         if not v:
             return None
         try:
-            number = phonenumbers.parse(v, None)
+            # phonenumbers reads "++48..." as "+48...": a number written so is a typo.
+            number = phonenumbers.parse(v, None) if v.count("+") <= 1 else None
         except phonenumbers.NumberParseException:
             number = None
         if number is None or not phonenumbers.is_valid_number(number):
@@ -111,31 +112,73 @@ def _row_to_contact(row: dict[str, str]) -> Contact:
     )
 
 
+def decode_csv(data: bytes) -> str:
+    """A CSV file's text: UTF-8, with or without the byte order mark Excel writes ("CSV UTF-8").
+    ValueError naming the line of the first byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ValueError(
+            f"line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}): save the file as CSV UTF-8"
+        ) from None
+
+
+def _header_problem(header: list[str]) -> str | None:
+    if "id" not in header:
+        return "the header must name an 'id' column"
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        return f"the header names {', '.join(repr(n) for n in repeated)} more than once"
+    return None
+
+
 def parse_csv(text: str) -> tuple[list[Contact], list[RowProblem]]:
-    """Every row validated; problems carry the file's line number (the header is line 1)."""
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "id" not in reader.fieldnames:
-        return [], [RowProblem(1, "the header must name an 'id' column")]
+    """Every row validated; problems carry the file's line number (the header is line 1) where
+    the row starts, also for a quoted field over several lines. A file that is not CSV (a field
+    over the csv module's limit, say) imports nothing: which rows it held is not known."""
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
     contacts: list[Contact] = []
     problems: list[RowProblem] = []
     seen: dict[str, int] = {}
-    for row in reader:
-        line = reader.line_num
-        if None in row:
-            problems.append(RowProblem(line, "more fields than the header has columns"))
+    header: list[str] | None = None
+    end = 0  # the line the last record ended on
+    while True:
+        start = end + 1
+        try:
+            fields = next(reader, None)
+        except csv.Error as e:
+            return [], [*problems, RowProblem(start, f"not valid CSV: {e}")]
+        if fields is None:
+            break
+        end = reader.line_num
+        if not fields:
+            continue  # a blank line
+        if header is None:
+            header = fields
+            if problem := _header_problem(header):
+                return [], [RowProblem(start, problem)]
             continue
+        if len(fields) > len(header):
+            problems.append(RowProblem(start, "more fields than the header has columns"))
+            continue
+        row = dict(zip(header, fields, strict=False))
         try:
             contact = _row_to_contact(row)
         except ValidationError as e:
             for err in e.errors():
                 field = ".".join(str(p) for p in err["loc"]) or "row"
                 problems.append(
-                    RowProblem(line, f"{field}: {err['msg'].removeprefix('Value error, ')}")
+                    RowProblem(start, f"{field}: {err['msg'].removeprefix('Value error, ')}")
                 )
             continue
         if contact.id in seen:
-            problems.append(RowProblem(line, f"id '{contact.id}' repeats line {seen[contact.id]}"))
+            problems.append(
+                RowProblem(start, f"id '{contact.id}' repeats line {seen[contact.id]}")
+            )
             continue
-        seen[contact.id] = line
+        seen[contact.id] = start
         contacts.append(contact)
+    if header is None:
+        return [], [RowProblem(1, "the header must name an 'id' column")]
     return contacts, problems

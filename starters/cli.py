@@ -20,7 +20,7 @@ from rich.table import Table
 
 from journeys import eventloop
 from journeys.connection import connect
-from journeys.contacts import parse_csv
+from journeys.contacts import decode_csv, parse_csv
 from journeys.heap import settle_after_startup
 from journeys.library import SpecError, journey_files, load_journey, load_library
 from journeys.logging import configure_logging
@@ -138,11 +138,7 @@ def import_contacts(file: Path) -> None:
     """Import contacts from CSV: every row is checked; bad rows are reported by line and change
     nothing, good rows are stored. Columns: id, email, phone, time_zone, locale, consent
     (channels separated by ';'), in_mobile_app, web_push; other columns become attributes."""
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as e:
-        raise _fail(f"cannot read {file}: {e.strerror}") from None
-    contacts, problems = parse_csv(text)
+    contacts, problems = parse_csv(_csv_text(file))
 
     async def store_all() -> None:
         store = await open_store(Settings().database_url)
@@ -159,8 +155,17 @@ def import_contacts(file: Path) -> None:
         raise typer.Exit(1)
 
 
+def _csv_text(file: Path) -> str:
+    try:
+        return decode_csv(file.read_bytes())
+    except OSError as e:
+        raise _fail(f"cannot read {file}: {e.strerror}") from None
+    except ValueError as e:
+        raise _fail(f"{file}:{e}") from None
+
+
 def _csv_ids(file: Path) -> list[str]:
-    contacts, problems = parse_csv(file.read_text(encoding="utf-8"))
+    contacts, problems = parse_csv(_csv_text(file))
     if problems:
         raise _fail("\n".join(f"{file}:{p}" for p in problems))
     return [c.id for c in contacts]
