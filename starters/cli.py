@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -21,7 +20,6 @@ from rich.table import Table
 from journeys import eventloop
 from journeys.connection import connect
 from journeys.contacts import decode_csv, parse_csv
-from journeys.heap import settle_after_startup
 from journeys.library import SpecError, journey_files, load_journey, load_library
 from journeys.logging import configure_logging
 from journeys.models import JourneyEvent
@@ -112,25 +110,24 @@ def worker() -> None:
 def gateway_command(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="JOURNEYS_GATEWAY_PROCESSES",
+            help="Gateway processes sharing the port: up to one per core left to the gateway "
+            "(with PostgreSQL as the store)",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the gateway (tracking, unsubscribe, NPS pages, webhooks, /v1 API) until SIGTERM."""
-    from gateway.serve import build_gateway, serve_gateway
+    from gateway.serve import run_gateway, serve_in_processes
 
     configure_logging()
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        gw = await build_gateway(Settings())
-        settle_after_startup()
-        try:
-            await serve_gateway(gw, host, port, stop)
-        finally:
-            await gw.store.close()
-
-    _run(serve())
+    if processes == 1:
+        _run(run_gateway(Settings(), host, port))
+        return
+    raise typer.Exit(serve_in_processes(host, port, processes))
 
 
 @contacts_app.command("import")

@@ -16,6 +16,7 @@ from temporalio.service import RetryConfig
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.embedded import dev_server_path
+from gateway.deps import MAX_API_CALLS
 from journeys.identity import workflow_id
 from journeys.tokens import WEB, WebClaims, verify
 from tests.api_fixtures import API_KEY, GatewayStack, new_contact_id, serving
@@ -86,6 +87,30 @@ async def test_the_api_key_is_required_and_compared(gateway_stack: GatewayStack)
             r = await off.get("/v1/journeys", headers={"Authorization": "Bearer"})
             assert r.status_code == 503
             assert "JOURNEYS_API_KEY" in r.json()["detail"]
+
+
+async def test_a_gateway_at_capacity_says_later_at_once(gateway_stack: GatewayStack) -> None:
+    contact_id = new_contact_id()
+    http, slots = gateway_stack.http, gateway_stack.gw.api_calls
+    busy = []
+    # Every slot taken, as by calls still waiting on Temporal or the store.
+    while not slots.locked():
+        await slots.acquire()
+        busy.append(None)
+    try:
+        event = {"event_id": "e-1", "kind": "purchase"}
+        refused = await http.post(f"/v1/contacts/{contact_id}/events", json=event)
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"] == "1"
+        assert "retry later" in refused.json()["detail"]
+        # Before authentication: refusing costs nothing.
+        anonymous = await http.get("/v1/journeys", headers={"Authorization": ""})
+        assert anonymous.status_code == 503
+    finally:
+        for _ in busy:
+            slots.release()
+    assert (await http.get("/v1/journeys")).status_code == 200
+    assert len(busy) == MAX_API_CALLS
 
 
 async def test_the_library_and_the_openapi_description_are_served(

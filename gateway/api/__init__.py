@@ -15,8 +15,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from gateway.api import contacts, events, push, runs
+from gateway.api.admission import admitted
 from gateway.api.auth import require_api_key
 
-router = APIRouter(prefix="/v1", tags=["api"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    prefix="/v1", tags=["api"], dependencies=[Depends(admitted), Depends(require_api_key)]
+)
 for resource in (contacts, events, runs, push):
     router.include_router(resource.router)

@@ -1,0 +1,59 @@
+"""`journeys gateway --processes 2`: two processes on one port, each answering, the events they
+take reaching the runs, and a clean stop of all of them on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+from tests.api_fixtures import free_port
+
+JOURNEYS = str(Path(sys.executable).parent / "journeys")
+
+
+def _children(pid: int) -> list[int]:
+    """The gateway processes `pid` started (not multiprocessing's resource tracker)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        children = [int(p) for p in f.read().split()]
+    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+async def test_two_gateway_processes_share_a_port_and_stop_together(
+    dev_temporal: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_temporal.client.service_client.config.target_host,
+        "JOURNEYS_DATABASE_URL": f"sqlite:///{tmp_path}/journeys.db",
+        "JOURNEYS_SECRET_KEY": "a-test-secret-that-is-not-the-default",
+        "TWILIO_AUTH_TOKEN": "a-test-token",
+    }
+    gateway = await asyncio.create_subprocess_exec(
+        JOURNEYS, "gateway", "--port", str(port), "--processes", "2", env=env
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            answered = 0
+            async with asyncio.timeout(60):
+                while answered < 20 or len(_children(gateway.pid)) < 2:
+                    try:
+                        health = await http.get("/health", headers={"Connection": "close"})
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.2)  # a process still starting
+                        continue
+                    assert health.status_code == 200
+                    answered += 1
+        children = _children(gateway.pid)
+        assert len(children) == 2
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(gateway.wait(), 30) == 0
+    for child in children:
+        assert not Path(f"/proc/{child}").exists()
