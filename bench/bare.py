@@ -32,3 +32,26 @@ class BareWorkflow:
         await workflow.execute_activity(
             note_start, workflow.info().workflow_id, start_to_close_timeout=timedelta(seconds=30)
         )
+
+
+@workflow.defn
+class BareListener:
+    """Takes signals until told to stop: each signal is one short workflow task, as an open is
+    for a journey that only listens (bench/gateway_capacity.py)."""
+
+    def __init__(self) -> None:
+        self._heard = 0
+        self._stop = False
+
+    @workflow.signal
+    def hear(self) -> None:
+        self._heard += 1
+
+    @workflow.signal
+    def stop(self) -> None:
+        self._stop = True
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self._stop)
+        return self._heard
