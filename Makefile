@@ -35,4 +35,4 @@ histories: $(STAMP)
 	$(BIN)/python -m tests.record_histories
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
