@@ -5,11 +5,9 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from journeys import conditions
@@ -25,121 +23,12 @@ from journeys.spec import (
     WaitForStep,
 )
 from journeys.templates import TemplateError, load_template
+from journeys.yamlfile import Problem, SpecError, item_lines, item_name, read_yaml
 
+__all__ = ["Problem", "SpecError", "journey_files", "load_journey", "load_library"]
 
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    message: str
-    step: str | None = None
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = self.file + (f":{self.line}" if self.line else "")
-        return f"{where}: {f'step {self.step!r}: ' if self.step else ''}{self.message}"
-
-
-class SpecError(ValueError):
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-# Deeper than any journey needs; deep enough nesting would overflow Python's stack.
-MAX_NESTING = 64
-
-
-def _parse(file: str, text: str) -> tuple[yaml.Node | None, Any]:
-    """The file's node tree (for lines) and its data, with libyaml. Refused first, from the event
-    stream: aliases (`*name`), whose copies of copies can expand a small file into millions of
-    values, and nesting deeper than MAX_NESTING."""
-
-    def refuse(message: str, mark: Any) -> SpecError:
-        return SpecError([Problem(file, f"not valid YAML: {message}", None, mark.line + 1)])
-
-    try:
-        depth = 0
-        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                raise refuse("aliases (*name) are not allowed in a journey file", event.start_mark)
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_NESTING:
-                    raise refuse(f"nested deeper than {MAX_NESTING} levels", event.start_mark)
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-        loader = yaml.CSafeLoader(text)
-        try:
-            root = loader.get_single_node()
-            return root, None if root is None else loader.construct_document(root)
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        raise SpecError(
-            [Problem(file, f"not valid YAML: {getattr(e, 'problem', e)}", None, line)]
-        ) from None
-
-
-def _steps_node(root: yaml.Node | None) -> yaml.SequenceNode | None:
-    """The `steps:` list of a composed journey file (the last, as the loaded data keeps it)."""
-    found = None
-    if isinstance(root, yaml.MappingNode):
-        for key, value in root.value:
-            if key.value == "steps" and isinstance(value, yaml.SequenceNode):
-                found = value
-    return found
-
-
-def _step_lines(root: yaml.Node | None) -> list[int]:
-    """The line where each entry of `steps:` starts, to point authors at the right place."""
-    steps = _steps_node(root)
-    return [item.start_mark.line + 1 for item in steps.value] if steps else []
-
-
-def _step_name(entry: Any, index: int) -> str:
-    """How problems name an entry of `steps:`: its id as written, else its place in the list."""
-    step_id = entry.get("id") if isinstance(entry, dict) else None
-    return str(step_id) if step_id else f"#{index + 1}"
-
-
-def _repeated_keys(file: str, root: yaml.Node | None, raw: Any) -> list[Problem]:
-    """Every key a mapping gives twice, with its line and step. YAML forbids them, yet PyYAML
-    silently keeps the last value, so the author could not tell which one counts."""
-    problems: list[Problem] = []
-    walked: set[int] = set()
-
-    def walk(node: yaml.Node, step: str | None) -> None:
-        # An alias repeats a node, even inside itself: each node is walked once.
-        if id(node) in walked:
-            return
-        walked.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            first_line: dict[str, int] = {}
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode):
-                    line = key.start_mark.line + 1
-                    if key.value in first_line:
-                        message = (
-                            f"{key.value!r} is given twice (first on line {first_line[key.value]})"
-                        )
-                        problems.append(Problem(file, message, step, line))
-                    first_line.setdefault(key.value, line)
-                walk(value, step)
-        elif isinstance(node, yaml.SequenceNode):
-            for item in node.value:
-                walk(item, step)
-
-    # Steps first, to name the step a repeated key is in; the walk of the rest passes them by.
-    steps = _steps_node(root)
-    entries = raw.get("steps") if isinstance(raw, dict) else None
-    for index, item in enumerate(steps.value if steps else []):
-        entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
-        walk(item, _step_name(entry, index))
-    if root is not None:
-        walk(root, None)
-    return sorted(problems, key=lambda p: p.line or 0)
+# The list in a journey file whose entries problems are named by.
+ITEMS = "steps"
 
 
 def _schema_problems(file: str, raw: Any, err: ValidationError, lines: list[int]) -> list[Problem]:
@@ -151,7 +40,7 @@ def _schema_problems(file: str, raw: Any, err: ValidationError, lines: list[int]
         if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
             index = loc[1]
             entry = raw_steps[index] if isinstance(raw_steps, list) else None
-            step_id = _step_name(entry, index)
+            step_id = item_name(entry, index)
             line = lines[index] if index < len(lines) else None
             # drop "steps.3.send" noise: keep the field inside the step
             loc = [p for p in loc[2:] if p not in STEP_KINDS]
@@ -191,7 +80,7 @@ def _substitute_params(file: str, raw: Any, lines: list[int]) -> list[Problem]:
 
     for index, entry in enumerate(raw["steps"]):
         line = lines[index] if index < len(lines) else None
-        raw["steps"][index] = fill(entry, _step_name(entry, index), line)
+        raw["steps"][index] = fill(entry, item_name(entry, index), line)
     return problems
 
 
@@ -365,31 +254,16 @@ def _problems_beyond_the_schema(
         )
     except ValidationError:
         return []
-    refused = frozenset(_step_name(steps[i], i) for i in refused_at)
+    refused = frozenset(item_name(steps[i], i) for i in refused_at)
     kept_lines = [line for i, line in enumerate(lines) if i not in refused_at]
     return graph_problems(spec, file, library_dir, kept_lines, refused)
 
 
 def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
     """Read, parse and fully validate one journey file, or raise SpecError with every problem."""
-    file = str(path)
+    file, root, raw = read_yaml(path, ITEMS)
     library_dir = library_dir or path.parent
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise SpecError([Problem(file, f"cannot read: {e.strerror}")]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise SpecError(
-            [Problem(file, f"not UTF-8 text (byte 0x{data[e.start]:02x})", None, line)]
-        ) from None
-    root, raw = _parse(file, text)
-    # Which of two values counts is anybody's guess: nothing else is checked until it is fixed.
-    if problems := _repeated_keys(file, root, raw):
-        raise SpecError(problems)
-    lines = _step_lines(root)
+    lines = item_lines(root, ITEMS)
     if problems := _substitute_params(file, raw, lines):
         raise SpecError(problems)
     try:

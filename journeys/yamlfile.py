@@ -1,0 +1,152 @@
+"""Reading the YAML files of the library (journeys, plans): every problem with its file, line and
+entry; hostile files (aliases, deep nesting, bytes that are not UTF-8, keys given twice) refused
+with a clear problem before anything expands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    message: str
+    # The entry of the file's list the problem is in (a journey's step, a plan's task), if any.
+    step: str | None = None
+    line: int | None = None
+    # What such an entry is called.
+    item: str = "step"
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        return f"{where}: {f'{self.item} {self.step!r}: ' if self.step else ''}{self.message}"
+
+
+class SpecError(ValueError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+# Deeper than any journey or plan needs; deep enough nesting would overflow Python's stack.
+MAX_NESTING = 64
+
+
+def parse(file: str, text: str) -> tuple[yaml.Node | None, Any]:
+    """The file's node tree (for lines) and its data, with libyaml. Refused first, from the event
+    stream: aliases (`*name`), whose copies of copies can expand a small file into millions of
+    values, and nesting deeper than MAX_NESTING."""
+
+    def refuse(message: str, mark: Any) -> SpecError:
+        return SpecError([Problem(file, f"not valid YAML: {message}", None, mark.line + 1)])
+
+    try:
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise refuse("aliases (*name) are not allowed in this file", event.start_mark)
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise refuse(f"nested deeper than {MAX_NESTING} levels", event.start_mark)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+        loader = yaml.CSafeLoader(text)
+        try:
+            root = loader.get_single_node()
+            return root, None if root is None else loader.construct_document(root)
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise SpecError(
+            [Problem(file, f"not valid YAML: {getattr(e, 'problem', e)}", None, line)]
+        ) from None
+
+
+def _items_node(root: yaml.Node | None, items: str) -> yaml.SequenceNode | None:
+    """The list under `items` of a composed file (the last, as the loaded data keeps it)."""
+    found = None
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == items and isinstance(value, yaml.SequenceNode):
+                found = value
+    return found
+
+
+def item_lines(root: yaml.Node | None, items: str) -> list[int]:
+    """The line where each entry of the list under `items` starts, to point authors at it."""
+    found = _items_node(root, items)
+    return [item.start_mark.line + 1 for item in found.value] if found else []
+
+
+def item_name(entry: Any, index: int) -> str:
+    """How problems name an entry of the list: its id as written, else its place in the list."""
+    item_id = entry.get("id") if isinstance(entry, dict) else None
+    return str(item_id) if item_id else f"#{index + 1}"
+
+
+def _repeated_keys(file: str, root: yaml.Node | None, raw: Any, items: str) -> list[Problem]:
+    """Every key a mapping gives twice, with its line and entry. YAML forbids them, yet PyYAML
+    silently keeps the last value, so the author could not tell which one counts."""
+    problems: list[Problem] = []
+    walked: set[int] = set()
+
+    def walk(node: yaml.Node, step: str | None) -> None:
+        # An alias repeats a node, even inside itself: each node is walked once.
+        if id(node) in walked:
+            return
+        walked.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in first_line:
+                        message = (
+                            f"{key.value!r} is given twice (first on line {first_line[key.value]})"
+                        )
+                        problems.append(Problem(file, message, step, line, kind))
+                    first_line.setdefault(key.value, line)
+                walk(value, step)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                walk(item, step)
+
+    # Entries first, to name the one a repeated key is in; the walk of the rest passes them by.
+    kind = items.removesuffix("s")
+    found = _items_node(root, items)
+    entries = raw.get(items) if isinstance(raw, dict) else None
+    for index, item in enumerate(found.value if found else []):
+        entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
+        walk(item, item_name(entry, index))
+    if root is not None:
+        walk(root, None)
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
+def read_yaml(path: Path, items: str) -> tuple[str, yaml.Node | None, Any]:
+    """(file name, node tree, data) of a YAML file whose entries under `items` problems name;
+    SpecError when it cannot be read, is not UTF-8 or valid YAML, or gives a key twice (which of
+    two values counts is anybody's guess: nothing else is checked until it is fixed)."""
+    file = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SpecError([Problem(file, f"cannot read: {e.strerror}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise SpecError(
+            [Problem(file, f"not UTF-8 text (byte 0x{data[e.start]:02x})", None, line)]
+        ) from None
+    root, raw = parse(file, text)
+    if problems := _repeated_keys(file, root, raw, items):
+        raise SpecError(problems)
+    return file, root, raw
