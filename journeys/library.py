@@ -23,35 +23,19 @@ from journeys.spec import (
     WaitForStep,
 )
 from journeys.templates import TemplateError, load_template
-from journeys.yamlfile import Problem, SpecError, item_lines, item_name, read_yaml
+from journeys.yamlfile import (
+    Problem,
+    SpecError,
+    item_lines,
+    item_name,
+    read_yaml,
+    schema_problems,
+)
 
 __all__ = ["Problem", "SpecError", "journey_files", "load_journey", "load_library"]
 
 # The list in a journey file whose entries problems are named by.
 ITEMS = "steps"
-
-
-def _schema_problems(file: str, raw: Any, err: ValidationError, lines: list[int]) -> list[Problem]:
-    problems = []
-    raw_steps = raw.get("steps") if isinstance(raw, dict) else None
-    for e in err.errors():
-        loc = list(e["loc"])
-        step_id, line = None, None
-        if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
-            index = loc[1]
-            entry = raw_steps[index] if isinstance(raw_steps, list) else None
-            step_id = item_name(entry, index)
-            line = lines[index] if index < len(lines) else None
-            # drop "steps.3.send" noise: keep the field inside the step
-            loc = [p for p in loc[2:] if p not in STEP_KINDS]
-        field = ".".join(str(p) for p in loc)
-        message = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "union_tag_invalid":
-            message = (
-                f"unknown kind {e['input'].get('kind')!r}; use one of: {e['ctx']['expected_tags']}"
-            )
-        problems.append(Problem(file, f"{field}: {message}" if field else message, step_id, line))
-    return problems
 
 
 _PARAM = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
@@ -270,7 +254,7 @@ def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
         spec = JourneySpec.model_validate(raw)
     except ValidationError as e:
         raise SpecError(
-            _schema_problems(file, raw, e, lines)
+            schema_problems(file, raw, e, lines, ITEMS, skip=STEP_KINDS)
             + _problems_beyond_the_schema(file, raw, e, library_dir, lines)
         ) from None
     problems = graph_problems(spec, file, library_dir, lines)

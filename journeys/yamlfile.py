@@ -4,11 +4,13 @@ with a clear problem before anything expands."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 
 @dataclass(frozen=True)
@@ -150,3 +152,37 @@ def read_yaml(path: Path, items: str) -> tuple[str, yaml.Node | None, Any]:
     if problems := _repeated_keys(file, root, raw, items):
         raise SpecError(problems)
     return file, root, raw
+
+
+def schema_problems(
+    file: str,
+    raw: Any,
+    err: ValidationError,
+    lines: list[int],
+    items: str,
+    skip: Collection[str] = (),
+) -> list[Problem]:
+    """pydantic's errors as problems, each at the line of the entry under `items` it is in.
+    `skip`: parts of an error's location that are noise to the author (a step's kind)."""
+    problems = []
+    kind = items.removesuffix("s")
+    entries = raw.get(items) if isinstance(raw, dict) else None
+    for e in err.errors():
+        loc = list(e["loc"])
+        name, line = None, None
+        if len(loc) >= 2 and loc[0] == items and isinstance(loc[1], int):
+            index = loc[1]
+            entry = entries[index] if isinstance(entries, list) else None
+            name = item_name(entry, index)
+            line = lines[index] if index < len(lines) else None
+            # "steps.3.send.next" reads as "next" inside the step
+            loc = [p for p in loc[2:] if p not in skip]
+        field = ".".join(str(p) for p in loc)
+        message = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "union_tag_invalid":
+            message = (
+                f"unknown kind {e['input'].get('kind')!r}; use one of: {e['ctx']['expected_tags']}"
+            )
+        text = f"{field}: {message}" if field else message
+        problems.append(Problem(file, text, name, line, kind))
+    return problems

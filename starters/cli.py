@@ -23,6 +23,8 @@ from journeys.contacts import decode_csv, parse_csv
 from journeys.library import SpecError, journey_files, load_journey, load_library
 from journeys.logging import configure_logging
 from journeys.models import JourneyEvent
+from journeys.plans.library import is_plan_file, load_plan
+from journeys.plans.spec import PlanSpec
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import open_store
@@ -53,32 +55,40 @@ def _library(settings: Settings) -> dict[str, JourneySpec]:
 
 
 @app.command()
-def validate(paths: Annotated[list[Path], typer.Argument(help="Journey YAML files")]) -> None:
-    """Check journey files: every problem with the file, line and step id; non-zero if any."""
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Journey or plan YAML files")],
+) -> None:
+    """Check journey and plan files: every problem with the file, line and step or task id;
+    non-zero if any. A file in a `plans` folder, or with `tasks:`, is a plan."""
     bad = 0
     for path in paths:
-        library_dir = (
-            path.parent if (path.parent / "templates").is_dir() else Settings().library_dir
-        )
         try:
-            spec = load_journey(path, library_dir)
+            typer.echo(f"{path}: ok: {_validated(path)}")
         except SpecError as e:
             bad += 1
             for problem in e.problems:
                 typer.echo(str(problem))
-            continue
-        typer.echo(
-            f"{path}: ok: {spec.id} v{spec.version}, {len(spec.steps)} steps, "
-            f"trigger {spec.trigger}"
-        )
     if bad:
         raise typer.Exit(1)
 
 
+def _validated(path: Path) -> str:
+    """What a valid file holds, in a few words; SpecError with every problem otherwise."""
+    if is_plan_file(path):
+        plan = load_plan(path)
+        return f"plan {plan.id} v{plan.version}, {len(plan.tasks)} tasks, {len(plan.roles)} roles"
+    library_dir = path.parent if (path.parent / "templates").is_dir() else Settings().library_dir
+    spec = load_journey(path, library_dir)
+    return f"{spec.id} v{spec.version}, {len(spec.steps)} steps, trigger {spec.trigger}"
+
+
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of a journey file (for editors)."""
-    typer.echo(json.dumps(JourneySpec.model_json_schema(), indent=2))
+def schema(
+    plan: Annotated[bool, typer.Option("--plan", help="The schema of a plan template")] = False,
+) -> None:
+    """Print the JSON Schema of a journey file, or of a plan template (for editors)."""
+    model = PlanSpec if plan else JourneySpec
+    typer.echo(json.dumps(model.model_json_schema(), indent=2))
 
 
 @app.command("list")
