@@ -127,10 +127,8 @@ class CrashesOnceAfterSending:
 
     crashes = 1
 
-    async def _record_sent(
-        self, req: SendRequest, provider_id: str | None, **details: Any
-    ) -> SendResult:
+    async def _record_sent(self, *args: Any, **kwargs: Any) -> SendResult:
         if self.crashes:
             self.crashes -= 1
             raise ConnectionError("store unreachable after the provider accepted the message")
-        return await super()._record_sent(req, provider_id, **details)  # type: ignore[misc]
+        return await super()._record_sent(*args, **kwargs)  # type: ignore[misc]

@@ -215,39 +215,51 @@ async def test_session_the_relay_dropped_is_replaced_before_the_message(
     assert mail_sink.sessions_opened == 2
 
 
-async def test_crash_after_server_accepted_is_never_sent_twice(
+async def test_crash_after_server_accepted_is_resent_as_the_same_message(
     store: ContactStore, settings: Settings, mail_sink: MailSink
 ) -> None:
     await add_contact(store)
     acts = CrashesAfterSend(store, settings)
+    req = email_request()
 
     with pytest.raises(ConnectionError):
-        await send(acts, email_request())
+        await send(acts, req)
     await mail_sink.wait_for(1)
-    retry = await send(acts, email_request())
+    retry = await send(acts, req)
+    again = await send(acts, req)
 
-    assert retry.status == "duplicate"
-    assert retry.reason and "outcome is unknown" in retry.reason
+    # Mail systems take a second copy with the same Message-ID for the same message.
+    first, second = await mail_sink.wait_for(2)
+    assert first["Message-ID"] == second["Message-ID"] == message_id(req.key, settings.mail_from)
+    assert (retry.status, retry.provider_id) == ("sent", first["Message-ID"])
+    assert again.status == "duplicate"
+    [row] = await ledger(store)
+    assert (row["status"], row["reconciled"]) == ("sent", "resent")
     await asyncio.sleep(0.1)
-    assert len(mail_sink.messages) == 1
+    assert len(mail_sink.messages) == 2
 
 
-async def test_connection_lost_after_data_is_not_retried_as_a_send(
-    store: ContactStore, settings: Settings
+async def test_connection_lost_after_data_is_retried_with_the_same_message_id(
+    store: ContactStore, settings: Settings, mail_sink: MailSink, acts: EmailActivities
 ) -> None:
     await add_contact(store)
     server = HangsUpAfterData()
     async with smtp_server(server) as port:
-        acts = EmailActivities(store, settings.model_copy(update={"smtp_port": port}))
+        hangs_up = EmailActivities(store, settings.model_copy(update={"smtp_port": port}))
         with pytest.raises(ApplicationError) as raised:
-            await send(acts, email_request())
+            await send(hangs_up, email_request())
         assert not raised.value.non_retryable
-        retry = await send(acts, email_request())
-
-    assert retry.status == "duplicate"
-    assert server.delivered == 1
+        await hangs_up.close()
     [row] = await ledger(store)
     assert row["status"] == "sending"
+
+    retry = await send(acts, email_request())
+
+    assert server.delivered == 1
+    [message] = await mail_sink.wait_for(1)
+    assert (retry.status, retry.provider_id) == ("sent", message["Message-ID"])
+    [row] = await ledger(store)
+    assert (row["status"], row["reconciled"]) == ("sent", "resent")
 
 
 @pytest.mark.parametrize(
