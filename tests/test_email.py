@@ -1,4 +1,5 @@
-"""The email activity against a real SMTP server (aiosmtpd): one message per key, never two."""
+"""The email activity against a real SMTP server (aiosmtpd): one message per key (a copy sent after
+an unknown outcome carries the same Message-ID)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from typing import Any
 
@@ -35,7 +35,13 @@ from journeys.tokens import (
     make_token,
     read_token,
 )
-from tests.channel_fixtures import SECRET, CrashesOnceAfterSending, free_port, make_request
+from tests.channel_fixtures import (
+    SECRET,
+    CrashesOnceAfterSending,
+    free_port,
+    make_request,
+    smtp_server,
+)
 
 ALICE = "alice@example.com"
 
@@ -60,20 +66,6 @@ async def send(acts: EmailActivities, req: SendRequest) -> Any:
 
 async def ledger(store: ContactStore, contact_id: str = "c1") -> list[dict[str, Any]]:
     return await store.deliveries_of(contact_id)
-
-
-@asynccontextmanager
-async def smtp_server(handler: object) -> AsyncIterator[int]:
-    """A one-off SMTP server with a custom aiosmtpd handler; yields its port."""
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: SMTP(handler, hostname="test-smtp", loop=loop), "127.0.0.1", 0
-    )
-    try:
-        yield int(server.sockets[0].getsockname()[1])
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 class RefusesRecipient:
