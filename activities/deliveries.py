@@ -306,9 +306,11 @@ class ChannelActivities:
         **details: Any,
     ) -> SendResult:
         """The provider took the message: the ledger says so, and so does the log."""
-        await self.store.finish_delivery(
+        if not await self.store.finish_delivery(
             req.key, claimed.attempt, "sent", provider_id=provider_id, reconciled=reconciled
-        )
+        ):
+            # Overtaken by a retry after the hand-over: the retry reconciles and records.
+            log.warning(f"{req.channel} sent by an attempt a retry overtook", key=req.key)
         log.info(
             f"{req.channel} sent",
             key=req.key,

@@ -114,6 +114,21 @@ async def test_crash_after_twilio_accepted_is_found_in_its_log_and_not_sent_agai
     assert (row["status"], row["reconciled"]) == ("sent", "found")
 
 
+async def test_a_claim_left_before_the_hand_over_is_sent_without_asking_twilio(
+    store: ContactStore, sms_sink: SmsSink, acts: SmsActivities
+) -> None:
+    await add_contact(store)
+    await store.claim_delivery(sms_request())  # and the worker died while rendering
+
+    retry = await send(acts, sms_request())
+
+    [message] = sms_sink.messages
+    assert (retry.status, retry.provider_id) == ("sent", message["sid"])
+    assert sms_sink.requests == 1
+    [row] = await store.deliveries_of("c1")
+    assert (row["status"], row["reconciled"]) == ("sent", None)
+
+
 async def test_a_message_handed_over_that_twilio_never_got_is_sent_by_the_retry(
     store: ContactStore, sms_sink: SmsSink, acts: SmsActivities
 ) -> None:
