@@ -55,6 +55,7 @@ def dev_settings(data_dir: Path, ports: DevPorts) -> Settings:
     settings = Settings()
     return settings.model_copy(
         update={
+            "env": "dev",
             "temporal_address": f"localhost:{ports.temporal}",
             "database_url": f"sqlite:///{data_dir}/journeys.db",
             "gateway_url": f"http://localhost:{ports.gateway}",

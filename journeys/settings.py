@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LIBRARY_DIR = Path(__file__).parent / "library"
 
+# Public defaults, good for a stack on one's own machine only: whoever knows them can sign links.
+DEV_SECRET_KEY = "dev-only-secret-change-me"
+DEV_TWILIO_AUTH_TOKEN = "dev-token"
+
 
 class Settings(BaseSettings):
     """Everything a worker, a starter or the dev stack needs to find its peers."""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    # "dev" lets the worker and the gateway run on the public dev secrets; `journeys dev` and the
+    # tests say so explicitly, anything else must bring secrets of its own.
+    env: Literal["dev", "production"] = Field("production", alias="JOURNEYS_ENV")
 
     temporal_address: str = Field("localhost:7233", alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field("default", alias="TEMPORAL_NAMESPACE")
@@ -25,9 +34,7 @@ class Settings(BaseSettings):
     library_dir: Path = Field(LIBRARY_DIR, alias="JOURNEYS_LIBRARY")
 
     # Signs the tokens in open/click/unsubscribe links; set a long random value in production.
-    secret_key: SecretStr = Field(
-        SecretStr("dev-only-secret-change-me"), alias="JOURNEYS_SECRET_KEY"
-    )
+    secret_key: SecretStr = Field(SecretStr(DEV_SECRET_KEY), alias="JOURNEYS_SECRET_KEY")
     gateway_url: str = Field("http://localhost:8000", alias="JOURNEYS_GATEWAY_URL")
     # Bearer key backend services present to /v1; without one the API refuses every call.
     api_key: SecretStr | None = Field(None, alias="JOURNEYS_API_KEY")
@@ -40,7 +47,9 @@ class Settings(BaseSettings):
     mail_from: str = Field("Journeys <journeys@localhost>", alias="MAIL_FROM")
 
     twilio_account_sid: str = Field("ACdev", alias="TWILIO_ACCOUNT_SID")
-    twilio_auth_token: SecretStr = Field(SecretStr("dev-token"), alias="TWILIO_AUTH_TOKEN")
+    twilio_auth_token: SecretStr = Field(
+        SecretStr(DEV_TWILIO_AUTH_TOKEN), alias="TWILIO_AUTH_TOKEN"
+    )
     twilio_from_number: str = Field("+15005550006", alias="TWILIO_FROM_NUMBER")
     # Empty means Twilio itself; the dev stack and tests point it at the local stand-in.
     twilio_base_url: str | None = Field(None, alias="TWILIO_BASE_URL")
@@ -55,3 +64,18 @@ class Settings(BaseSettings):
     # A service-account JSON file (production) or a ready access token (stand-ins, tests).
     fcm_credentials_file: Path | None = Field(None, alias="FCM_CREDENTIALS_FILE")
     fcm_access_token: SecretStr | None = Field(None, alias="FCM_ACCESS_TOKEN")
+
+    def missing_secrets(self) -> list[str]:
+        """The variables a deployment must still set: those left at their public dev default,
+        none in a dev environment."""
+        if self.env == "dev":
+            return []
+        public = {
+            "JOURNEYS_SECRET_KEY": (self.secret_key, DEV_SECRET_KEY),
+            "TWILIO_AUTH_TOKEN": (self.twilio_auth_token, DEV_TWILIO_AUTH_TOKEN),
+        }
+        return [
+            name
+            for name, (value, default) in public.items()
+            if value.get_secret_value() in ("", default)
+        ]

@@ -99,13 +99,25 @@ def list_journeys() -> None:
     out.print(table)
 
 
+def _serving_settings() -> Settings:
+    """The environment's settings for a long-running service, refused on public dev secrets."""
+    settings = Settings()
+    if missing := settings.missing_secrets():
+        raise _fail(
+            f"{', '.join(missing)} not set (or left at the public dev default): set a secret "
+            "value of this deployment, or JOURNEYS_ENV=dev on a machine of your own"
+        )
+    return settings
+
+
 @app.command()
 def worker() -> None:
     """Run a worker (settings from the environment) until SIGTERM or Ctrl-C."""
     from workers.worker import run_worker
 
+    settings = _serving_settings()
     configure_logging()
-    _run(run_worker(Settings()))
+    _run(run_worker(settings))
 
 
 @app.command("gateway")
@@ -116,6 +128,7 @@ def gateway_command(
     """Serve the gateway (tracking, unsubscribe, NPS pages, webhooks, /v1 API) until SIGTERM."""
     from gateway.serve import build_gateway, serve_gateway
 
+    settings = _serving_settings()
     configure_logging()
 
     async def serve() -> None:
@@ -123,7 +136,7 @@ def gateway_command(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        gw = await build_gateway(Settings())
+        gw = await build_gateway(settings)
         settle_after_startup()
         try:
             await serve_gateway(gw, host, port, stop)

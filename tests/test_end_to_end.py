@@ -52,6 +52,7 @@ async def test_import_start_open_and_the_next_message_arrives(
 ) -> None:
     env = {
         **os.environ,
+        "JOURNEYS_ENV": "dev",
         "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
         "JOURNEYS_TASK_QUEUE": "e2e",
         "JOURNEYS_DATABASE_URL": f"sqlite:///{tmp_path}/journeys.db",
