@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from journeys.codec import parse_keys
 
 LIBRARY_DIR = Path(__file__).parent / "library"
 
@@ -29,6 +31,14 @@ class Settings(BaseSettings):
     temporal_api_key: SecretStr | None = Field(None, alias="TEMPORAL_API_KEY")
     temporal_tls: bool = Field(False, alias="TEMPORAL_TLS")
     task_queue: str = Field("journeys", alias="JOURNEYS_TASK_QUEUE")
+    # Keys encrypting every payload sent to Temporal (journeys.codec): "k2:<base64>,k1:<base64>",
+    # the first encrypts, all decrypt. Without them payloads go in clear, allowed in dev only.
+    payload_keys: SecretStr | None = Field(None, alias="JOURNEYS_PAYLOAD_KEYS")
+    # The codec endpoint (/codec) decrypts payloads for the Temporal UI and CLI: for whoever
+    # presents this bearer key; off without one (open in dev, whose UI sends no credentials).
+    codec_key: SecretStr | None = Field(None, alias="JOURNEYS_CODEC_KEY")
+    # The Temporal UI's origin, allowed to call the codec endpoint from the browser.
+    temporal_ui_url: str | None = Field(None, alias="TEMPORAL_UI_URL")
 
     database_url: str = Field("sqlite:///.data/journeys.db", alias="JOURNEYS_DATABASE_URL")
     library_dir: Path = Field(LIBRARY_DIR, alias="JOURNEYS_LIBRARY")
@@ -74,8 +84,18 @@ class Settings(BaseSettings):
             "JOURNEYS_SECRET_KEY": (self.secret_key, DEV_SECRET_KEY),
             "TWILIO_AUTH_TOKEN": (self.twilio_auth_token, DEV_TWILIO_AUTH_TOKEN),
         }
-        return [
+        missing = [
             name
             for name, (value, default) in public.items()
             if value.get_secret_value() in ("", default)
         ]
+        if self.payload_keys is None:
+            missing.append("JOURNEYS_PAYLOAD_KEYS")
+        return missing
+
+    @field_validator("payload_keys")
+    @classmethod
+    def _keys_parse(cls, keys: SecretStr | None) -> SecretStr | None:
+        if keys is not None:
+            parse_keys(keys.get_secret_value())
+        return keys

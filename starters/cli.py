@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from journeys import eventloop
+from journeys.codec import PayloadKeyError
 from journeys.connection import connect
 from journeys.contacts import parse_csv
 from journeys.heap import settle_after_startup
@@ -39,7 +40,10 @@ T = TypeVar("T")
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    return eventloop.run(coro)
+    try:
+        return eventloop.run(coro)
+    except PayloadKeyError as e:
+        raise _fail(str(e)) from None
 
 
 def _fail(message: str) -> typer.Exit:
@@ -101,7 +105,10 @@ def list_journeys() -> None:
 
 def _serving_settings() -> Settings:
     """The environment's settings for a long-running service, refused on public dev secrets."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        raise _fail(str(e)) from None
     if missing := settings.missing_secrets():
         raise _fail(
             f"{', '.join(missing)} not set (or left at the public dev default): set a secret "

@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.embedded import dev_server_path
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
 from journeys.identity import SEARCH_ATTRIBUTES
+from tests.temporal_fixtures import CONVERTER, PAYLOAD_KEYS
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
 CSV = """\
@@ -32,7 +32,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=dev_server_path(),
         search_attributes=list(SEARCH_ATTRIBUTES),
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal"],
     )
     yield env
@@ -53,6 +53,7 @@ async def test_import_start_open_and_the_next_message_arrives(
     env = {
         **os.environ,
         "JOURNEYS_ENV": "dev",
+        "JOURNEYS_PAYLOAD_KEYS": PAYLOAD_KEYS,
         "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
         "JOURNEYS_TASK_QUEUE": "e2e",
         "JOURNEYS_DATABASE_URL": f"sqlite:///{tmp_path}/journeys.db",

@@ -18,12 +18,14 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.channel_fixtures import free_port
+from tests.temporal_fixtures import PAYLOAD_KEYS
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
 # What a real deployment sets; the values only need not to be the public dev defaults.
 REAL_SECRETS = {
     "JOURNEYS_SECRET_KEY": "a-long-random-value-of-this-deployment",
     "TWILIO_AUTH_TOKEN": "the-account-auth-token",
+    "JOURNEYS_PAYLOAD_KEYS": PAYLOAD_KEYS,
 }
 COMMANDS = [["worker"], ["gateway", "--port", "0"]]
 
@@ -54,6 +56,7 @@ async def test_no_secrets_refuses_to_start_naming_them(command: list[str], tmp_p
     said = await refused(command, clean_env(tmp_path))
     assert "JOURNEYS_SECRET_KEY" in said
     assert "TWILIO_AUTH_TOKEN" in said
+    assert "JOURNEYS_PAYLOAD_KEYS" in said
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
@@ -64,6 +67,24 @@ async def test_the_public_dev_defaults_are_refused_too(command: list[str], tmp_p
     said = await refused(command, env)
     assert "JOURNEYS_SECRET_KEY" in said
     assert "TWILIO_AUTH_TOKEN" in said
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+async def test_no_payload_keys_is_refused(command: list[str], tmp_path: Path) -> None:
+    # Without them, contacts' data would reach Temporal in clear.
+    secrets = {k: v for k, v in REAL_SECRETS.items() if k != "JOURNEYS_PAYLOAD_KEYS"}
+    env = clean_env(tmp_path, **secrets)
+    said = await refused(command, env)
+    assert "JOURNEYS_PAYLOAD_KEYS" in said
+    assert "JOURNEYS_SECRET_KEY" not in said
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+async def test_malformed_payload_keys_are_refused(command: list[str], tmp_path: Path) -> None:
+    env = clean_env(tmp_path, **{**REAL_SECRETS, "JOURNEYS_PAYLOAD_KEYS": "k1:c2hvcnQ="})
+    assert "JOURNEYS_PAYLOAD_KEYS: 'k1' is not id:<base64 of 32 random bytes>" in await refused(
+        command, env
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
@@ -132,3 +153,8 @@ async def test_a_dev_environment_may_keep_the_dev_defaults(
     env = clean_env(tmp_path, TEMPORAL_ADDRESS=address, JOURNEYS_ENV="dev")
     async with running(["worker"], env) as worker:
         await logged(worker, "worker started")
+
+
+async def test_a_starter_without_payload_keys_sends_nothing_in_clear(tmp_path: Path) -> None:
+    said = await refused(["status", "c-1"], clean_env(tmp_path))
+    assert "JOURNEYS_PAYLOAD_KEYS not set" in said
