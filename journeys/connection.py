@@ -6,7 +6,7 @@ import dataclasses
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from journeys.codec import EncryptionCodec, PayloadKeyError, parse_keys
@@ -23,7 +23,12 @@ def data_converter(settings: Settings) -> DataConverter:
             )
         return pydantic_data_converter
     codec = EncryptionCodec(parse_keys(settings.payload_keys.get_secret_value()))
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        # Error messages and stack traces too: a provider's refusal may quote an address.
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def connect(settings: Settings) -> Client:

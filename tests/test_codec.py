@@ -13,8 +13,10 @@ import pytest
 from google.protobuf import json_format
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.failure.v1 import Failure
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
 from devstack.stack import DevPorts, dev_settings, start_temporal
@@ -75,6 +77,13 @@ async def test_a_payload_under_the_wrong_key_does_not_open() -> None:
     [sealed] = await codec(new_key("k1")).encode([plain(EMAIL)])
     with pytest.raises(PayloadKeyError, match="does not decrypt"):
         await codec(new_key("k1")).decode([sealed])
+
+
+async def test_error_messages_are_sealed_too() -> None:
+    failure = Failure()
+    await CONVERTER.encode_failure(ApplicationError(f"{EMAIL} bounced"), failure)
+    assert EMAIL.encode() not in failure.SerializeToString()
+    assert str(await CONVERTER.decode_failure(failure)) == f"{EMAIL} bounced"
 
 
 @pytest.mark.parametrize(
