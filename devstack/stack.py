@@ -219,6 +219,8 @@ journeys dev stack is up (Ctrl-C stops it; run it again to resume the journeys i
   mobile push     http://127.0.0.1:{ports.fcm}  (FCM v1) -> {data_dir}/fcm.jsonl
   gateway         http://localhost:{ports.gateway}  (API docs at /docs; bearer key: {key})
   contact store   {data_dir}/journeys.db
+  payloads        encrypted (JOURNEYS_PAYLOAD_KEYS, else the key in {data_dir}/payload.key);
+                  the UI decodes them through http://localhost:{ports.gateway}/codec
 Try: journeys status demo-ada   journeys event demo-eve opened --step resend_intro
 """,
         flush=True,
