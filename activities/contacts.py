@@ -7,7 +7,13 @@ from zoneinfo import ZoneInfo
 
 from temporalio import activity
 
-from journeys.models import AudienceChange, ContactFacts, LocalTimeRequest, TagChange
+from journeys.models import (
+    AudienceChange,
+    ContactFacts,
+    FactsRequest,
+    LocalTimeRequest,
+    TagChange,
+)
 from journeys.store import ContactStore
 
 
@@ -27,8 +33,11 @@ class ContactActivities:
         self.store = store
 
     @activity.defn
-    async def load_contact_facts(self, contact_id: str) -> ContactFacts:
-        return await self.store.facts(contact_id)
+    async def load_contact_facts(self, request: FactsRequest | str) -> ContactFacts:
+        # A bare contact id comes from runs scheduled before facts-for-conditions: every fact.
+        if isinstance(request, str):
+            return await self.store.facts(request)
+        return request.keep(await self.store.facts(request.contact_id))
 
     @activity.defn
     async def change_tags(self, change: TagChange) -> None:

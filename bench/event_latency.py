@@ -211,6 +211,10 @@ async def start_stack(settings: Settings, port: int) -> asyncio.subprocess.Proce
         "JOURNEYS_DATABASE_URL": settings.database_url,
         "JOURNEYS_GATEWAY_URL": settings.gateway_url,
         "JOURNEYS_TASK_QUEUE": settings.task_queue,
+        # Encrypted as in production (dev_settings made the key).
+        "JOURNEYS_PAYLOAD_KEYS": settings.payload_keys.get_secret_value()
+        if settings.payload_keys
+        else "",
         "SMTP_HOST": settings.smtp_host,
         "SMTP_PORT": str(settings.smtp_port),
     }

@@ -194,6 +194,10 @@ async def run_gateways(
         "JOURNEYS_SECRET_KEY": SECRET,
         "JOURNEYS_API_KEY": API_KEY,
         "TWILIO_AUTH_TOKEN": "bench-twilio-token",
+        # Encrypted as in production (dev_settings made the key).
+        "JOURNEYS_PAYLOAD_KEYS": settings.payload_keys.get_secret_value()
+        if settings.payload_keys
+        else "",
     }
     running.append(await start(["worker"], env))
     store = await open_store(settings.database_url)

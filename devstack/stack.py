@@ -19,11 +19,13 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from devstack.embedded import dev_server_path
+from devstack.keys import kept_key
 from devstack.sinks.mail import MailSink
 from devstack.sinks.push import FcmSink, WebPushSink, dev_vapid_key
 from devstack.sinks.sms import SmsSink
 from gateway.deps import Gateway
 from gateway.serve import serve_gateway
+from journeys.codec import new_key
 from journeys.connection import connect
 from journeys.heap import settle_after_startup
 from journeys.identity import register_search_attributes
@@ -55,6 +57,7 @@ def dev_settings(data_dir: Path, ports: DevPorts) -> Settings:
     settings = Settings()
     return settings.model_copy(
         update={
+            "env": "dev",
             "temporal_address": f"localhost:{ports.temporal}",
             "database_url": f"sqlite:///{data_dir}/journeys.db",
             "gateway_url": f"http://localhost:{ports.gateway}",
@@ -66,6 +69,11 @@ def dev_settings(data_dir: Path, ports: DevPorts) -> Settings:
             "smtp_starttls": False,
             "twilio_base_url": f"http://127.0.0.1:{ports.sms}",
             "vapid_private_key": SecretStr(dev_vapid_key(data_dir / "vapid.key")),
+            # Encrypted as in production, so the UI's codec endpoint is the one tried here too;
+            # the key is kept in the data dir, so earlier histories stay readable.
+            "payload_keys": settings.payload_keys
+            or SecretStr(kept_key(data_dir / "payload.key", lambda: new_key("dev"))),
+            "temporal_ui_url": f"http://localhost:{ports.ui}",
             "fcm_endpoint": f"http://127.0.0.1:{ports.fcm}",
             "fcm_access_token": SecretStr(DEV_FCM_TOKEN),
             "fcm_credentials_file": None,
@@ -93,6 +101,9 @@ def start_temporal(data_dir: Path, ports: DevPorts) -> subprocess.Popen[bytes]:
             str(ports.temporal),
             "--ui-port",
             str(ports.ui),
+            # The UI shows payloads decrypted by the gateway's codec endpoint.
+            "--ui-codec-endpoint",
+            f"http://localhost:{ports.gateway}/codec",
             "--ip",
             "127.0.0.1",
             "--log-level",
@@ -208,6 +219,8 @@ journeys dev stack is up (Ctrl-C stops it; run it again to resume the journeys i
   mobile push     http://127.0.0.1:{ports.fcm}  (FCM v1) -> {data_dir}/fcm.jsonl
   gateway         http://localhost:{ports.gateway}  (API docs at /docs; bearer key: {key})
   contact store   {data_dir}/journeys.db
+  payloads        encrypted (JOURNEYS_PAYLOAD_KEYS, else the key in {data_dir}/payload.key);
+                  the UI decodes them through http://localhost:{ports.gateway}/codec
 Try: journeys status demo-ada   journeys event demo-eve opened --step resend_intro
 """,
         flush=True,

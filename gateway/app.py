@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
-from gateway import api, health, nps, tracking, twilio_hooks, unsubscribe, website
+from gateway import api, codec, health, nps, tracking, twilio_hooks, unsubscribe, website
 from gateway.deps import Gateway
 from gateway.docs import serve_docs
 from journeys.connection import temporal_unavailable
@@ -36,6 +36,7 @@ def create_app(gw: Gateway) -> FastAPI:
     app.include_router(unsubscribe.router)
     app.include_router(nps.router)
     app.include_router(website.router)
+    app.include_router(codec.router)
 
     @app.exception_handler(RPCError)
     async def temporal_down(request: Request, exc: RPCError) -> Response:

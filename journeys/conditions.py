@@ -13,17 +13,20 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from journeys.models import ContactFacts, JourneyEvent
+from journeys.models import ContactFacts, FactsRequest, JourneyEvent
 
 Predicate = Callable[[ContactFacts, Sequence[JourneyEvent]], bool]
 
-_FLAGS: dict[str, Predicate] = {
-    "has_email": lambda f, _: f.has_email,
-    "has_phone": lambda f, _: f.has_phone,
-    "in_mobile_app": lambda f, _: f.in_mobile_app,
-    "has_web_push": lambda f, _: f.web_push,
-    "subscribed_newsletter": lambda f, _: f.consent.get("newsletter", False),
+# What each flag reads: a boolean field of ContactFacts, or a consent.
+_FLAGS: dict[str, tuple[str, str]] = {
+    "has_email": ("flags", "has_email"),
+    "has_phone": ("flags", "has_phone"),
+    "in_mobile_app": ("flags", "in_mobile_app"),
+    "has_web_push": ("flags", "web_push"),
+    "subscribed_newsletter": ("consent", "newsletter"),
 }
+# name:<arg> conditions and the facts they read.
+_NAMED = {"opted_in": "consent", "has_tag": "tags", "in_audience": "audiences", "nps": "nps"}
 NPS_CLASSES = ("promoter", "passive", "detractor")
 _ATTRIBUTE = re.compile(r"^attribute:(?P<name>[\w.-]+)\s*(?P<op>==|!=|>=|<=|>|<)\s*(?P<value>.+)$")
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -66,38 +69,76 @@ def _compare(op: Callable[[Any, Any], bool], actual: Any, expected: Any) -> bool
         return False
 
 
-def parse(condition: str) -> Predicate:
-    """Turn a condition string into a predicate, or raise UnknownCondition saying why."""
-    text = condition.strip()
-    if text.startswith("not "):
-        inner = parse(text[4:])
-        return lambda f, e: not inner(f, e)
+def _reads(text: str) -> tuple[str, str] | None:
+    """What a condition (without `not `) reads: a FactsRequest field and the name within it, or
+    ("nps", class) for the run's events; None for no known condition."""
     if text in _FLAGS:
         return _FLAGS[text]
     if match := _ATTRIBUTE.match(text):
-        name, op, expected = match["name"], _OPS[match["op"]], _literal(match["value"])
-        return lambda f, _: _compare(op, f.attributes.get(name), expected)
+        return "attributes", match["name"]
     name, _, arg = text.partition(":")
-    if arg:
-        if name == "opted_in":
-            return lambda f, _: f.consent.get(arg, False)
-        if name == "has_tag":
-            return lambda f, _: arg in f.tags
-        if name == "in_audience":
-            return lambda f, _: arg in f.audiences
-        if name == "nps" and arg in NPS_CLASSES:
-            return lambda _, e: _latest_nps(e) == arg
-    known = ", ".join(
-        [
-            *_FLAGS,
-            "opted_in:<channel>",
-            "has_tag:<TAG>",
-            "in_audience:<name>",
-            "nps:<promoter|passive|detractor>",
-            "attribute:<name> <op> <value>",
-        ]
-    )
-    raise UnknownCondition(f"unknown condition '{condition}' (known: {known})")
+    if arg and name in _NAMED and (name != "nps" or arg in NPS_CLASSES):
+        return _NAMED[name], arg
+    return None
+
+
+def _negations(condition: str) -> tuple[int, str]:
+    text, count = condition.strip(), 0
+    while text.startswith("not "):
+        text, count = text[4:].strip(), count + 1
+    return count, text
+
+
+def parse(condition: str) -> Predicate:
+    """Turn a condition string into a predicate, or raise UnknownCondition saying why."""
+    negations, text = _negations(condition)
+    reads = _reads(text)
+    if reads is None:
+        known = ", ".join(
+            [
+                *_FLAGS,
+                "opted_in:<channel>",
+                "has_tag:<TAG>",
+                "in_audience:<name>",
+                "nps:<promoter|passive|detractor>",
+                "attribute:<name> <op> <value>",
+            ]
+        )
+        raise UnknownCondition(f"unknown condition '{condition}' (known: {known})")
+    predicate = _predicate(text, *reads)
+    if negations % 2:
+        return lambda f, e: not predicate(f, e)
+    return predicate
+
+
+def _predicate(text: str, kind: str, name: str) -> Predicate:
+    if kind == "flags":
+        return lambda f, _: bool(getattr(f, name))
+    if kind == "consent":
+        return lambda f, _: f.consent.get(name, False)
+    if kind == "tags":
+        return lambda f, _: name in f.tags
+    if kind == "audiences":
+        return lambda f, _: name in f.audiences
+    if kind == "nps":
+        return lambda _, e: _latest_nps(e) == name
+    match = _ATTRIBUTE.match(text)
+    assert match is not None  # _reads said it is one
+    op, expected = _OPS[match["op"]], _literal(match["value"])
+    return lambda f, _: _compare(op, f.attributes.get(name), expected)
+
+
+def facts_needed(contact_id: str, conditions: Sequence[str]) -> FactsRequest:
+    """The facts `conditions` read of a contact, and nothing more: a branch loads only these."""
+    request = FactsRequest(contact_id=contact_id)
+    for condition in conditions:
+        reads = _reads(_negations(condition)[1])
+        if reads is not None and reads[0] != "nps":
+            kind, name = reads
+            names: list[str] = getattr(request, kind)
+            if name not in names:
+                names.append(name)
+    return request
 
 
 def holds(condition: str, facts: ContactFacts, events: Sequence[JourneyEvent]) -> bool:

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
+from journeys.codec import EncryptionCodec, PayloadKeyError, parse_keys
 from journeys.settings import Settings
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic payloads, encrypted with the settings' payload keys; in clear in dev only."""
+    if settings.payload_keys is None:
+        if settings.env != "dev":
+            raise PayloadKeyError(
+                "JOURNEYS_PAYLOAD_KEYS not set: contacts' data would reach Temporal in clear "
+                "(or set JOURNEYS_ENV=dev on a machine of your own)"
+            )
+        return pydantic_data_converter
+    codec = EncryptionCodec(parse_keys(settings.payload_keys.get_secret_value()))
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        # Error messages and stack traces too: a provider's refusal may quote an address.
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def connect(settings: Settings) -> Client:
@@ -16,7 +38,7 @@ async def connect(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         api_key=api_key,
         tls=settings.temporal_tls or api_key is not None,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
     )
 
 

@@ -27,6 +27,30 @@ class ContactFacts(BaseModel):
     attributes: dict[str, Any] = {}
 
 
+class FactsRequest(BaseModel):
+    """The facts a branch's conditions read (`conditions.facts_needed`): only these leave the
+    store, as the activity's result is kept in the run's history."""
+
+    contact_id: str
+    # Names of ContactFacts' boolean fields (has_email, web_push, ...).
+    flags: list[str] = []
+    consent: list[str] = []
+    tags: list[str] = []
+    audiences: list[str] = []
+    attributes: list[str] = []
+
+    def keep(self, facts: ContactFacts) -> ContactFacts:
+        """`facts` with only what was asked for; the rest keeps ContactFacts' defaults."""
+        return ContactFacts(
+            contact_id=facts.contact_id,
+            **{flag: getattr(facts, flag) for flag in self.flags},
+            consent={k: v for k, v in facts.consent.items() if k in self.consent},
+            tags=[t for t in facts.tags if t in self.tags],
+            audiences=[a for a in facts.audiences if a in self.audiences],
+            attributes={k: v for k, v in facts.attributes.items() if k in self.attributes},
+        )
+
+
 class JourneyEvent(BaseModel):
     """Something a contact did (or that happened to a send), handed to a run as a signal."""
 

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from journeys import eventloop
+from journeys.codec import PayloadKeyError
 from journeys.connection import connect
 from journeys.contacts import decode_csv, parse_csv
 from journeys.library import SpecError, journey_files, load_journey, load_library
@@ -39,7 +40,10 @@ T = TypeVar("T")
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    return eventloop.run(coro)
+    try:
+        return eventloop.run(coro)
+    except PayloadKeyError as e:
+        raise _fail(str(e)) from None
 
 
 def _fail(message: str) -> typer.Exit:
@@ -107,13 +111,28 @@ def list_journeys() -> None:
     out.print(table)
 
 
+def _serving_settings() -> Settings:
+    """The environment's settings for a long-running service, refused on public dev secrets."""
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        raise _fail(str(e)) from None
+    if missing := settings.missing_secrets():
+        raise _fail(
+            f"{', '.join(missing)} not set (or left at the public dev default): set a secret "
+            "value of this deployment, or JOURNEYS_ENV=dev on a machine of your own"
+        )
+    return settings
+
+
 @app.command()
 def worker() -> None:
     """Run a worker (settings from the environment) until SIGTERM or Ctrl-C."""
     from workers.worker import run_worker
 
+    settings = _serving_settings()
     configure_logging()
-    _run(run_worker(Settings()))
+    _run(run_worker(settings))
 
 
 @app.command("gateway")
@@ -133,9 +152,10 @@ def gateway_command(
     """Serve the gateway (tracking, unsubscribe, NPS pages, webhooks, /v1 API) until SIGTERM."""
     from gateway.serve import run_gateway, serve_in_processes
 
+    settings = _serving_settings()
     configure_logging()
     if processes == 1:
-        _run(run_gateway(Settings(), host, port))
+        _run(run_gateway(settings, host, port))
         return
     raise typer.Exit(serve_in_processes(host, port, processes))
 

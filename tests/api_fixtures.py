@@ -13,7 +13,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.embedded import dev_server_path
@@ -27,6 +26,7 @@ from journeys.library import load_library
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.store import ContactStore
 from tests.channel_fixtures import free_port
+from tests.temporal_fixtures import CONVERTER
 from workers.worker import journey_worker
 
 API_KEY = "test-api-key"
@@ -38,7 +38,7 @@ async def dev_temporal() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=dev_server_path(),
         search_attributes=list(SEARCH_ATTRIBUTES),
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
     )
     yield env
     await env.shutdown()

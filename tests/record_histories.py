@@ -10,7 +10,6 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.embedded import test_server_path
@@ -24,7 +23,7 @@ from journeys.store import open_store
 from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN, sink_settings
 from tests.push_fixtures import FCM_PROJECT, FCM_TOKEN
 from tests.scenarios import SCENARIOS, Scenario, assert_outcome, play
-from tests.temporal_fixtures import running_stack
+from tests.temporal_fixtures import CONVERTER, running_stack
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -39,7 +38,7 @@ def history_path(scenario: Scenario) -> Path:
 
 async def record() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_path(), data_converter=pydantic_data_converter
+        test_server_existing_path=test_server_path(), data_converter=CONVERTER
     )
     await register_search_attributes(env.client, "default")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,25 +11,30 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from pydantic import SecretStr
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.embedded import test_server_path
 from devstack.sinks.mail import MailSink
 from devstack.sinks.push import FcmSink, WebPushSink
 from devstack.sinks.sms import SmsSink
+from journeys.connection import data_converter
 from journeys.identity import register_search_attributes
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.store import ContactStore
 from workers.worker import journey_worker
 from workflows.journey import JourneyWorkflow
 
+# Every Temporal of the tests sees payloads encrypted, as in production; the key is a test's own.
+PAYLOAD_KEYS = "tests:" + base64.b64encode(b"journeys-tests-payload-key-0001!").decode()
+CONVERTER = data_converter(Settings(env="dev", payload_keys=SecretStr(PAYLOAD_KEYS)))
+
 
 @pytest.fixture(scope="session")
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_path(), data_converter=pydantic_data_converter
+        test_server_existing_path=test_server_path(), data_converter=CONVERTER
     )
     await register_search_attributes(env.client, "default")
     yield env

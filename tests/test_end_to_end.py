@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.embedded import dev_server_path
@@ -24,6 +23,7 @@ from devstack.sinks.sms import SmsSink
 from journeys.identity import SEARCH_ATTRIBUTES
 from journeys.store import open_store
 from tests.channel_fixtures import smtp_server
+from tests.temporal_fixtures import CONVERTER, PAYLOAD_KEYS
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
 CSV = """\
@@ -38,7 +38,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=dev_server_path(),
         search_attributes=list(SEARCH_ATTRIBUTES),
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal"],
     )
     yield env
@@ -58,6 +58,8 @@ async def test_import_start_open_and_the_next_message_arrives(
 ) -> None:
     env = {
         **os.environ,
+        "JOURNEYS_ENV": "dev",
+        "JOURNEYS_PAYLOAD_KEYS": PAYLOAD_KEYS,
         "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
         "JOURNEYS_TASK_QUEUE": "e2e",
         "JOURNEYS_DATABASE_URL": f"sqlite:///{tmp_path}/journeys.db",
@@ -133,6 +135,8 @@ async def test_a_worker_killed_mid_send_is_followed_by_a_retry_and_no_send_stays
     async with smtp_server(server) as port:
         env = {
             **os.environ,
+            "JOURNEYS_ENV": "dev",
+            "JOURNEYS_PAYLOAD_KEYS": PAYLOAD_KEYS,
             "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
             "JOURNEYS_TASK_QUEUE": "e2e-kill",
             "JOURNEYS_DATABASE_URL": database_url,

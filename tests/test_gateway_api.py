@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import SecretStr
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 from temporalio.testing import WorkflowEnvironment
 
@@ -21,6 +20,7 @@ from journeys.identity import workflow_id
 from journeys.tokens import WEB, WebClaims, verify
 from tests.api_fixtures import API_KEY, GatewayStack, new_contact_id, serving
 from tests.channel_fixtures import make_request
+from tests.temporal_fixtures import CONVERTER
 from workflows.journey import JourneyWorkflow
 
 ANN = {
@@ -347,7 +347,7 @@ async def test_temporal_down_is_a_503_and_the_retry_goes_through(
     gone = await WorkflowEnvironment.start_local(dev_server_existing_path=dev_server_path())
     client = await Client.connect(
         gone.client.service_client.config.target_host,
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         # Give up at once rather than after the default ~7 s of reconnecting.
         retry_config=RetryConfig(max_elapsed_time_millis=200, max_interval_millis=50),
     )

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 
 from gateway import outbox
@@ -30,6 +29,7 @@ from journeys.tokens import CLICK, OPEN, make_token, web_token
 from tests.api_fixtures import serving
 from tests.channel_fixtures import free_port
 from tests.gateway_fixtures import HUMAN, PROBE, SiteStack, run_events, stored_events
+from tests.temporal_fixtures import CONVERTER
 from workflows.journey import JourneyWorkflow
 
 
@@ -44,7 +44,7 @@ async def gateway_to(site: SiteStack, address: str) -> Gateway:
     client = await Client.connect(
         address,
         lazy=True,
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         # Gives up at once rather than after the default ~10 s of reconnecting.
         retry_config=RetryConfig(max_elapsed_time_millis=500, max_retries=1),
     )

@@ -13,6 +13,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from tests.api_fixtures import free_port
+from tests.temporal_fixtures import PAYLOAD_KEYS
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
 
@@ -34,6 +35,7 @@ async def test_two_gateway_processes_share_a_port_and_stop_together(
         "JOURNEYS_DATABASE_URL": f"sqlite:///{tmp_path}/journeys.db",
         "JOURNEYS_SECRET_KEY": "a-test-secret-that-is-not-the-default",
         "TWILIO_AUTH_TOKEN": "a-test-token",
+        "JOURNEYS_PAYLOAD_KEYS": PAYLOAD_KEYS,
     }
     gateway = await asyncio.create_subprocess_exec(
         JOURNEYS, "gateway", "--port", str(port), "--processes", "2", env=env

@@ -9,6 +9,7 @@ import socket
 from urllib.parse import quote
 
 import pytest
+from pydantic import SecretStr
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.onsite import OnsiteActivities
@@ -30,6 +31,7 @@ from tests.gateway_fixtures import (
     signed_ago,
     stored_events,
 )
+from tests.temporal_fixtures import PAYLOAD_KEYS
 
 SITE = "https://shop.example"
 
@@ -296,7 +298,13 @@ async def test_build_gateway_connects_opens_the_store_and_loads_the_library(
 ) -> None:
     target = dev_temporal.client.service_client.config.target_host
     gw = await build_gateway(
-        settings.model_copy(update={"temporal_address": target, "library_dir": LIBRARY_DIR})
+        settings.model_copy(
+            update={
+                "temporal_address": target,
+                "library_dir": LIBRARY_DIR,
+                "payload_keys": SecretStr(PAYLOAD_KEYS),
+            }
+        )
     )
     try:
         assert "lead_nurturing" in gw.library

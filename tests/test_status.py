@@ -16,7 +16,7 @@ from journeys.settings import LIBRARY_DIR
 from tests.api_fixtures import new_contact_id
 from tests.gateway_fixtures import wait_at
 from tests.scenarios import ADA
-from tests.temporal_fixtures import Stack
+from tests.temporal_fixtures import PAYLOAD_KEYS, Stack
 from workflows.journey import JourneyWorkflow
 from workflows.runs import start_journey
 
@@ -68,6 +68,7 @@ async def test_steps_show_when_entered_and_left_and_events_when_they_happened(
         **os.environ,
         "TEMPORAL_ADDRESS": stack.env.client.service_client.config.target_host,
         "JOURNEYS_LIBRARY": str(LIBRARY_DIR),
+        "JOURNEYS_PAYLOAD_KEYS": PAYLOAD_KEYS,
         "COLUMNS": "200",
     }
     proc = await asyncio.create_subprocess_exec(

@@ -16,13 +16,14 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from journeys import decisions, events
+    from journeys import conditions, decisions, events
     from journeys.channels import CHANNELS
     from journeys.durations import describe_duration
     from journeys.identity import CONTACT_ID, JOURNEY_ID, JOURNEY_VERSION, STEP
     from journeys.models import (
         AudienceChange,
         ContactFacts,
+        FactsRequest,
         JourneyEvent,
         JourneyInput,
         JourneyResult,
@@ -354,9 +355,16 @@ class JourneyWorkflow:
         return step.event, step.on_event
 
     async def _facts(self, step: BranchStep) -> ContactFacts:
+        request: FactsRequest | str = self._inp.contact_id
+        if workflow.patched("facts-for-conditions"):
+            # The result stays in the history: only what the conditions read, not every
+            # attribute of the contact (a national id number, say), may go there.
+            request = conditions.facts_needed(
+                self._inp.contact_id, [c.when for c in step.conditions]
+            )
         return await workflow.execute_activity(
             "load_contact_facts",
-            self._inp.contact_id,
+            request,
             result_type=ContactFacts,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=STORE_RETRY,

@@ -36,6 +36,7 @@ from py_vapid import Vapid
 from py_vapid.utils import b64urldecode, b64urlencode
 from pydantic import SecretStr
 
+from devstack.keys import kept_key
 from devstack.sinks.http import HttpSink
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -65,13 +66,9 @@ def new_vapid_key() -> tuple[str, str]:
 
 
 def dev_vapid_key(path: Path) -> str:
-    """The dev stack's VAPID private key, made on first use and kept in `path`, so the
-    subscriptions made against its public key stay valid across restarts."""
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(new_vapid_key()[0] + "\n", encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
+    """The dev stack's VAPID private key, kept in `path`: the subscriptions made against its
+    public key stay valid across restarts."""
+    return kept_key(path, lambda: new_vapid_key()[0])
 
 
 @dataclass(frozen=True)

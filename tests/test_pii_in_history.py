@@ -1,0 +1,106 @@
+"""No PII in Temporal: a branch loads only the facts its conditions read."""
+
+from __future__ import annotations
+
+from activities.contacts import ContactActivities
+from journeys.conditions import facts_needed
+from journeys.contacts import Contact
+from journeys.models import ContactFacts, FactsRequest
+from journeys.store import ContactStore
+from tests.temporal_fixtures import CONVERTER, Stack
+from tests.test_interpreter import run, spec
+
+NATIONAL_ID = "ID-55-0071-9913"
+ZOE = Contact(
+    id="c-zoe",
+    email="zoe@example.com",
+    phone="+48601234567",
+    time_zone="Europe/Warsaw",
+    consent={"email": True, "sms": True},
+    attributes={"plan": "pro", "national_id": NATIONAL_ID, "first_name": "Zoe"},
+)
+
+
+def test_facts_needed_names_what_the_conditions_read_and_nothing_else() -> None:
+    whens = [
+        "attribute:plan == 'pro'",
+        "not has_tag:vip",
+        "opted_in:sms",
+        "subscribed_newsletter",
+        "has_web_push",
+        "in_audience:beta",
+        "nps:promoter",
+        "attribute:plan != 'free'",
+    ]
+    assert facts_needed("c1", whens) == FactsRequest(
+        contact_id="c1",
+        flags=["web_push"],
+        consent=["sms", "newsletter"],
+        tags=["vip"],
+        audiences=["beta"],
+        attributes=["plan"],
+    )
+
+
+def test_a_request_keeps_only_the_facts_asked_for() -> None:
+    facts = ContactFacts(
+        contact_id="c1",
+        has_email=True,
+        has_phone=True,
+        consent={"email": True, "sms": True},
+        tags=["vip", "churn-risk"],
+        audiences=["beta", "debtors"],
+        attributes={"plan": "pro", "national_id": NATIONAL_ID},
+    )
+    request = FactsRequest(
+        contact_id="c1", flags=["has_phone"], consent=["sms"], tags=["vip"], attributes=["plan"]
+    )
+    assert request.keep(facts) == ContactFacts(
+        contact_id="c1",
+        has_phone=True,
+        consent={"sms": True},
+        tags=["vip"],
+        attributes={"plan": "pro"},
+    )
+
+
+async def test_a_branch_keeps_other_attributes_out_of_the_history(stack: Stack) -> None:
+    journey = spec(
+        [
+            {
+                "id": "check",
+                "kind": "branch",
+                "conditions": [{"when": "attribute:plan == 'pro'", "next": "pro"}],
+                "otherwise": "free",
+            },
+            {"id": "pro", "kind": "end", "tag": "PRO"},
+            {"id": "free", "kind": "end", "tag": "FREE"},
+        ]
+    )
+    handle = await run(stack, journey, ZOE)
+    await handle.result()
+    assert await stack.store.tags_of(ZOE.id) == ["PRO"]
+    # What the history keeps of the branch's facts, as whoever holds the payload keys reads it.
+    events = (await handle.fetch_history()).events
+    scheduled = {
+        e.event_id
+        for e in events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == "load_contact_facts"
+    }
+    [loaded] = [
+        e.activity_task_completed_event_attributes.result.payloads
+        for e in events
+        if e.activity_task_completed_event_attributes.scheduled_event_id in scheduled
+    ]
+    [facts] = await CONVERTER.decode(loaded, [ContactFacts])
+    assert facts == ContactFacts(contact_id=ZOE.id, attributes={"plan": "pro"})
+
+
+async def test_a_branch_scheduled_before_the_change_still_gets_every_fact(
+    store: ContactStore,
+) -> None:
+    # Its activity task carries a bare contact id: the facts it was promised, all of them.
+    await store.upsert_contacts([ZOE])
+    facts = await ContactActivities(store).load_contact_facts(ZOE.id)
+    assert facts.attributes == ZOE.attributes
+    assert facts.time_zone == "Europe/Warsaw"
