@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from journeys.channels import CHANNELS
 from journeys.durations import describe_duration, parse_duration
+from journeys.models import SendWindow
 
 _QUIET = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
 _CAP = re.compile(r"^(\d+)/(\S+)$")
@@ -133,16 +134,6 @@ def _overrides(text: str) -> dict[str, str | None]:
     return out
 
 
-@dataclass(frozen=True)
-class Decision:
-    """`now`: send; `wait`: not before `until`; `skip`: capped and the step says skip."""
-
-    action: Literal["now", "wait", "skip"]
-    until: datetime | None = None
-    # Why it is held back or skipped, as the Temporal UI and the ledger say it.
-    reason: str | None = None
-
-
 def decide(
     now: datetime,
     zone: ZoneInfo,
@@ -150,7 +141,7 @@ def decide(
     policy: Policy,
     sent: Sequence[datetime],
     when_capped: Literal["wait", "skip"],
-) -> Decision:
+) -> SendWindow:
     """The first moment from `now` outside the quiet hours with room under the cap; `sent`: when
     the contact's earlier messages on this channel went (or were let go)."""
     moment, reasons = now, list[str]()
@@ -164,11 +155,11 @@ def decide(
             per = describe_duration(policy.cap.period).removeprefix("1 ")
             reason = f"frequency cap ({policy.cap.count} {display} per {per})"
             if when_capped == "skip":
-                return Decision("skip", reason=reason)
+                return SendWindow(action="skip", reason=reason)
             reasons.append(reason)
             moment = frees
         else:
             break
     if moment == now:
-        return Decision("now")
-    return Decision("wait", until=moment, reason=", then ".join(dict.fromkeys(reasons)))
+        return SendWindow(action="now")
+    return SendWindow(action="wait", until=moment, reason=", then ".join(dict.fromkeys(reasons)))

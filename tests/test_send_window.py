@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from journeys.models import SendWindow
 from journeys.send_window import (
-    Decision,
     FrequencyCap,
     Policy,
     QuietHours,
@@ -120,14 +120,18 @@ def sms(**policy: object) -> Policy:
 
 def test_a_send_in_quiet_hours_waits_for_their_end() -> None:
     got = decide(utc(2026, 3, 28, 22), WARSAW, "sms", sms(quiet_hours=NIGHT), [], "wait")
-    assert got == Decision("wait", utc(2026, 3, 29, 6), "quiet hours (until 08:00 Europe/Warsaw)")
+    assert got == SendWindow(
+        action="wait", until=utc(2026, 3, 29, 6), reason="quiet hours (until 08:00 Europe/Warsaw)"
+    )
 
 
 def test_a_capped_send_waits_then_the_night_holds_it_until_morning() -> None:
     policy = sms(quiet_hours=NIGHT, cap=FrequencyCap.parse("1/1d"))
     sent = [utc(2026, 6, 1, 18)]  # 20:00 in Warsaw; the cap frees at 20:00 next day, still day
     got = decide(utc(2026, 6, 2, 9), WARSAW, "sms", policy, sent, "wait")
-    assert got == Decision("wait", utc(2026, 6, 2, 18), "frequency cap (1 SMS per day)")
+    assert got == SendWindow(
+        action="wait", until=utc(2026, 6, 2, 18), reason="frequency cap (1 SMS per day)"
+    )
     sent = [utc(2026, 6, 1, 19, 30)]  # 21:30: the cap frees at 21:30, in quiet hours
     got = decide(utc(2026, 6, 2, 9), WARSAW, "sms", policy, sent, "wait")
     assert got.until == utc(2026, 6, 3, 6)
@@ -138,7 +142,7 @@ def test_a_capped_send_waits_then_the_night_holds_it_until_morning() -> None:
 def test_a_capped_send_is_skipped_when_the_step_says_so() -> None:
     policy = sms(cap=FrequencyCap.parse("1/1d"))
     got = decide(utc(2026, 6, 2), WARSAW, "sms", policy, [utc(2026, 6, 1, 12)], "skip")
-    assert got == Decision("skip", reason="frequency cap (1 SMS per day)")
+    assert got == SendWindow(action="skip", reason="frequency cap (1 SMS per day)")
     assert decide(utc(2026, 6, 2), WARSAW, "sms", policy, [utc(2026, 6, 1)], "skip").action == (
         "now"
     )
