@@ -25,6 +25,11 @@ class ChannelInfo:
     consent_key: str
     # The activity that sends it; recorded in workflow histories, so it never changes.
     activity: str
+    # Defaults of what holds a message back (journeys.send_window), each overridable per channel
+    # in settings: no message in these hours of the contact's clock ("21:00-08:00"), and at most
+    # COUNT messages in any DURATION ("1/1d"). None: never held back.
+    quiet_hours: str | None = None
+    frequency_cap: str | None = None
 
 
 CHANNELS: dict[str, ChannelInfo] = {
@@ -39,6 +44,7 @@ CHANNELS: dict[str, ChannelInfo] = {
             opt_in=True,
             consent_key="email",
             activity="send_email",
+            frequency_cap="3/7d",
         ),
         ChannelInfo(
             name="sms",
@@ -49,6 +55,8 @@ CHANNELS: dict[str, ChannelInfo] = {
             opt_in=True,
             consent_key="sms",
             activity="send_sms",
+            quiet_hours="21:00-08:00",
+            frequency_cap="1/1d",
         ),
         # `url`: where a tap on the notification leads (the NPS survey, say).
         ChannelInfo(
@@ -60,6 +68,7 @@ CHANNELS: dict[str, ChannelInfo] = {
             opt_in=True,
             consent_key="web_push",
             activity="send_web_push",
+            quiet_hours="21:00-08:00",
         ),
         ChannelInfo(
             name="mobile_push",
@@ -70,6 +79,7 @@ CHANNELS: dict[str, ChannelInfo] = {
             opt_in=True,
             consent_key="mobile_push",
             activity="send_mobile_push",
+            quiet_hours="21:00-08:00",
         ),
         # A message on the company's own site, shown to a visitor the site identified (its
         # address is that identity), needs no opt-in; asking to see no more is a suppression.

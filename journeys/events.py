@@ -20,6 +20,8 @@ DELIVERED = "delivered"
 UNDELIVERED = "undelivered"
 # workflows/journey.py: a send refused for good; also Twilio's report of an SMS that failed
 FAILED = "failed"
+# workflows/journey.py: a send over the frequency cap, skipped as its step says (when_capped)
+SKIPPED = "skipped"
 VISITED_URL = "visited_url"  # gateway/website.py: the site script reported a page visit
 ONSITE_SHOWN = "onsite_shown"  # gateway/website.py: an on-site message was shown
 
@@ -34,6 +36,7 @@ BUILT_IN_EVENTS = frozenset(
         DELIVERED,
         UNDELIVERED,
         FAILED,
+        SKIPPED,
         VISITED_URL,
         ONSITE_SHOWN,
     }

@@ -165,3 +165,21 @@ class LocalTimeRequest(BaseModel):
     contact_id: str
     at: str
     now: datetime
+
+
+class SendWindowRequest(BaseModel):
+    """May `send` leave at `now` (the run's clock), given quiet hours and the frequency cap?"""
+
+    send: SendRequest
+    now: datetime
+    # What a send over the cap does: wait for room under it, or not go at all.
+    when_capped: Literal["wait", "skip"] = "wait"
+
+
+class SendWindow(BaseModel):
+    """`now`: send; `wait`: ask again at `until`; `skip`: capped, and the step says skip."""
+
+    action: Literal["now", "wait", "skip"]
+    until: datetime | None = None
+    # Why it is held back or skipped: "quiet hours (until 08:00 Europe/Warsaw)".
+    reason: str | None = None

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from journeys.codec import parse_keys
+from journeys.send_window import Policy, policies
 
 LIBRARY_DIR = Path(__file__).parent / "library"
 
@@ -64,6 +65,12 @@ class Settings(BaseSettings):
     # Empty means Twilio itself; the dev stack and tests point it at the local stand-in.
     twilio_base_url: str | None = Field(None, alias="TWILIO_BASE_URL")
 
+    # What holds a message back at send time, per channel, over the defaults in
+    # journeys.channels: "sms=22:00-07:00,email=none" (quiet hours on the contact's clock) and
+    # "sms=2/1d,email=none" (at most COUNT messages in any DURATION); see journeys.send_window.
+    quiet_hours: str = Field("", alias="JOURNEYS_QUIET_HOURS")
+    frequency_caps: str = Field("", alias="JOURNEYS_FREQUENCY_CAPS")
+
     # Web push (VAPID): the application server's private key (base64url, raw or PEM) and contact.
     vapid_private_key: SecretStr | None = Field(None, alias="VAPID_PRIVATE_KEY")
     vapid_subject: str = Field("mailto:journeys@localhost", alias="VAPID_SUBJECT")
@@ -99,3 +106,16 @@ class Settings(BaseSettings):
         if keys is not None:
             parse_keys(keys.get_secret_value())
         return keys
+
+    @field_validator("quiet_hours", "frequency_caps")
+    @classmethod
+    def _policy(cls, v: str, info: ValidationInfo) -> str:
+        """Refused at start, not at the first send of a night."""
+        if info.field_name == "quiet_hours":
+            policies(quiet_hours=v)
+        else:
+            policies(frequency_caps=v)
+        return v
+
+    def send_policies(self) -> dict[str, Policy]:
+        return policies(self.quiet_hours, self.frequency_caps)

@@ -62,11 +62,24 @@ class SendStep(_Sequential):
     # Where to go when the provider refuses permanently (invalid number, no address, no consent);
     # without it the journey continues with `next`, and a `failed` event is recorded either way.
     on_failure: StepId | None = None
+    # A message the contact asked for (a receipt, a password reset): sent at once, whatever the
+    # quiet hours and the frequency cap (journeys.send_window) say.
+    transactional: bool = False
+    # A message over the frequency cap waits for room under it, or is skipped (the journey goes
+    # on with `next` and a `skipped` event).
+    when_capped: Literal["wait", "skip"] = "wait"
 
     @model_validator(mode="after")
     def _one_template_source(self) -> SendStep:
         if bool(self.template) == bool(self.variants):
             raise ValueError("a send needs either 'template' or 'variants' (not both)")
+        return self
+
+    @model_validator(mode="after")
+    def _skipped_only_if_not_transactional(self) -> SendStep:
+        # On the values, not on which were given: the spec travels to the worker with all of them.
+        if self.transactional and self.when_capped == "skip":
+            raise ValueError("a transactional send is never capped, so never skipped")
         return self
 
     def templates(self) -> list[str]:

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
+from journeys.channels import CHANNELS
 from journeys.identity import workflow_id
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
@@ -55,6 +56,11 @@ async def smtp_server(handler: object) -> AsyncIterator[int]:
     finally:
         server.close()
         await server.wait_closed()
+
+
+# Quiet hours and caps off: a test of a journey's path must not depend on the hour it runs at.
+# tests/test_send_window_runs.py turns them on.
+NO_SEND_WINDOW = ",".join(f"{channel}=none" for channel in CHANNELS)
 
 
 def free_port() -> int:
@@ -109,6 +115,8 @@ def sink_settings(tmp_path: Path, mail_sink: MailSink, sms_sink: SmsSink) -> Set
         twilio_auth_token=SecretStr(TWILIO_TOKEN),
         twilio_from_number="+15005550006",
         twilio_base_url=sms_sink.base_url,
+        quiet_hours=NO_SEND_WINDOW,
+        frequency_caps=NO_SEND_WINDOW,
     )
 
 

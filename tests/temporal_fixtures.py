@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from temporalio.client import WorkflowHandle
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.embedded import test_server_path
@@ -97,3 +99,20 @@ async def wait_for_step(env: WorkflowEnvironment, handle: WorkflowHandle, step: 
     async with asyncio.timeout(20):
         while (await handle.query(JourneyWorkflow.status)).current_step != step:
             await env.sleep(timedelta(hours=1))
+
+
+SHOWN = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activity",
+    EventType.EVENT_TYPE_TIMER_STARTED: "timer",
+}
+
+
+async def summaries(client: Client, handle: WorkflowHandle[Any, Any]) -> list[tuple[str, str]]:
+    """(activity or timer, its summary) of every activity scheduled and timer started, in order."""
+    found = []
+    for event in (await handle.fetch_history()).events:
+        if event.event_type in SHOWN:
+            summary = event.user_metadata.summary if event.HasField("user_metadata") else None
+            text = (await client.data_converter.decode([summary]))[0] if summary else None
+            found.append((SHOWN[event.event_type], text))
+    return found

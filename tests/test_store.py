@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import Connection, UniqueConstraint, insert, inspect
 
 from journeys.contacts import Contact
-from journeys.models import JourneyEvent
+from journeys.models import JourneyEvent, SendWindow
 from journeys.store import ContactStore, metadata, open_store
+from journeys.store.db import Decide
 from journeys.store.rows import Claim
 from journeys.store.schema import suppressions
 from tests.channel_fixtures import make_request
@@ -256,3 +257,86 @@ async def test_the_migrations_create_exactly_the_tables_and_columns_the_schema_d
     }
     with store.engine.connect() as conn:
         assert read(conn) == declared
+
+
+def window_of(sent: list[datetime], cap: int = 1) -> Decide:
+    """A decision that lets a send go while fewer than `cap` were sent; records what it saw."""
+
+    def decide(zone: str, times: list[datetime]) -> SendWindow:
+        sent[:] = times
+        if len(times) < cap:
+            return SendWindow(action="now")
+        return SendWindow(action="wait", until=max(times) + timedelta(days=1), reason="capped")
+
+    return decide
+
+
+async def test_a_send_check_counts_the_sends_let_go_and_those_sent_without_one(
+    store: ContactStore,
+) -> None:
+    await store.upsert_contacts([Contact(id="c1", time_zone="Europe/Warsaw")])
+    seen: list[datetime] = []
+    # Sent without a check (a transactional SMS): counted from its ledger row.
+    receipt = make_request("sms", step="receipt")
+    assert (await store.claim_delivery(receipt)).held
+    await store.finish_delivery(receipt.key, 1, "sent")
+    now = datetime.now(UTC) + timedelta(minutes=1)
+    since = now - timedelta(days=1)
+    first = make_request("sms", step="first")
+    assert (await store.check_send(first, now, since, window_of(seen, cap=2))).action == "now"
+    assert len(seen) == 1
+    # A check let go counts from its decision, before its delivery exists; asking again for the
+    # same send does not count it against itself.
+    second = make_request("sms", step="second")
+    assert (await store.check_send(second, now, since, window_of(seen, cap=2))).action == "wait"
+    assert sorted(seen)[1:] == [now]
+    assert (await store.check_send(first, now, since, window_of(seen, cap=2))).action == "now"
+    # A refused delivery went nowhere: its place is free again.
+    assert (await store.claim_delivery(first)).held
+    await store.finish_delivery(first.key, 1, "failed", error="no consent")
+    assert (await store.check_send(second, now, since, window_of(seen, cap=2))).action == "now"
+    # Only what went after `since` counts.
+    await store.check_send(second, now, now, window_of(seen, cap=2))
+    assert seen == []
+    checks = {c["step_id"]: c for c in await store.send_checks_of("c1")}
+    assert checks["second"]["status"] == "allowed"
+    assert checks["second"]["reason"] == "capped"  # it was held back once
+
+
+async def test_a_skipped_send_is_in_the_ledger_as_capped(store: ContactStore) -> None:
+    await store.upsert_contacts([Contact(id="c1")])
+    now = datetime(2026, 6, 2, 12, tzinfo=UTC)
+    req = make_request("sms")
+
+    def skip(zone: str, times: list[datetime]) -> SendWindow:
+        return SendWindow(action="skip", reason="frequency cap (1 SMS per day)")
+
+    assert (await store.check_send(req, now, now, skip)).action == "skip"
+    assert (await store.check_send(req, now, now, skip)).action == "skip"  # a retried check
+    [row] = await store.deliveries_of("c1")
+    assert (row["status"], row["error"]) == ("capped", "frequency cap (1 SMS per day)")
+    [check] = await store.send_checks_of("c1")
+    assert check["status"] == "skipped"
+
+
+async def test_two_checks_at_once_cannot_both_take_the_last_place(store: ContactStore) -> None:
+    await store.upsert_contacts([Contact(id="c1")])
+    now = datetime(2026, 6, 2, 12, tzinfo=UTC)
+    since = now - timedelta(days=1)
+    deciding = threading.Event()
+
+    def slow(zone: str, times: list[datetime]) -> SendWindow:
+        # The first check holds its transaction open while the second starts; were the second
+        # to decide meanwhile, it would not see the first's place taken.
+        deciding.set()
+        threading.Event().wait(0.3)
+        return window_of([])(zone, times)
+
+    async def second() -> SendWindow:
+        await asyncio.to_thread(deciding.wait)
+        return await store.check_send(make_request("sms", step="b"), now, since, window_of([]))
+
+    first_window, second_window = await asyncio.gather(
+        store.check_send(make_request("sms", step="a"), now, since, slow), second()
+    )
+    assert (first_window.action, second_window.action) == ("now", "wait")

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import datetime
-from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
 
 from journeys.channels import CHANNELS
 from journeys.contacts import Contact
@@ -18,24 +16,9 @@ from journeys.models import JourneyEvent
 from journeys.spec import JourneySpec
 from tests.api_fixtures import GatewayStack, new_contact_id
 from tests.gateway_fixtures import wait_at
+from tests.temporal_fixtures import summaries
 from workflows.journey import SEND_HEARTBEAT_TIMEOUT, JourneyWorkflow
 from workflows.runs import hand_event, start_journey
-
-SHOWN = {
-    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activity",
-    EventType.EVENT_TYPE_TIMER_STARTED: "timer",
-}
-
-
-async def summaries(client: Client, handle: WorkflowHandle[Any, Any]) -> list[tuple[str, str]]:
-    """(activity or timer, its summary) of every activity scheduled and timer started, in order."""
-    found = []
-    for event in (await handle.fetch_history()).events:
-        if event.event_type in SHOWN:
-            summary = event.user_metadata.summary if event.HasField("user_metadata") else None
-            text = (await client.data_converter.decode([summary]))[0] if summary else None
-            found.append((SHOWN[event.event_type], text))
-    return found
 
 
 async def test_a_run_started_by_its_trigger_tells_its_story(gateway_stack: GatewayStack) -> None:
@@ -63,6 +46,7 @@ async def test_a_run_started_by_its_trigger_tells_its_story(gateway_stack: Gatew
         "2026-11-30 09:15:00 UTC."
     )
     assert await summaries(stack.client, handle) == [
+        ("activity", "may email 'intro' go now (quiet hours, frequency cap)"),
         ("activity", "email 'intro' with template lead_intro"),
         ("timer", "wait up to 3 days for 'intro' to be opened"),
     ]
@@ -137,10 +121,11 @@ async def test_every_activity_and_timer_has_a_summary(gateway_stack: GatewayStac
     found = await summaries(stack.client, handle)
     # At a speed other than 1 a timer also says how long it really lasts; until 09:00 depends on
     # the clock.
-    kind, until = found.pop(2)
+    kind, until = found.pop(3)
     assert kind == "timer"
     assert re.fullmatch(r"wait until 09:00 local \([0-9.e-]+ s at speed 86400\)", until)
     assert found == [
+        ("activity", "may email 'offer' go now (quiet hours, frequency cap)"),
         ("activity", f"email 'offer' with template {template} (variant {variant})"),
         ("activity", "seconds until 09:00 local"),
         ("timer", "wait 2 hours (0.083333 s at speed 86400)"),

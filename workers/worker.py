@@ -16,6 +16,7 @@ from activities.contacts import ContactActivities
 from activities.email import EmailActivities
 from activities.onsite import OnsiteActivities
 from activities.push import PushActivities
+from activities.send_window import SendWindowActivities
 from activities.sms import SmsActivities
 from journeys.connection import connect
 from journeys.heap import settle_after_startup
@@ -36,6 +37,7 @@ async def journey_worker(
     contacts = ContactActivities(store)
     onsite = OnsiteActivities(store, settings)
     push = PushActivities(store, settings)
+    window = SendWindowActivities(store, settings)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
@@ -50,6 +52,7 @@ async def journey_worker(
             contacts.change_tags,
             contacts.change_audience,
             contacts.seconds_until_local_time,
+            window.send_window,
         ],
         graceful_shutdown_timeout=timedelta(seconds=30),
     )

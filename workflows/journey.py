@@ -32,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
         RunState,
         SendRequest,
         SendResult,
+        SendWindow,
+        SendWindowRequest,
         TagChange,
         Visit,
     )
@@ -70,6 +72,8 @@ SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 SEND_TIMEOUT = timedelta(minutes=3)
 # Event ids a run carries across continue-as-new to recognise a copy (see RunState).
 SEEN_EVENT_IDS_KEPT = 500
+# Runs from before it send without asking the send window first (a new activity before a send).
+SEND_WINDOW_PATCH = "send-window-before-send"
 
 
 @workflow.defn(name="Journey")
@@ -251,6 +255,10 @@ class JourneyWorkflow:
             variant=variant,
         )
         suffix = f" (variant {variant})" if variant else ""
+        if not step.transactional and workflow.patched(SEND_WINDOW_PATCH):
+            held = await self._send_window(step, request)
+            if held is not None:
+                return held, None
         try:
             channel = CHANNELS[step.channel]
             result = await workflow.execute_activity(
@@ -272,15 +280,47 @@ class JourneyWorkflow:
         if result.status != "failed":
             return f"{result.status}{suffix}", None
         # A refusal is an event like any other: a later wait_for or branch may react to it.
+        self._happened(events.FAILED, step, result.reason)
+        return f"failed: {result.reason}{suffix}", step.on_failure
+
+    def _happened(self, kind: str, step: SendStep, reason: str | None) -> None:
+        """What became of a send, as an event of the run (failed, skipped) with its reason."""
         self._state.events.append(
             JourneyEvent(
-                kind=events.FAILED,
-                step=step.id,
-                occurred_at=workflow.now(),
-                data={"reason": result.reason or ""},
+                kind=kind, step=step.id, occurred_at=workflow.now(), data={"reason": reason or ""}
             )
         )
-        return f"failed: {result.reason}{suffix}", step.on_failure
+
+    async def _send_window(self, step: SendStep, request: SendRequest) -> str | None:
+        """Wait, durably, until the message may leave (quiet hours, the frequency cap); None
+        when it may, else the step's outcome: skipped over the cap, or left on an exit event."""
+        channel = CHANNELS[step.channel]
+        # The journey's clock: at a demo's speed a wait passes sooner than the hours it stands
+        # for, and the next check must not find it still night.
+        moment = workflow.now()
+        while True:
+            window = await workflow.execute_activity(
+                "send_window",
+                SendWindowRequest(send=request, now=moment, when_capped=step.when_capped),
+                result_type=SendWindow,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=STORE_RETRY,
+                summary=f"may {channel.display} '{step.id}' go now (quiet hours, frequency cap)",
+            )
+            if window.action == "now":
+                return None
+            if window.action == "skip":
+                self._happened(events.SKIPPED, step, window.reason)
+                return f"skipped: {window.reason}"
+            assert window.until is not None
+            delta = window.until - moment
+            self._set_details(
+                f"{step.describe()}: held back by {window.reason} (until {self._until(delta)})"
+            )
+            await self._sleep(delta, f"hold {channel.display} '{step.id}': {window.reason}")
+            if self._exit is not None:
+                return "left"  # the run loop leaves on the exit event
+            moment = max(workflow.now(), window.until)
 
     def _scaled(self, delta: timedelta) -> timedelta:
         return delta / self._inp.speed

@@ -26,6 +26,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    exists,
     insert,
     select,
     update,
@@ -37,11 +38,19 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import IntegrityError
 
 from journeys.contacts import Contact
-from journeys.models import ContactFacts, JourneyEvent, SendRequest
+from journeys.models import ContactFacts, JourneyEvent, SendRequest, SendWindow
 from journeys.store import outbox
 from journeys.store.migrations import migrate
 from journeys.store.outbox import HeldEvent
-from journeys.store.rows import CLAIMED, SENDING, Claim, event_row, remembered, utc_now
+from journeys.store.rows import (
+    CLAIMED,
+    SENDING,
+    Claim,
+    event_row,
+    in_utc,
+    remembered,
+    utc_now,
+)
 from journeys.store.schema import (
     audience_memberships,
     contacts,
@@ -51,11 +60,14 @@ from journeys.store.schema import (
     onsite_messages,
     processed_events,
     push_subscriptions,
+    send_checks,
     suppressions,
     tags,
 )
 
 T = TypeVar("T")
+# A decision on a send from the contact's time zone and the instants of their recent sends.
+Decide = Callable[[str, list[datetime]], SendWindow]
 # PostgreSQL connections (and threads) per process.
 POSTGRES_CONNECTIONS = 10
 
@@ -101,6 +113,30 @@ def _subscriptions_query(contact_id: str, kind: str | None = None) -> Any:
     if kind is not None:
         query = query.where(push_subscriptions.c.kind == kind)
     return query.order_by(push_subscriptions.c.id)
+
+
+def _sends(conn: Connection, req: SendRequest, since: datetime) -> list[datetime]:
+    """When the contact's messages on `req`'s channel went after `since`, other than `req`: the
+    sends let go by a check (counted from then, unless their delivery failed), and those sent
+    without one (transactional, or by a run from before checks) from their ledger row."""
+    checked = send_checks.c
+    let_go = select(checked.decided_at).where(
+        checked.contact_id == req.contact_id,
+        checked.channel == req.channel,
+        checked.status == "allowed",
+        checked.decided_at > since,
+        checked.key != req.key,
+        ~exists().where(deliveries.c.key == checked.key, deliveries.c.status == "failed"),
+    )
+    unchecked = select(deliveries.c.created_at).where(
+        deliveries.c.contact_id == req.contact_id,
+        deliveries.c.channel == req.channel,
+        deliveries.c.status.in_(("sending", "sent")),
+        deliveries.c.created_at > since,
+        deliveries.c.key != req.key,
+        ~exists().where(checked.key == deliveries.c.key),
+    )
+    return [in_utc(t) for t in [*_column_of(conn, let_go), *_column_of(conn, unchecked)]]
 
 
 class _Abandoned(Exception):
@@ -377,6 +413,54 @@ class ContactStore:
             select(deliveries)
             .where(deliveries.c.contact_id == contact_id)
             .order_by(deliveries.c.created_at)
+        )
+        return await self._read(lambda conn: _rows_of(conn, query))
+
+    # compliance at send time: quiet hours and the frequency cap ---------------------------------
+
+    async def check_send(
+        self, req: SendRequest, now: datetime, since: datetime, decide: Decide
+    ) -> SendWindow:
+        """Whether `req` may leave at `now` by `decide`, given the contact's time zone and the
+        instants of their sends on the channel after `since`; the decision is recorded in the
+        same transaction (see `send_checks`). The contact's row is locked meanwhile (PostgreSQL),
+        so two checks for one contact take turns and the second counts the first's place."""
+
+        now, since = in_utc(now), in_utc(since)
+
+        def check(conn: Connection) -> SendWindow:
+            query = select(contacts.c.time_zone).where(contacts.c.id == req.contact_id)
+            zone = conn.scalar(query.with_for_update())
+            if zone is None:
+                return SendWindow(action="now")  # the send refuses it: no such contact
+            window = decide(zone, _sends(conn, req, since))
+            if window.action == "skip":
+                row = {**req.model_dump(), "status": "capped", "error": window.reason}
+                row |= {"created_at": now, "updated_at": now}
+                conn.execute(self._insert(deliveries).values(row).on_conflict_do_nothing())
+            status = {"now": "allowed", "wait": "deferred", "skip": "skipped"}[window.action]
+            changed = {"status": status, "decided_at": now}
+            if window.action != "now":
+                until = window.until and in_utc(window.until)
+                changed |= {"reason": window.reason, "held_until": until}
+            stmt = self._insert(send_checks).values(
+                key=req.key,
+                contact_id=req.contact_id,
+                channel=req.channel,
+                journey_id=req.journey_id,
+                step_id=req.step_id,
+                **changed,
+            )
+            conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=changed))
+            return window
+
+        return await self._write(check)
+
+    async def send_checks_of(self, contact_id: str) -> list[dict[str, Any]]:
+        query = (
+            select(send_checks)
+            .where(send_checks.c.contact_id == contact_id)
+            .order_by(send_checks.c.decided_at)
         )
         return await self._read(lambda conn: _rows_of(conn, query))
 

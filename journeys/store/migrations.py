@@ -128,6 +128,23 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE deliveries ADD COLUMN reconciled VARCHAR(16)",
         ],
     ),
+    (
+        5,
+        "send checks: quiet hours and the frequency cap",
+        [
+            """CREATE TABLE send_checks (
+                key VARCHAR(255) PRIMARY KEY,
+                contact_id VARCHAR(64) NOT NULL,
+                channel VARCHAR(16) NOT NULL,
+                journey_id VARCHAR(64) NOT NULL,
+                step_id VARCHAR(64) NOT NULL,
+                status VARCHAR(16) NOT NULL,
+                reason TEXT,
+                held_until TIMESTAMP WITH TIME ZONE,
+                decided_at TIMESTAMP WITH TIME ZONE NOT NULL)""",
+            "CREATE INDEX send_checks_contact ON send_checks (contact_id, channel, decided_at)",
+        ],
+    ),
 ]
 
 

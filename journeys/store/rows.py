@@ -34,6 +34,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def in_utc(t: datetime) -> datetime:
+    """Aware and in UTC: SQLite keeps a time's wall clock without its zone (and compares them as
+    text), so every time is written in UTC and read back as UTC."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
 def event_row(contact_id: str, ev: JourneyEvent) -> dict[str, Any]:
     return {
         "contact_id": contact_id,

@@ -64,7 +64,8 @@ deliveries = Table(
     Column("template", String(128), nullable=False),
     Column("variant", String(64)),
     # claimed: an attempt is preparing it, nothing left yet; sending: handed to the provider,
-    # outcome not yet recorded; sent; failed
+    # outcome not yet recorded; sent; failed; capped: skipped at send time over the frequency
+    # cap (see send_checks), never handed to the provider
     Column("status", String(16), nullable=False),
     # The number of the attempt holding the claim: only that attempt may hand over or finish.
     Column("attempt", Integer, nullable=False, server_default="1"),
@@ -77,6 +78,29 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("deliveries_contact", "contact_id", "created_at"),
+)
+
+# The ledger's companion for compliance at send time (journeys.send_window): one row per send
+# that was checked against quiet hours and the frequency cap, keyed like its delivery. `allowed`
+# rows are the cap's reservations: they count against it from `decided_at` (unless their delivery
+# failed), so two journeys checking at once cannot both take the last place. A send that was
+# skipped is in `deliveries` as `capped`.
+send_checks = Table(
+    "send_checks",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("contact_id", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("journey_id", String(64), nullable=False),
+    Column("step_id", String(64), nullable=False),
+    # allowed: let go; deferred: held back until `held_until`; skipped: over the cap, not sent
+    Column("status", String(16), nullable=False),
+    # Why it was held back or skipped; kept once a held send is let go, so a dashboard counts it.
+    Column("reason", Text),
+    Column("held_until", DateTime(timezone=True)),
+    # The run's clock when last checked: when an allowed send went.
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Index("send_checks_contact", "contact_id", "channel", "decided_at"),
 )
 
 events = Table(
