@@ -336,11 +336,11 @@ class ContactStore:
             yield fresh
         except BaseException:
             if fresh:
-                await self.forget_event(event_id)
+                await self.forget_event(event_id, contact_id)
             raise
 
     async def first_time_event(self, event_id: str, contact_id: str) -> bool:
-        """Remember an event id; False when it was seen before (a retried call)."""
+        """Remember an event id of the contact; False when it was seen before (a retried call)."""
         stmt = remembered(event_id, contact_id)
         try:
             await self._write(lambda conn: conn.execute(stmt))
@@ -348,10 +348,12 @@ class ContactStore:
         except IntegrityError:
             return False
 
-    async def forget_event(self, event_id: str) -> None:
+    async def forget_event(self, event_id: str, contact_id: str) -> None:
         """Undo `first_time_event` for an event that could not be delivered, so a retry is not
         taken for a duplicate."""
-        stmt = delete(processed_events).where(processed_events.c.event_id == event_id)
+        stmt = delete(processed_events).where(
+            processed_events.c.contact_id == contact_id, processed_events.c.event_id == event_id
+        )
         await self._write(lambda conn: conn.execute(stmt))
 
     # the gateway's outbox (statements in journeys.store.outbox) -----------------------------

@@ -119,6 +119,23 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX held_events_due ON held_events (retry_at, id)",
         ],
     ),
+    (
+        4,
+        "event ids are the caller's per contact",
+        # Neither SQLite nor PostgreSQL can change a primary key in one portable statement: a new
+        # table takes the rows and the name.
+        [
+            """CREATE TABLE processed_events_by_contact (
+                contact_id VARCHAR(64) NOT NULL,
+                event_id VARCHAR(128) NOT NULL,
+                created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                PRIMARY KEY (contact_id, event_id))""",
+            """INSERT INTO processed_events_by_contact (contact_id, event_id, created_at)
+                SELECT contact_id, event_id, created_at FROM processed_events""",
+            "DROP TABLE processed_events",
+            "ALTER TABLE processed_events_by_contact RENAME TO processed_events",
+        ],
+    ),
 ]
 
 

@@ -137,12 +137,13 @@ onsite_messages = Table(
 )
 
 # Event ids already handled (from the API, the command line, the demo, provider reports), so a
-# retried call changes nothing.
+# retried call changes nothing. An id is the caller's for one contact: the same id for another
+# contact is another event.
 processed_events = Table(
     "processed_events",
     metadata,
+    Column("contact_id", String(64), primary_key=True),
     Column("event_id", String(128), primary_key=True),
-    Column("contact_id", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
