@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from gateway.api.common import KnownContact, known_journey
 from gateway.deps import GatewayDep
 from journeys.identity import workflow_id
+from journeys.limits import Speed
 from journeys.models import JourneyStatus
 from journeys.nps import NpsSummary, nps_summary
 from workflows.runs import journey_statuses, start_journey
@@ -32,9 +33,7 @@ class JourneyInfo(BaseModel):
 class StartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    speed: float = Field(
-        1.0, gt=0, description="Divides every wait of the run (demos, previews); 1 is real time"
-    )
+    speed: Speed = 1.0
 
 
 class Started(BaseModel):
