@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from pydantic_core import PydanticSerializationError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from journeys.models import AudienceChange, ContactFacts, LocalTimeRequest, TagChange
+from journeys.models import (
+    CONTACT_UNREADABLE,
+    AudienceChange,
+    ContactFacts,
+    LocalTimeRequest,
+    TagChange,
+)
 from journeys.store import ContactStore
 
 
@@ -28,7 +36,17 @@ class ContactActivities:
 
     @activity.defn
     async def load_contact_facts(self, contact_id: str) -> ContactFacts:
-        return await self.store.facts(contact_id)
+        facts = await self.store.facts(contact_id)
+        # Serialized here, not after returning: there a failure is retried for ever.
+        try:
+            facts.model_dump_json()
+        except PydanticSerializationError as e:
+            raise ApplicationError(
+                f"contact '{contact_id}' cannot be read: {e}",
+                type=CONTACT_UNREADABLE,
+                non_retryable=True,
+            ) from None
+        return facts
 
     @activity.defn
     async def change_tags(self, change: TagChange) -> None:

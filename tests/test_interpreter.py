@@ -319,3 +319,27 @@ async def test_a_copy_of_an_event_is_ignored_even_after_continue_as_new(stack: S
     await latest.signal(JourneyWorkflow.event, click)
     await started.result()  # follows the chain to its last run
     assert await stack.store.tags_of(ANN.id) == ["ONCE"]
+
+
+async def test_a_contact_that_cannot_be_read_ends_the_run_with_the_reason(stack: Stack) -> None:
+    journey = spec(
+        [
+            {
+                "id": "phone_or_not",
+                "kind": "branch",
+                "conditions": [{"when": "has_phone", "next": "done"}],
+                "otherwise": "done",
+            },
+            {"id": "done", "kind": "end"},
+        ]
+    )
+    # Stored before the gateway refused such text: no activity result can carry it.
+    broken = Contact.model_construct(**{**ANN.model_dump(), "attributes": {"name": "\ud800"}})
+    handle = await run(stack, journey, broken)
+    async with asyncio.timeout(30):
+        result = await handle.result()
+    assert result.reason == "contact_unreadable"
+    assert result.ended_at_step == "phone_or_not"
+    status = await handle.query(JourneyWorkflow.status)
+    assert status.finished and "cannot be read" in status.details
+    assert "surrogate" in status.details

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.durations import describe_duration
     from journeys.identity import CONTACT_ID, JOURNEY_ID, JOURNEY_VERSION, STEP
     from journeys.models import (
+        CONTACT_UNREADABLE,
         AudienceChange,
         ContactFacts,
         JourneyEvent,
@@ -63,6 +64,10 @@ STORE_RETRY = RetryPolicy(
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 # Event ids a run carries across continue-as-new to recognise a copy (see RunState).
 SEEN_EVENT_IDS_KEPT = 500
+
+
+class _ContactUnreadable(Exception):
+    """The contact's stored data cannot be used: the run ends rather than retry for ever."""
 
 
 @workflow.defn(name="Journey")
@@ -135,8 +140,12 @@ class JourneyWorkflow:
             step = self._spec.step(self._state.current_step)
             self._enter(step)
             steps_this_run += 1
-            outcome, chosen = await self._execute(step)
             visit = self._state.visits[-1]
+            try:
+                outcome, chosen = await self._execute(step)
+            except _ContactUnreadable as e:
+                visit.outcome, visit.left_at = "contact unreadable", workflow.now()
+                return self._finish("contact_unreadable", str(e))
             visit.outcome, visit.left_at = outcome, workflow.now()
             self._state.current_step = (
                 None if isinstance(step, EndStep) else self._spec.next_of(step, chosen)
@@ -177,7 +186,9 @@ class JourneyWorkflow:
         self._details = text
         workflow.set_current_details(text)
 
-    def _finish(self, reason: Literal["end", "exit_event"], details: str) -> JourneyResult:
+    def _finish(
+        self, reason: Literal["end", "exit_event", "contact_unreadable"], details: str
+    ) -> JourneyResult:
         self._finished = True
         self._set_details(details)
         last = self._state.visits[-1].step if self._state.visits else None
@@ -347,14 +358,25 @@ class JourneyWorkflow:
         return step.event, step.on_event
 
     async def _facts(self, step: BranchStep) -> ContactFacts:
-        return await workflow.execute_activity(
-            "load_contact_facts",
-            self._inp.contact_id,
-            result_type=ContactFacts,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=STORE_RETRY,
-            summary=f"load contact facts for branch '{step.id}'",
-        )
+        try:
+            return await workflow.execute_activity(
+                "load_contact_facts",
+                self._inp.contact_id,
+                result_type=ContactFacts,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=STORE_RETRY,
+                summary=f"load contact facts for branch '{step.id}'",
+            )
+        except ActivityError as err:
+            cause = err.cause
+            # Before the patch such a failure failed the run: its histories replay that way.
+            if (
+                isinstance(cause, ApplicationError)
+                and cause.type == CONTACT_UNREADABLE
+                and workflow.patched("end-when-the-contact-cannot-be-read")
+            ):
+                raise _ContactUnreadable(cause.message) from None
+            raise
 
     async def _branch(self, step: BranchStep) -> tuple[str, str | None]:
         events = self._state.events
