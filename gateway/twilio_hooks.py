@@ -102,33 +102,42 @@ async def inbound(form: TwilioForm, gw: GatewayDep) -> Response:
     """An SMS someone sent us. STOP and its synonyms suppress SMS for the contacts with that
     number and end their journeys that exit on `unsubscribed`; START lifts the suppression;
     anything else reaches their runs as `sms_reply`. Answered with TwiML (a confirmation for
-    STOP and START), 200 even for a number we do not know, so Twilio does not retry."""
+    STOP and START), 200 even for a number we do not know, so Twilio does not retry.
+
+    A STOP or START counts once per MessageSid, so a signed request captured and posted again
+    changes nothing. Twilio's inbound webhook says nothing of when the message was sent, so
+    they are ordered by arrival: one that arrived before a change already applied (handled late
+    by another gateway process) is ignored."""
     contact_ids = await gw.store.contact_ids_by_phone(form.get("From", ""))
+    sid = form["MessageSid"]
     if not contact_ids:
-        log.info("sms from a number no contact has", message_sid=form["MessageSid"])
+        log.info("sms from a number no contact has", message_sid=sid)
         return twiml()
     body = form.get("Body", "")
     command = " ".join(body.split()).upper()
+    now = datetime.now(UTC)
     if command in START_WORDS:
         for contact_id in contact_ids:
-            await gw.store.unsuppress(contact_id, "sms")
-        log.info("sms resubscribed", contact_ids=contact_ids)
+            outcome = await gw.store.opt_in_out(contact_id, "sms", False, now, f"twilio:{sid}")
+            log.info("sms start", contact_id=contact_id, message_sid=sid, outcome=outcome)
         return twiml(STARTED_REPLY)
 
     stop = command in STOP_WORDS
-    now = datetime.now(UTC)
     for contact_id in contact_ids:
         if stop:
-            await gw.store.suppress(contact_id, "sms", "sms_stop")
+            outcome = await gw.store.opt_in_out(contact_id, "sms", True, now, f"twilio:{sid}")
+            log.info("sms stop", contact_id=contact_id, message_sid=sid, outcome=outcome)
+            if outcome == "outdated":
+                continue
+            # Also for a duplicate: Twilio's retry of a STOP whose event was not recorded.
             event = JourneyEvent(kind=events.UNSUBSCRIBED, occurred_at=now, data={"channel": "sms"})
         else:
             # What a person wrote stays out of workflow histories (it may be anything personal);
             # the run learns that they replied.
             event = JourneyEvent(kind=events.SMS_REPLY, occurred_at=now, data={"chars": len(body)})
-        once_id = f"twilio:{form['MessageSid']}:{contact_id}"
+        once_id = f"twilio:{sid}:{contact_id}"
         if not await hand_over(gw, contact_id, event, once_id=once_id):
             raise STORE_DOWN
     if stop:
-        log.info("sms unsubscribed", contact_ids=contact_ids)
         return twiml(STOPPED_REPLY)
     return twiml()

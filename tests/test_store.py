@@ -217,6 +217,21 @@ async def test_event_ids_remembered_before_migration_4_are_kept(
         await store.close()
 
 
+async def test_an_opt_out_or_in_applies_once_and_never_over_a_later_one(
+    store: ContactStore,
+) -> None:
+    await store.upsert_contacts([Contact(id="c1", phone="+48601234567")])
+    at = [datetime.now(UTC) + timedelta(seconds=s) for s in range(4)]
+    assert await store.opt_in_out("c1", "sms", False, at[1], "twilio:SM2") == "applied"
+    # A STOP that arrived earlier, handled after (another gateway process), is too late.
+    assert await store.opt_in_out("c1", "sms", True, at[0], "twilio:SM1") == "outdated"
+    assert await store.suppressed_channels("c1") == set()
+    assert await store.opt_in_out("c1", "sms", True, at[2], "twilio:SM3") == "applied"
+    assert await store.suppressed_channels("c1") == {"sms"}
+    assert await store.opt_in_out("c1", "sms", False, at[3], "twilio:SM2") == "duplicate"
+    assert await store.suppressed_channels("c1") == {"sms"}
+
+
 async def test_the_migrations_create_exactly_the_tables_and_columns_the_schema_declares(
     store: ContactStore,
 ) -> None:

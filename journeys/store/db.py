@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -49,6 +49,7 @@ from journeys.store.schema import (
     events,
     nps_answers,
     onsite_messages,
+    opt_changes,
     processed_events,
     push_subscriptions,
     suppressions,
@@ -402,17 +403,52 @@ class ContactStore:
 
     # suppression ------------------------------------------------------------------------------
 
-    async def suppress(self, contact_id: str, channel: str, reason: str) -> None:
-        stmt = self._insert(suppressions).values(
-            contact_id=contact_id, channel=channel, reason=reason, created_at=utc_now()
+    def _suppressing(self, contact_id: str, channel: str, reason: str) -> Any:
+        return (
+            self._insert(suppressions)
+            .values(contact_id=contact_id, channel=channel, reason=reason, created_at=utc_now())
+            .on_conflict_do_nothing()
         )
-        await self._write(lambda conn: conn.execute(stmt.on_conflict_do_nothing()))
 
-    async def unsuppress(self, contact_id: str, channel: str) -> None:
-        stmt = delete(suppressions).where(
-            and_(suppressions.c.contact_id == contact_id, suppressions.c.channel == channel)
-        )
+    async def suppress(self, contact_id: str, channel: str, reason: str) -> None:
+        stmt = self._suppressing(contact_id, channel, reason)
         await self._write(lambda conn: conn.execute(stmt))
+
+    async def opt_in_out(
+        self, contact_id: str, channel: str, opted_out: bool, at: datetime, once_id: str
+    ) -> Literal["applied", "duplicate", "outdated"]:
+        """The contact's own STOP (`opted_out`) or START on `channel`, which arrived `at`, in one
+        transaction: `duplicate` if `once_id` (the provider's message id) was handled before,
+        `outdated` if a change that arrived later was applied already; else `applied`."""
+
+        def apply(conn: Connection) -> Literal["applied", "outdated"]:
+            conn.execute(remembered(once_id, contact_id))
+            stmt = self._insert(opt_changes).values(
+                contact_id=contact_id, channel=channel, opted_out=opted_out, changed_at=at
+            )
+            changed = conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["contact_id", "channel"],
+                    set_={"opted_out": opted_out, "changed_at": at},
+                    where=opt_changes.c.changed_at < stmt.excluded.changed_at,
+                ).returning(opt_changes.c.contact_id)
+            ).first()
+            if changed is None:
+                return "outdated"
+            if opted_out:
+                conn.execute(self._suppressing(contact_id, channel, f"{channel}_stop"))
+            else:
+                conn.execute(
+                    delete(suppressions).where(
+                        suppressions.c.contact_id == contact_id, suppressions.c.channel == channel
+                    )
+                )
+            return "applied"
+
+        try:
+            return await self._write(apply)
+        except IntegrityError:
+            return "duplicate"
 
     async def suppressed_channels(self, contact_id: str) -> set[str]:
         query = select(suppressions.c.channel).where(suppressions.c.contact_id == contact_id)

@@ -136,6 +136,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE processed_events_by_contact RENAME TO processed_events",
         ],
     ),
+    (
+        5,
+        "the last opt-out or opt-in per contact and channel",
+        [
+            """CREATE TABLE opt_changes (
+                contact_id VARCHAR(64) NOT NULL,
+                channel VARCHAR(16) NOT NULL,
+                opted_out BOOLEAN NOT NULL,
+                changed_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                PRIMARY KEY (contact_id, channel))""",
+        ],
+    ),
 ]
 
 
