@@ -18,6 +18,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from gateway.deps import GatewayDep
 from gateway.outbox import hand_over
+from gateway.responses import documented
 from journeys import events
 from journeys.models import JourneyEvent
 from journeys.tokens import SMS_STATUS, BadToken, MessageClaims, verify
@@ -38,7 +39,9 @@ STARTED_REPLY = "You are subscribed again. Reply STOP to unsubscribe."
 # The event could not even be recorded (nor its id remembered): Twilio is told to retry.
 STORE_DOWN = HTTPException(503, "the event could not be recorded; retry later")
 
-router = APIRouter(prefix="/twilio", tags=["twilio"])
+router = APIRouter(
+    prefix="/twilio", tags=["twilio"], responses=documented(400, 403, 413, 415, 503)
+)
 
 
 async def twilio_form(request: Request, gw: GatewayDep) -> dict[str, str]:

@@ -149,3 +149,38 @@ async def test_an_event_id_is_the_callers_per_contact(gateway_stack: GatewayStac
     again = await http.post(f"/v1/contacts/{a}/events", json=body)
     assert [r.json()["duplicate"] for r in (first, other, again)] == [False, False, True]
     assert len(await stored_events(gateway_stack.store, b)) == 1
+
+
+async def test_the_openapi_description_names_every_answer_a_route_gives(
+    gateway_stack: GatewayStack,
+) -> None:
+    paths = (await gateway_stack.http.get("/openapi.json")).json()["paths"]
+
+    def codes(path: str, method: str) -> set[str]:
+        return set(paths[path][method]["responses"])
+
+    assert codes("/t/c/{token}", "get") == {"302", "400", "422"}
+    assert {"200", "400"} <= codes("/t/o/{token}", "get")
+    for path, method in [
+        ("/v1/contacts/{contact_id}", "put"),
+        ("/v1/contacts:batch", "post"),
+        ("/v1/contacts/{contact_id}/events", "post"),
+        ("/v1/contacts/{contact_id}/journeys/{journey_id}", "post"),
+        ("/v1/contacts/{contact_id}/push-subscriptions", "post"),
+    ]:
+        assert {"401", "413", "422", "503"} <= codes(path, method), path
+    for path, method in [
+        ("/v1/contacts/{contact_id}/events", "post"),
+        ("/v1/contacts/{contact_id}/journeys/{journey_id}", "post"),
+        ("/v1/contacts/{contact_id}/runs", "get"),
+        ("/v1/contacts/{contact_id}/push-subscriptions", "post"),
+        ("/v1/contacts/{contact_id}/web-token", "get"),
+        ("/v1/journeys/{journey_id}/nps", "get"),
+    ]:
+        assert "404" in codes(path, method), path
+    assert {"400", "403", "413", "415", "503"} <= codes("/twilio/inbound", "post")
+    assert {"400", "403", "413", "415", "503"} <= codes("/twilio/status", "post")
+    assert {"400", "413", "503"} <= codes("/w/visits", "post")
+    assert {"400", "404", "413"} <= codes("/w/messages/{key}/shown", "post")
+    assert {"400", "413"} <= codes("/u/{token}", "post")
+    assert {"400", "404", "413"} <= codes("/nps/{token}", "post")

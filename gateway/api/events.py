@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from gateway.api.common import KnownContact
 from gateway.deps import GatewayDep
+from gateway.responses import documented
 from journeys.limits import MAX_EVENT_DATA_BYTES, check_json_object
 from journeys.models import JourneyEvent
 from journeys.spec import StepId
@@ -64,7 +65,9 @@ class EventAccepted(BaseModel):
     journeys: dict[str, str] = {}
 
 
-@router.post("/contacts/{contact_id}/events", response_model=EventAccepted)
+@router.post(
+    "/contacts/{contact_id}/events", response_model=EventAccepted, responses=documented(404)
+)
 async def track_event(body: EventIn, contact_id: KnownContact, gw: GatewayDep) -> EventAccepted:
     """Record an event, start every active journey it triggers and hand it to the contact's
     running runs; idempotent by `event_id`."""

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gateway.api.common import KnownContact, known_journey
 from gateway.deps import GatewayDep
+from gateway.responses import documented
 from journeys.identity import workflow_id
 from journeys.limits import Speed
 from journeys.models import JourneyStatus
@@ -65,7 +66,7 @@ async def list_journeys(gw: GatewayDep) -> list[JourneyInfo]:
         for spec in gw.library.values()
     ]
 
-@router.get("/journeys/{journey_id}/nps", response_model=NpsSummary)
+@router.get("/journeys/{journey_id}/nps", response_model=NpsSummary, responses=documented(404))
 async def journey_nps(journey_id: str, gw: GatewayDep) -> NpsSummary:
     """Net Promoter Score of the journey's survey answers (one per send, the latest kept)."""
     known_journey(gw, journey_id)
@@ -76,7 +77,10 @@ async def journey_nps(journey_id: str, gw: GatewayDep) -> NpsSummary:
     "/contacts/{contact_id}/journeys/{journey_id}",
     response_model=Started,
     status_code=201,
-    responses={200: {"model": Started, "description": "Already in the journey (or through it)"}},
+    responses={
+        200: {"model": Started, "description": "Already in the journey (or through it)"},
+        **documented(404),
+    },
 )
 async def start(
     contact_id: KnownContact,
@@ -98,7 +102,7 @@ async def start(
     )
 
 
-@router.get("/contacts/{contact_id}/runs", response_model=list[Run])
+@router.get("/contacts/{contact_id}/runs", response_model=list[Run], responses=documented(404))
 async def runs(contact_id: KnownContact, gw: GatewayDep) -> list[Run]:
     """The contact's latest run of each journey: where it stands, steps visited, events."""
     return [
