@@ -53,6 +53,9 @@ def _json_problem(body: bytes) -> dict[str, Any] | None:
         value = json.loads(body, parse_constant=_refuse_constant)
     except _NotJsonNumber as e:
         return _unprocessable((), f"{e} is not a JSON number", "json_invalid")
+    except UnicodeDecodeError:
+        # FastAPI would answer 400 with no word of why.
+        return _unprocessable((), "the body is not UTF-8 text", "json_invalid")
     except ValueError:
         return None  # malformed JSON: FastAPI says where
     found = find_bad_text(value)

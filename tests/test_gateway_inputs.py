@@ -52,6 +52,16 @@ async def test_text_that_is_not_unicode_is_a_422_everywhere_and_nothing_is_kept(
     assert fields_named(r) == [["body", "event_id"]]
 
 
+async def test_a_body_that_is_not_utf_8_is_a_422(gateway_stack: GatewayStack) -> None:
+    r = await gateway_stack.http.put(
+        f"/v1/contacts/{new_contact_id()}",
+        content=b'{"locale": "\xff"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert fields_named(r) == [["body"]]
+    assert "UTF-8" in r.json()["detail"][0]["msg"]
+
+
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
 async def test_numbers_json_does_not_have_are_refused(
     gateway_stack: GatewayStack, number: str
