@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic_core import PydanticSerializationError
 from temporalio import activity
@@ -30,6 +30,13 @@ def seconds_until(now: datetime, time_zone: str, at: str) -> float:
     return (target.astimezone(UTC) - now.astimezone(UTC)).total_seconds()
 
 
+def _unreadable(contact_id: str, why: object) -> ApplicationError:
+    """The contact's stored data cannot be used: retrying cannot help, the run ends."""
+    return ApplicationError(
+        f"contact '{contact_id}' cannot be read: {why}", type=CONTACT_UNREADABLE, non_retryable=True
+    )
+
+
 class ContactActivities:
     def __init__(self, store: ContactStore) -> None:
         self.store = store
@@ -41,11 +48,7 @@ class ContactActivities:
         try:
             facts.model_dump_json()
         except PydanticSerializationError as e:
-            raise ApplicationError(
-                f"contact '{contact_id}' cannot be read: {e}",
-                type=CONTACT_UNREADABLE,
-                non_retryable=True,
-            ) from None
+            raise _unreadable(contact_id, e) from None
         return facts
 
     @activity.defn
@@ -59,4 +62,7 @@ class ContactActivities:
     @activity.defn
     async def seconds_until_local_time(self, req: LocalTimeRequest) -> float:
         facts = await self.store.facts(req.contact_id)
-        return seconds_until(req.now, facts.time_zone, req.at)
+        try:
+            return seconds_until(req.now, facts.time_zone, req.at)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise _unreadable(req.contact_id, f"time zone '{facts.time_zone}': {e}") from None

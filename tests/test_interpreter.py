@@ -343,3 +343,20 @@ async def test_a_contact_that_cannot_be_read_ends_the_run_with_the_reason(stack:
     status = await handle.query(JourneyWorkflow.status)
     assert status.finished and "cannot be read" in status.details
     assert "surrogate" in status.details
+
+
+async def test_a_stored_time_zone_that_does_not_exist_ends_a_local_time_wait(stack: Stack) -> None:
+    journey = spec(
+        [
+            {"id": "morning", "kind": "wait", "until": "09:00"},
+            {"id": "done", "kind": "end"},
+        ]
+    )
+    broken = Contact.model_construct(**{**ANN.model_dump(), "time_zone": "Mars/Olympus"})
+    handle = await run(stack, journey, broken)
+    async with asyncio.timeout(30):
+        result = await handle.result()
+    assert result.reason == "contact_unreadable"
+    assert result.ended_at_step == "morning"
+    status = await handle.query(JourneyWorkflow.status)
+    assert "Mars/Olympus" in status.details

@@ -8,8 +8,9 @@ not part of the commands, so adding or rewording one leaves running histories re
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -66,8 +67,27 @@ ACTIVITY_TIMEOUT = timedelta(seconds=60)
 SEEN_EVENT_IDS_KEPT = 500
 
 
+T = TypeVar("T")
+
+
 class _ContactUnreadable(Exception):
     """The contact's stored data cannot be used: the run ends rather than retry for ever."""
+
+
+async def _reading_contact(activity: Awaitable[T]) -> T:
+    """`activity`, an activity that reads the contact; _ContactUnreadable if it could not."""
+    try:
+        return await activity
+    except ActivityError as err:
+        cause = err.cause
+        # Before the patch such a failure failed the run: its histories replay that way.
+        if (
+            isinstance(cause, ApplicationError)
+            and cause.type == CONTACT_UNREADABLE
+            and workflow.patched("end-when-the-contact-cannot-be-read")
+        ):
+            raise _ContactUnreadable(cause.message) from None
+        raise
 
 
 @workflow.defn(name="Journey")
@@ -310,15 +330,17 @@ class JourneyWorkflow:
 
     async def _wait(self, step: WaitStep) -> tuple[str, str | None]:
         if step.until is not None:
-            seconds = await workflow.execute_activity(
-                "seconds_until_local_time",
-                LocalTimeRequest(
-                    contact_id=self._inp.contact_id, at=step.until, now=workflow.now()
-                ),
-                result_type=float,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=STORE_RETRY,
-                summary=f"seconds until {step.until} local",
+            seconds = await _reading_contact(
+                workflow.execute_activity(
+                    "seconds_until_local_time",
+                    LocalTimeRequest(
+                        contact_id=self._inp.contact_id, at=step.until, now=workflow.now()
+                    ),
+                    result_type=float,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=STORE_RETRY,
+                    summary=f"seconds until {step.until} local",
+                )
             )
             delta = timedelta(seconds=seconds)
             summary = f"wait until {step.until} local"
@@ -358,8 +380,8 @@ class JourneyWorkflow:
         return step.event, step.on_event
 
     async def _facts(self, step: BranchStep) -> ContactFacts:
-        try:
-            return await workflow.execute_activity(
+        return await _reading_contact(
+            workflow.execute_activity(
                 "load_contact_facts",
                 self._inp.contact_id,
                 result_type=ContactFacts,
@@ -367,16 +389,7 @@ class JourneyWorkflow:
                 retry_policy=STORE_RETRY,
                 summary=f"load contact facts for branch '{step.id}'",
             )
-        except ActivityError as err:
-            cause = err.cause
-            # Before the patch such a failure failed the run: its histories replay that way.
-            if (
-                isinstance(cause, ApplicationError)
-                and cause.type == CONTACT_UNREADABLE
-                and workflow.patched("end-when-the-contact-cannot-be-read")
-            ):
-                raise _ContactUnreadable(cause.message) from None
-            raise
+        )
 
     async def _branch(self, step: BranchStep) -> tuple[str, str | None]:
         events = self._state.events
