@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic_core import PydanticSerializationError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from journeys.models import (
+    CONTACT_UNREADABLE,
     AudienceChange,
     ContactFacts,
     FactsRequest,
@@ -28,6 +31,13 @@ def seconds_until(now: datetime, time_zone: str, at: str) -> float:
     return (target.astimezone(UTC) - now.astimezone(UTC)).total_seconds()
 
 
+def _unreadable(contact_id: str, why: object) -> ApplicationError:
+    """The contact's stored data cannot be used: retrying cannot help, the run ends."""
+    return ApplicationError(
+        f"contact '{contact_id}' cannot be read: {why}", type=CONTACT_UNREADABLE, non_retryable=True
+    )
+
+
 class ContactActivities:
     def __init__(self, store: ContactStore) -> None:
         self.store = store
@@ -35,9 +45,16 @@ class ContactActivities:
     @activity.defn
     async def load_contact_facts(self, request: FactsRequest | str) -> ContactFacts:
         # A bare contact id comes from runs scheduled before facts-for-conditions: every fact.
-        if isinstance(request, str):
-            return await self.store.facts(request)
-        return request.keep(await self.store.facts(request.contact_id))
+        contact_id = request if isinstance(request, str) else request.contact_id
+        facts = await self.store.facts(contact_id)
+        if not isinstance(request, str):
+            facts = request.keep(facts)
+        # Serialized here, not after returning: there a failure is retried for ever.
+        try:
+            facts.model_dump_json()
+        except PydanticSerializationError as e:
+            raise _unreadable(contact_id, e) from None
+        return facts
 
     @activity.defn
     async def change_tags(self, change: TagChange) -> None:
@@ -50,4 +67,7 @@ class ContactActivities:
     @activity.defn
     async def seconds_until_local_time(self, req: LocalTimeRequest) -> float:
         facts = await self.store.facts(req.contact_id)
-        return seconds_until(req.now, facts.time_zone, req.at)
+        try:
+            return seconds_until(req.now, facts.time_zone, req.at)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise _unreadable(req.contact_id, f"time zone '{facts.time_zone}': {e}") from None

@@ -11,6 +11,7 @@ from temporalio.service import RPCError
 from gateway import api, codec, health, nps, tracking, twilio_hooks, unsubscribe, website
 from gateway.deps import Gateway
 from gateway.docs import serve_docs
+from gateway.limits import BodyLimits
 from journeys.connection import temporal_unavailable
 
 log = structlog.get_logger(__name__)
@@ -27,6 +28,7 @@ def create_app(gw: Gateway) -> FastAPI:
         redoc_url=None,
     )
     app.state.gateway = gw
+    app.add_middleware(BodyLimits)
     serve_docs(app)
 
     app.include_router(api.router)

@@ -14,11 +14,12 @@ from fastapi.responses import HTMLResponse
 
 from gateway.deps import Gateway, gateway
 from gateway.pages import TokenRoute, page
+from gateway.responses import documented
 from gateway.tracking import report_fetch, report_message_event
 from journeys import events
 from journeys.tokens import NPS, MessageClaims, verify
 
-router = APIRouter(route_class=TokenRoute)
+router = APIRouter(route_class=TokenRoute, responses=documented(400))
 
 QUESTION = "How likely are you to recommend us to a friend or colleague?"
 COMMENT_MAX = 2000
@@ -59,7 +60,12 @@ async def survey(
     return _survey()
 
 
-@router.post("/nps/{token}", summary="Answer the NPS survey", response_class=HTMLResponse)
+@router.post(
+    "/nps/{token}",
+    summary="Answer the NPS survey",
+    response_class=HTMLResponse,
+    responses=documented(404, 413),
+)
 async def answer(
     token: str,
     score: Annotated[str | None, Form()] = None,

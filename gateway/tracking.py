@@ -14,13 +14,14 @@ from fastapi.responses import RedirectResponse
 from gateway.deps import Gateway, gateway
 from gateway.outbox import hand_over
 from gateway.pages import TokenRoute
+from gateway.responses import documented
 from journeys import events
 from journeys.models import JourneyEvent
 from journeys.tokens import CLICK, OPEN, ClickClaims, MessageClaims, verify
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(route_class=TokenRoute)
+router = APIRouter(route_class=TokenRoute, responses=documented(400))
 
 # A transparent 1x1 GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -91,7 +92,9 @@ async def open_pixel(
     )
 
 
-@router.get("/t/c/{token}", summary="Click redirect", response_class=RedirectResponse)
+@router.get(
+    "/t/c/{token}", summary="Click redirect", response_class=RedirectResponse, status_code=302
+)
 async def click(
     token: str,
     user_agent: Annotated[str, Header()] = "",

@@ -18,6 +18,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from gateway.deps import GatewayDep
 from gateway.outbox import hand_over
+from gateway.responses import documented
 from journeys import events
 from journeys.models import JourneyEvent
 from journeys.tokens import SMS_STATUS, BadToken, MessageClaims, verify
@@ -38,7 +39,9 @@ STARTED_REPLY = "You are subscribed again. Reply STOP to unsubscribe."
 # The event could not even be recorded (nor its id remembered): Twilio is told to retry.
 STORE_DOWN = HTTPException(503, "the event could not be recorded; retry later")
 
-router = APIRouter(prefix="/twilio", tags=["twilio"])
+router = APIRouter(
+    prefix="/twilio", tags=["twilio"], responses=documented(400, 403, 413, 415, 503)
+)
 
 
 async def twilio_form(request: Request, gw: GatewayDep) -> dict[str, str]:
@@ -102,33 +105,42 @@ async def inbound(form: TwilioForm, gw: GatewayDep) -> Response:
     """An SMS someone sent us. STOP and its synonyms suppress SMS for the contacts with that
     number and end their journeys that exit on `unsubscribed`; START lifts the suppression;
     anything else reaches their runs as `sms_reply`. Answered with TwiML (a confirmation for
-    STOP and START), 200 even for a number we do not know, so Twilio does not retry."""
+    STOP and START), 200 even for a number we do not know, so Twilio does not retry.
+
+    A STOP or START counts once per MessageSid, so a signed request captured and posted again
+    changes nothing. Twilio's inbound webhook says nothing of when the message was sent, so
+    they are ordered by arrival: one that arrived before a change already applied (handled late
+    by another gateway process) is ignored."""
     contact_ids = await gw.store.contact_ids_by_phone(form.get("From", ""))
+    sid = form["MessageSid"]
     if not contact_ids:
-        log.info("sms from a number no contact has", message_sid=form["MessageSid"])
+        log.info("sms from a number no contact has", message_sid=sid)
         return twiml()
     body = form.get("Body", "")
     command = " ".join(body.split()).upper()
+    now = datetime.now(UTC)
     if command in START_WORDS:
         for contact_id in contact_ids:
-            await gw.store.unsuppress(contact_id, "sms")
-        log.info("sms resubscribed", contact_ids=contact_ids)
+            outcome = await gw.store.opt_in_out(contact_id, "sms", False, now, f"twilio:{sid}")
+            log.info("sms start", contact_id=contact_id, message_sid=sid, outcome=outcome)
         return twiml(STARTED_REPLY)
 
     stop = command in STOP_WORDS
-    now = datetime.now(UTC)
     for contact_id in contact_ids:
         if stop:
-            await gw.store.suppress(contact_id, "sms", "sms_stop")
+            outcome = await gw.store.opt_in_out(contact_id, "sms", True, now, f"twilio:{sid}")
+            log.info("sms stop", contact_id=contact_id, message_sid=sid, outcome=outcome)
+            if outcome == "outdated":
+                continue
+            # Also for a duplicate: Twilio's retry of a STOP whose event was not recorded.
             event = JourneyEvent(kind=events.UNSUBSCRIBED, occurred_at=now, data={"channel": "sms"})
         else:
             # What a person wrote stays out of workflow histories (it may be anything personal);
             # the run learns that they replied.
             event = JourneyEvent(kind=events.SMS_REPLY, occurred_at=now, data={"chars": len(body)})
-        once_id = f"twilio:{form['MessageSid']}:{contact_id}"
+        once_id = f"twilio:{sid}:{contact_id}"
         if not await hand_over(gw, contact_id, event, once_id=once_id):
             raise STORE_DOWN
     if stop:
-        log.info("sms unsubscribed", contact_ids=contact_ids)
         return twiml(STOPPED_REPLY)
     return twiml()

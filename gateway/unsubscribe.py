@@ -16,12 +16,13 @@ from fastapi.responses import HTMLResponse
 from gateway.deps import Gateway, gateway
 from gateway.outbox import hand_over
 from gateway.pages import TokenRoute, page
+from gateway.responses import documented
 from journeys import events
 from journeys.channels import CHANNELS
 from journeys.models import JourneyEvent
 from journeys.tokens import UNSUBSCRIBE, MessageClaims, verify
 
-router = APIRouter(route_class=TokenRoute)
+router = APIRouter(route_class=TokenRoute, responses=documented(400))
 
 
 def _what(claims: MessageClaims) -> str:
@@ -41,7 +42,12 @@ async def confirm(token: str, gw: Gateway = Depends(gateway)) -> HTMLResponse:
     )
 
 
-@router.post("/u/{token}", summary="Unsubscribe (RFC 8058 one-click)", response_class=HTMLResponse)
+@router.post(
+    "/u/{token}",
+    summary="Unsubscribe (RFC 8058 one-click)",
+    response_class=HTMLResponse,
+    responses=documented(413),
+)
 async def unsubscribe(token: str, gw: Gateway = Depends(gateway)) -> HTMLResponse:
     """Suppress the contact on the message's channel; the token is the only credential, so the
     body (`List-Unsubscribe=One-Click` from a mail provider, or the page's form) is not read."""

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from gateway.deps import Gateway, gateway
 from gateway.outbox import hand_over
+from gateway.responses import documented
 from journeys import events
 from journeys.models import JourneyEvent
 from journeys.tokens import WEB, BadToken, WebClaims, verify
@@ -55,7 +56,7 @@ class _CrossOriginRoute(APIRoute):
 
 
 router = APIRouter()
-_site = APIRouter(prefix="/w", route_class=_CrossOriginRoute)
+_site = APIRouter(prefix="/w", route_class=_CrossOriginRoute, responses=documented(400))
 
 
 class PageVisit(BaseModel):
@@ -104,7 +105,9 @@ async def preflight(path: str) -> Response:
     )
 
 
-@_site.post("/visits", status_code=204, summary="Report a page visit")
+@_site.post(
+    "/visits", status_code=204, summary="Report a page visit", responses=documented(413, 503)
+)
 async def visit(body: PageVisit, gw: Gateway = Depends(gateway)) -> Response:
     """Hand `visited_url` to the contact's runs and start the journeys it triggers."""
     contact_id = _contact(gw, body.token)
@@ -125,7 +128,12 @@ async def waiting(token: str, gw: Gateway = Depends(gateway)) -> WaitingMessages
     )
 
 
-@_site.post("/messages/{key:path}/shown", status_code=204, summary="Mark a message shown")
+@_site.post(
+    "/messages/{key:path}/shown",
+    status_code=204,
+    summary="Mark a message shown",
+    responses=documented(404, 413),
+)
 async def shown(key: str, body: ContactToken, gw: Gateway = Depends(gateway)) -> Response:
     """Mark the message shown and hand `onsite_shown` (about its send step) to its run."""
     contact_id = _contact(gw, body.token)

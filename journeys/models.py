@@ -10,6 +10,10 @@ from pydantic import BaseModel, Field
 from journeys.channels import Channel
 from journeys.spec import JourneySpec
 
+# The ApplicationError type of an activity that found the contact's stored data unusable (text
+# no JSON can carry, stored before the gateway refused it): retrying cannot help, the run ends.
+CONTACT_UNREADABLE = "ContactUnreadable"
+
 
 class ContactFacts(BaseModel):
     """What a branch may ask about a contact, loaded fresh when the branch is evaluated."""
@@ -124,7 +128,7 @@ class JourneyResult(BaseModel):
     journey_id: str
     contact_id: str
     ended_at_step: str | None
-    reason: Literal["end", "exit_event"]
+    reason: Literal["end", "exit_event", "contact_unreadable"]
     visits: list[Visit]
 
 

@@ -10,6 +10,7 @@ token. Expiry is checked when a token is read (itsdangerous stamps the signing t
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -83,6 +84,11 @@ class WebClaims(BaseModel):
 
 Claims = TypeVar("Claims", bound=BaseModel)
 
+# What URLSafeTimedSerializer writes: payload (after a '.' when compressed), time and signature,
+# each base64url without padding. Its decoder forgives padding and stray characters, so an
+# altered token ("...==", a letter from another alphabet) would verify: the shape is checked first.
+_TOKEN_SHAPE = re.compile(r"^\.?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+
 
 def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=purpose)
@@ -101,6 +107,8 @@ def _read_signed(
     secret: str, purpose: str, token: str, max_age_seconds: int
 ) -> tuple[dict[str, Any], datetime]:
     """The payload of the token and when it was signed."""
+    if not _TOKEN_SHAPE.fullmatch(token):
+        raise BadToken(f"{purpose} token is not shaped like a token: altered")
     try:
         payload, signed_at = _serializer(secret, purpose).loads(
             token, max_age=max_age_seconds, return_timestamp=True

@@ -22,6 +22,7 @@ from journeys.codec import PayloadKeyError
 from journeys.connection import connect
 from journeys.contacts import decode_csv, parse_csv
 from journeys.library import SpecError, journey_files, load_journey, load_library
+from journeys.limits import MAX_EVENT_DATA_BYTES, MAX_SPEED, MIN_SPEED, check_json_object
 from journeys.logging import configure_logging
 from journeys.models import JourneyEvent
 from journeys.plans.library import is_plan_file, load_plan
@@ -49,6 +50,12 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
+
+
+def _check_speed(speed: float) -> None:
+    # Written so that NaN fails it too.
+    if not MIN_SPEED <= speed <= MAX_SPEED:
+        raise _fail(f"--speed must be from {MIN_SPEED:g} to {MAX_SPEED:g}")
 
 
 def _library(settings: Settings) -> dict[str, JourneySpec]:
@@ -209,8 +216,7 @@ def start(
     """Start a journey for one contact or for every contact in a CSV (never twice per contact)."""
     if (contact is None) == (csv is None):
         raise _fail("give exactly one of --contact or --csv")
-    if speed <= 0:
-        raise _fail("--speed must be positive")
+    _check_speed(speed)
     settings = Settings()
     spec = _library(settings).get(journey)
     if spec is None:
@@ -261,6 +267,7 @@ def event(
     speed: Annotated[float, typer.Option(help="Speed of journeys this event starts")] = 1.0,
 ) -> None:
     """Hand an event to the contact's running journeys and start those it triggers."""
+    _check_speed(speed)
     # Its own namespace: an id given here is not taken for an API event with the same id.
     once_id = f"cli:{event_id or uuid.uuid4().hex}"
     try:
@@ -268,6 +275,7 @@ def event(
         ev = JourneyEvent(
             kind=kind, step=step, occurred_at=datetime.now(UTC), data=payload, id=once_id
         )
+        check_json_object(ev.data, MAX_EVENT_DATA_BYTES, "--data")
     except (ValueError, ValidationError) as e:
         raise _fail(f"--data must be a JSON object: {e}") from None
     settings = Settings()

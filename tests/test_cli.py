@@ -81,3 +81,17 @@ def test_an_event_for_an_unknown_contact_fails_and_keeps_nothing(
     assert "error: no such contact 'nobody'" in result.output
     rows = sqlite3.connect(tmp_path / "journeys.db").execute("SELECT count(*) FROM events")
     assert rows.fetchone() == (0,)
+
+
+@pytest.mark.parametrize("speed", ["nan", "inf", "1e-9", "0", "2000000"])
+def test_a_speed_outside_its_range_is_refused_before_anything_is_done(speed: str) -> None:
+    for command in (["start", "lead_nurturing", "--contact", "c1"], ["event", "c1", "purchase"]):
+        result = runner.invoke(app, [*command, "--speed", speed])
+        assert result.exit_code == 1, result.output
+        assert "--speed must be from 0.001 to 1e+06" in result.output
+
+
+@pytest.mark.parametrize("data", ['{"x": NaN}', '{"x": "\\ud800"}', '{"x": "a\\u0000"}'])
+def test_event_data_no_store_can_keep_is_refused(data: str) -> None:
+    result = runner.invoke(app, ["event", "c1", "purchase", "--data", data])
+    assert result.exit_code == 1 and "--data" in result.output, result.output

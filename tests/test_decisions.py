@@ -160,3 +160,25 @@ def test_local_time_waits_count_the_hours_a_dst_change_takes() -> None:
 def test_absurdly_long_durations_are_a_clear_error() -> None:
     with pytest.raises(ValueError, match="longer than the longest wait"):
         parse_duration("99999999999999w")
+
+
+def test_csv_ids_that_are_addresses_long_local_parts_and_nul_are_refused() -> None:
+    contacts, problems = parse_csv(
+        "id,email,notes\n"
+        "48-601-234-567,,\n"
+        "ann@example.com,,\n"
+        f"b1,{'a' * 65}@example.com,\n"
+        "b2,,a\x00b\n"
+        "12345,,\n"
+    )
+    assert [c.id for c in contacts] == ["12345"]
+    assert [str(p).split(":")[0:2] for p in problems] == [
+        ["line 2", " id"],
+        ["line 3", " id"],
+        ["line 4", " email"],
+        ["line 5", " attributes"],
+    ]
+    assert "looks like a phone number" in str(problems[0])
+    assert "looks like an email address" in str(problems[1])
+    assert "longer than 64" in str(problems[2])
+    assert "NUL" in str(problems[3])

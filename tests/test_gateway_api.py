@@ -20,6 +20,7 @@ from journeys.identity import workflow_id
 from journeys.tokens import WEB, WebClaims, verify
 from tests.api_fixtures import API_KEY, GatewayStack, new_contact_id, serving
 from tests.channel_fixtures import make_request
+from tests.gateway_fixtures import stored_events
 from tests.temporal_fixtures import CONVERTER
 from workflows.journey import JourneyWorkflow
 
@@ -366,6 +367,8 @@ async def test_temporal_down_is_a_503_and_the_retry_goes_through(
     retried = await track(stack, contact_id, "contact_added", event_id=event["event_id"])
     assert retried["duplicate"] is False
     assert retried["journeys"] == {"lead_nurturing": "started or signalled"}
+    # The failed attempt left nothing behind: the event is recorded once.
+    assert await stored_events(stack.store, contact_id) == ["contact_added"]
 
 
 # --- journeys and runs ------------------------------------------------------------------------

@@ -189,3 +189,27 @@ async def test_a_status_callback_reaches_the_run_the_sms_came_from(
     expected = {"status": "undelivered", "error_code": "30003", "message_sid": message["sid"]}
     assert await events() == [("undelivered", "inbox_nudge_sms", expected)]
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_a_captured_start_or_stop_replayed_later_changes_nothing(
+    gateway_stack: GatewayStack,
+) -> None:
+    stack = gateway_stack
+    contact_id, handle = await start_lead_nurturing(stack)
+    start = inbound_sms("START")
+    stop = inbound_sms("STOP")
+    assert (await twilio_post(stack, "/twilio/inbound", start)).status_code == 200
+    assert (await twilio_post(stack, "/twilio/inbound", stop)).status_code == 200
+    assert await stack.store.suppressed_channels(contact_id) == {"sms"}
+    # Someone who captured the signed START posts it again: it was handled, so it is ignored.
+    assert (await twilio_post(stack, "/twilio/inbound", start)).status_code == 200
+    assert await stack.store.suppressed_channels(contact_id) == {"sms"}
+
+    again = inbound_sms("start")
+    assert (await twilio_post(stack, "/twilio/inbound", again)).status_code == 200
+    assert await stack.store.suppressed_channels(contact_id) == set()
+    assert (await twilio_post(stack, "/twilio/inbound", stop)).status_code == 200
+    assert await stack.store.suppressed_channels(contact_id) == set()
+    await asyncio.wait_for(handle.result(), 20)
+    status = await handle.query(JourneyWorkflow.status)
+    assert [e.kind for e in status.events] == ["unsubscribed"]

@@ -319,3 +319,36 @@ async def test_a_copy_of_an_event_is_ignored_even_after_continue_as_new(stack: S
     await latest.signal(JourneyWorkflow.event, click)
     await started.result()  # follows the chain to its last run
     assert await stack.store.tags_of(ANN.id) == ["ONCE"]
+
+
+@pytest.mark.parametrize(
+    ("first_step", "stored", "detail"),
+    [
+        (
+            {
+                "id": "first",
+                "kind": "branch",
+                "conditions": [{"when": "has_phone", "next": "done"}],
+                "otherwise": "done",
+            },
+            {"attributes": {"name": "\ud800"}},
+            "surrogate",
+        ),
+        ({"id": "first", "kind": "wait", "until": "09:00"}, {"time_zone": "Mars/Olympus"}, "Mars"),
+    ],
+    ids=["branch on text no JSON carries", "wait until local time in no time zone"],
+)
+async def test_a_contact_that_cannot_be_read_ends_the_run_with_the_reason(
+    stack: Stack, first_step: dict[str, Any], stored: dict[str, Any], detail: str
+) -> None:
+    journey = spec([first_step, {"id": "done", "kind": "end"}])
+    # Stored before the gateway refused such data: no activity can use it, however often it tries.
+    broken = Contact.model_construct(**{**ANN.model_dump(), **stored})
+    handle = await run(stack, journey, broken)
+    async with asyncio.timeout(30):
+        result = await handle.result()
+    assert result.reason == "contact_unreadable"
+    assert result.ended_at_step == "first"
+    status = await handle.query(JourneyWorkflow.status)
+    assert status.finished and "cannot be read" in status.details
+    assert detail in status.details

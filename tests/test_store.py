@@ -12,25 +12,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, UniqueConstraint, insert, inspect
+from sqlalchemy import Connection, UniqueConstraint, create_engine, insert, inspect
 
 from journeys.contacts import Contact
 from journeys.models import JourneyEvent, SendWindow
-from journeys.store import ContactStore, metadata, open_store
+from journeys.store import ContactStore, metadata, migrations, open_store
 from journeys.store.db import Decide
+from journeys.store.migrations import migrate
 from journeys.store.rows import Claim
-from journeys.store.schema import suppressions
+from journeys.store.schema import processed_events, suppressions
 from tests.channel_fixtures import make_request
 from tests.gateway_fixtures import stored_events
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ContactStore]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'journeys.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    store = await open_store(url)
+        return f"sqlite:///{tmp_path / 'journeys.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[ContactStore]:
+    store = await open_store(database_url)
     yield store
     await store.close()
 
@@ -210,6 +216,52 @@ async def test_a_report_kept_once_is_not_kept_again(store: ContactStore) -> None
     # Twilio sends the same status callback again.
     assert await store.keep_event("c1", "nps_sms", delivered, lease, once_id=once) is None
     assert await stored_events(store, "c1") == ["delivered"]
+
+
+async def test_an_event_id_is_remembered_per_contact(store: ContactStore) -> None:
+    assert await store.first_time_event("order-1", "a")
+    assert await store.first_time_event("order-1", "b")
+    assert not await store.first_time_event("order-1", "a")
+    await store.forget_event("order-1", "b")
+    assert not await store.first_time_event("order-1", "a")
+    assert await store.first_time_event("order-1", "b")
+
+
+async def test_event_ids_remembered_before_migration_6_are_kept(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = create_engine(database_url)
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:3])
+    with engine.begin() as conn:
+        migrate(conn)
+        conn.execute(
+            insert(processed_events).values(
+                event_id="order-1", contact_id="a", created_at=datetime.now(UTC)
+            )
+        )
+    engine.dispose()
+    monkeypatch.undo()
+    store = await open_store(database_url)
+    try:
+        assert not await store.first_time_event("order-1", "a")
+        assert await store.first_time_event("order-1", "b")
+    finally:
+        await store.close()
+
+
+async def test_an_opt_out_or_in_applies_once_and_never_over_a_later_one(
+    store: ContactStore,
+) -> None:
+    await store.upsert_contacts([Contact(id="c1", phone="+48601234567")])
+    at = [datetime.now(UTC) + timedelta(seconds=s) for s in range(4)]
+    assert await store.opt_in_out("c1", "sms", False, at[1], "twilio:SM2") == "applied"
+    # A STOP that arrived earlier, handled after (another gateway process), is too late.
+    assert await store.opt_in_out("c1", "sms", True, at[0], "twilio:SM1") == "outdated"
+    assert await store.suppressed_channels("c1") == set()
+    assert await store.opt_in_out("c1", "sms", True, at[2], "twilio:SM3") == "applied"
+    assert await store.suppressed_channels("c1") == {"sms"}
+    assert await store.opt_in_out("c1", "sms", False, at[3], "twilio:SM2") == "duplicate"
+    assert await store.suppressed_channels("c1") == {"sms"}
 
 
 async def test_the_migrations_create_exactly_the_tables_and_columns_the_schema_declares(

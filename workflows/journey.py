@@ -8,8 +8,9 @@ not part of the commands, so adding or rewording one leaves running histories re
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -21,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.durations import describe_duration
     from journeys.identity import CONTACT_ID, JOURNEY_ID, JOURNEY_VERSION, STEP
     from journeys.models import (
+        CONTACT_UNREADABLE,
         AudienceChange,
         ContactFacts,
         FactsRequest,
@@ -74,6 +76,29 @@ SEND_TIMEOUT = timedelta(minutes=3)
 SEEN_EVENT_IDS_KEPT = 500
 # Runs from before it send without asking the send window first (a new activity before a send).
 SEND_WINDOW_PATCH = "send-window-before-send"
+
+
+T = TypeVar("T")
+
+
+class _ContactUnreadable(Exception):
+    """The contact's stored data cannot be used: the run ends rather than retry for ever."""
+
+
+async def _reading_contact(activity: Awaitable[T]) -> T:
+    """`activity`, an activity that reads the contact; _ContactUnreadable if it could not."""
+    try:
+        return await activity
+    except ActivityError as err:
+        cause = err.cause
+        # Before the patch such a failure failed the run: its histories replay that way.
+        if (
+            isinstance(cause, ApplicationError)
+            and cause.type == CONTACT_UNREADABLE
+            and workflow.patched("end-when-the-contact-cannot-be-read")
+        ):
+            raise _ContactUnreadable(cause.message) from None
+        raise
 
 
 @workflow.defn(name="Journey")
@@ -146,8 +171,12 @@ class JourneyWorkflow:
             step = self._spec.step(self._state.current_step)
             self._enter(step)
             steps_this_run += 1
-            outcome, chosen = await self._execute(step)
             visit = self._state.visits[-1]
+            try:
+                outcome, chosen = await self._execute(step)
+            except _ContactUnreadable as e:
+                visit.outcome, visit.left_at = "contact unreadable", workflow.now()
+                return self._finish("contact_unreadable", str(e))
             visit.outcome, visit.left_at = outcome, workflow.now()
             self._state.current_step = (
                 None if isinstance(step, EndStep) else self._spec.next_of(step, chosen)
@@ -188,7 +217,9 @@ class JourneyWorkflow:
         self._details = text
         workflow.set_current_details(text)
 
-    def _finish(self, reason: Literal["end", "exit_event"], details: str) -> JourneyResult:
+    def _finish(
+        self, reason: Literal["end", "exit_event", "contact_unreadable"], details: str
+    ) -> JourneyResult:
         self._finished = True
         self._set_details(details)
         last = self._state.visits[-1].step if self._state.visits else None
@@ -347,15 +378,17 @@ class JourneyWorkflow:
 
     async def _wait(self, step: WaitStep) -> tuple[str, str | None]:
         if step.until is not None:
-            seconds = await workflow.execute_activity(
-                "seconds_until_local_time",
-                LocalTimeRequest(
-                    contact_id=self._inp.contact_id, at=step.until, now=workflow.now()
-                ),
-                result_type=float,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=STORE_RETRY,
-                summary=f"seconds until {step.until} local",
+            seconds = await _reading_contact(
+                workflow.execute_activity(
+                    "seconds_until_local_time",
+                    LocalTimeRequest(
+                        contact_id=self._inp.contact_id, at=step.until, now=workflow.now()
+                    ),
+                    result_type=float,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=STORE_RETRY,
+                    summary=f"seconds until {step.until} local",
+                )
             )
             delta = timedelta(seconds=seconds)
             summary = f"wait until {step.until} local"
@@ -402,13 +435,15 @@ class JourneyWorkflow:
             request = conditions.facts_needed(
                 self._inp.contact_id, [c.when for c in step.conditions]
             )
-        return await workflow.execute_activity(
-            "load_contact_facts",
-            request,
-            result_type=ContactFacts,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=STORE_RETRY,
-            summary=f"load contact facts for branch '{step.id}'",
+        return await _reading_contact(
+            workflow.execute_activity(
+                "load_contact_facts",
+                request,
+                result_type=ContactFacts,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=STORE_RETRY,
+                summary=f"load contact facts for branch '{step.id}'",
+            )
         )
 
     async def _branch(self, step: BranchStep) -> tuple[str, str | None]:

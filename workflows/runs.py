@@ -123,14 +123,17 @@ async def hand_new_event(
     once_id: str,
     speed: float = 1.0,
 ) -> dict[str, str] | None:
-    """Record `event` and hand it to the contact's runs (`hand_event`), unless `once_id` was
-    handled before: then None, and nothing is done. Should the handover fail, the id is forgotten,
-    so the caller's retry with the same id goes through."""
+    """Hand `event` to the contact's runs (`hand_event`) and record it, unless `once_id` was
+    handled before: then None, and nothing is done. Should either fail, the id is forgotten, so
+    the caller's retry with the same id goes through."""
     async with store.first_time(once_id, contact_id) as fresh:
         if not fresh:
             return None
+        outcome = await hand_event(client, library, contact_id, event, task_queue, speed=speed)
+        # Recorded once it was handed over: a failed handover's retry adds no second row, and a
+        # second handover of the same event is ignored by the runs (it carries the same id).
         await store.record_event(contact_id, event)
-        return await hand_event(client, library, contact_id, event, task_queue, speed=speed)
+        return outcome
 
 
 async def _signal(client: Client, journey_id: str, contact_id: str, event: JourneyEvent) -> bool:

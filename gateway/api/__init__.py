@@ -17,9 +17,13 @@ from fastapi import APIRouter, Depends
 from gateway.api import contacts, events, push, runs
 from gateway.api.admission import admitted
 from gateway.api.auth import require_api_key
+from gateway.responses import documented
 
 router = APIRouter(
-    prefix="/v1", tags=["api"], dependencies=[Depends(admitted), Depends(require_api_key)]
+    prefix="/v1",
+    tags=["api"],
+    dependencies=[Depends(admitted), Depends(require_api_key)],
+    responses=documented(401, 413, 503),
 )
 for resource in (contacts, events, runs, push):
     router.include_router(resource.router)

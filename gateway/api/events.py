@@ -3,23 +3,31 @@ idempotent by the caller's event id."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from gateway.api.common import KnownContact
 from gateway.deps import GatewayDep
+from gateway.responses import documented
+from journeys.limits import MAX_EVENT_DATA_BYTES, check_json_object
 from journeys.models import JourneyEvent
 from journeys.spec import StepId
 from workflows.runs import hand_new_event
 
-# A run keeps every event it receives in its state (and its Temporal history): keep them small.
-MAX_EVENT_DATA_BYTES = 16 * 1024
-
 router = APIRouter()
+
+
+def _written_out(v: object) -> object:
+    # pydantic reads a number as seconds since 1970: 0 would be an event of 1970, not a mistake.
+    if not isinstance(v, str):
+        raise ValueError("must be an ISO 8601 date and time with its offset, as a string")
+    return v
+
+
+TimeWithOffset = Annotated[AwareDatetime, BeforeValidator(_written_out)]
 
 
 class EventIn(BaseModel):
@@ -37,15 +45,15 @@ class EventIn(BaseModel):
         examples=["purchase"],
     )
     step: StepId | None = Field(None, description="The send step the event is about, if any")
-    occurred_at: AwareDatetime | None = Field(None, description="Defaults to now")
-    data: dict[str, Any] = {}
+    occurred_at: TimeWithOffset | None = Field(
+        None, description="Defaults to now", examples=["2026-01-01T10:00:00+01:00"]
+    )
+    data: dict[str, Any] = Field({}, description=f"At most {MAX_EVENT_DATA_BYTES} bytes as JSON")
 
     @field_validator("data")
     @classmethod
     def _small(cls, v: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(v, default=str)) > MAX_EVENT_DATA_BYTES:
-            raise ValueError(f"data is larger than {MAX_EVENT_DATA_BYTES} bytes as JSON")
-        return v
+        return check_json_object(v, MAX_EVENT_DATA_BYTES, "data")
 
 
 class EventAccepted(BaseModel):
@@ -57,7 +65,9 @@ class EventAccepted(BaseModel):
     journeys: dict[str, str] = {}
 
 
-@router.post("/contacts/{contact_id}/events", response_model=EventAccepted)
+@router.post(
+    "/contacts/{contact_id}/events", response_model=EventAccepted, responses=documented(404)
+)
 async def track_event(body: EventIn, contact_id: KnownContact, gw: GatewayDep) -> EventAccepted:
     """Record an event, start every active journey it triggers and hand it to the contact's
     running runs; idempotent by `event_id`."""

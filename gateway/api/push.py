@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.api.common import KnownContact
 from gateway.deps import GatewayDep
+from gateway.responses import documented
 from journeys.tokens import web_token
 
 router = APIRouter()
@@ -78,7 +79,9 @@ class WebToken(BaseModel):
     token: str
 
 
-@router.post("/contacts/{contact_id}/push-subscriptions", status_code=204)
+@router.post(
+    "/contacts/{contact_id}/push-subscriptions", status_code=204, responses=documented(404)
+)
 async def add_push_subscription(
     contact_id: KnownContact,
     body: Annotated[WebPushSubscription | MobileToken, Body(discriminator="kind")],
@@ -94,7 +97,9 @@ async def add_push_subscription(
         await gw.store.add_push_subscription(contact_id, "mobile", body.token, {})
 
 
-@router.get("/contacts/{contact_id}/web-token", response_model=WebToken)
+@router.get(
+    "/contacts/{contact_id}/web-token", response_model=WebToken, responses=documented(404)
+)
 async def get_web_token(contact_id: KnownContact, gw: GatewayDep) -> WebToken:
     """A signed token naming the contact, for the website to hand to /sdk.js."""
     return WebToken(token=web_token(gw.settings, contact_id))

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from gateway.api.common import KnownContact, known_journey
 from gateway.deps import GatewayDep
+from gateway.responses import documented
 from journeys.identity import workflow_id
+from journeys.limits import Speed
 from journeys.models import JourneyStatus
 from journeys.nps import NpsSummary, nps_summary
 from workflows.runs import journey_statuses, start_journey
@@ -32,9 +34,7 @@ class JourneyInfo(BaseModel):
 class StartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    speed: float = Field(
-        1.0, gt=0, description="Divides every wait of the run (demos, previews); 1 is real time"
-    )
+    speed: Speed = 1.0
 
 
 class Started(BaseModel):
@@ -66,7 +66,7 @@ async def list_journeys(gw: GatewayDep) -> list[JourneyInfo]:
         for spec in gw.library.values()
     ]
 
-@router.get("/journeys/{journey_id}/nps", response_model=NpsSummary)
+@router.get("/journeys/{journey_id}/nps", response_model=NpsSummary, responses=documented(404))
 async def journey_nps(journey_id: str, gw: GatewayDep) -> NpsSummary:
     """Net Promoter Score of the journey's survey answers (one per send, the latest kept)."""
     known_journey(gw, journey_id)
@@ -77,7 +77,10 @@ async def journey_nps(journey_id: str, gw: GatewayDep) -> NpsSummary:
     "/contacts/{contact_id}/journeys/{journey_id}",
     response_model=Started,
     status_code=201,
-    responses={200: {"model": Started, "description": "Already in the journey (or through it)"}},
+    responses={
+        200: {"model": Started, "description": "Already in the journey (or through it)"},
+        **documented(404),
+    },
 )
 async def start(
     contact_id: KnownContact,
@@ -99,7 +102,7 @@ async def start(
     )
 
 
-@router.get("/contacts/{contact_id}/runs", response_model=list[Run])
+@router.get("/contacts/{contact_id}/runs", response_model=list[Run], responses=documented(404))
 async def runs(contact_id: KnownContact, gw: GatewayDep) -> list[Run]:
     """The contact's latest run of each journey: where it stands, steps visited, events."""
     return [

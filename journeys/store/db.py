@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -58,6 +58,7 @@ from journeys.store.schema import (
     events,
     nps_answers,
     onsite_messages,
+    opt_changes,
     processed_events,
     push_subscriptions,
     send_checks,
@@ -73,8 +74,9 @@ POSTGRES_CONNECTIONS = 10
 
 
 def _contact_of(row: RowMapping) -> Contact:
-    """The Contact in a row of `contacts` (other columns of a join are left out)."""
-    return Contact.model_validate({k: row[k] for k in Contact.model_fields})
+    """The Contact in a row of `contacts` (other columns of a join are left out), as it was
+    validated when it was stored: a rule added since must not make it unreadable."""
+    return Contact.model_construct(**{k: row[k] for k in Contact.model_fields})
 
 
 def _recipient(conn: Connection, contact_id: str) -> tuple[Contact | None, set[str]]:
@@ -479,11 +481,11 @@ class ContactStore:
             yield fresh
         except BaseException:
             if fresh:
-                await self.forget_event(event_id)
+                await self.forget_event(event_id, contact_id)
             raise
 
     async def first_time_event(self, event_id: str, contact_id: str) -> bool:
-        """Remember an event id; False when it was seen before (a retried call)."""
+        """Remember an event id of the contact; False when it was seen before (a retried call)."""
         stmt = remembered(event_id, contact_id)
         try:
             await self._write(lambda conn: conn.execute(stmt))
@@ -491,10 +493,12 @@ class ContactStore:
         except IntegrityError:
             return False
 
-    async def forget_event(self, event_id: str) -> None:
+    async def forget_event(self, event_id: str, contact_id: str) -> None:
         """Undo `first_time_event` for an event that could not be delivered, so a retry is not
         taken for a duplicate."""
-        stmt = delete(processed_events).where(processed_events.c.event_id == event_id)
+        stmt = delete(processed_events).where(
+            processed_events.c.contact_id == contact_id, processed_events.c.event_id == event_id
+        )
         await self._write(lambda conn: conn.execute(stmt))
 
     # the gateway's outbox (statements in journeys.store.outbox) -----------------------------
@@ -542,17 +546,52 @@ class ContactStore:
 
     # suppression ------------------------------------------------------------------------------
 
-    async def suppress(self, contact_id: str, channel: str, reason: str) -> None:
-        stmt = self._insert(suppressions).values(
-            contact_id=contact_id, channel=channel, reason=reason, created_at=utc_now()
+    def _suppressing(self, contact_id: str, channel: str, reason: str) -> Any:
+        return (
+            self._insert(suppressions)
+            .values(contact_id=contact_id, channel=channel, reason=reason, created_at=utc_now())
+            .on_conflict_do_nothing()
         )
-        await self._write(lambda conn: conn.execute(stmt.on_conflict_do_nothing()))
 
-    async def unsuppress(self, contact_id: str, channel: str) -> None:
-        stmt = delete(suppressions).where(
-            and_(suppressions.c.contact_id == contact_id, suppressions.c.channel == channel)
-        )
+    async def suppress(self, contact_id: str, channel: str, reason: str) -> None:
+        stmt = self._suppressing(contact_id, channel, reason)
         await self._write(lambda conn: conn.execute(stmt))
+
+    async def opt_in_out(
+        self, contact_id: str, channel: str, opted_out: bool, at: datetime, once_id: str
+    ) -> Literal["applied", "duplicate", "outdated"]:
+        """The contact's own STOP (`opted_out`) or START on `channel`, which arrived `at`, in one
+        transaction: `duplicate` if `once_id` (the provider's message id) was handled before,
+        `outdated` if a change that arrived later was applied already; else `applied`."""
+
+        def apply(conn: Connection) -> Literal["applied", "outdated"]:
+            conn.execute(remembered(once_id, contact_id))
+            stmt = self._insert(opt_changes).values(
+                contact_id=contact_id, channel=channel, opted_out=opted_out, changed_at=at
+            )
+            changed = conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["contact_id", "channel"],
+                    set_={"opted_out": opted_out, "changed_at": at},
+                    where=opt_changes.c.changed_at < stmt.excluded.changed_at,
+                ).returning(opt_changes.c.contact_id)
+            ).first()
+            if changed is None:
+                return "outdated"
+            if opted_out:
+                conn.execute(self._suppressing(contact_id, channel, f"{channel}_stop"))
+            else:
+                conn.execute(
+                    delete(suppressions).where(
+                        suppressions.c.contact_id == contact_id, suppressions.c.channel == channel
+                    )
+                )
+            return "applied"
+
+        try:
+            return await self._write(apply)
+        except IntegrityError:
+            return "duplicate"
 
     async def suppressed_channels(self, contact_id: str) -> set[str]:
         query = select(suppressions.c.channel).where(suppressions.c.contact_id == contact_id)

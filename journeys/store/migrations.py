@@ -145,6 +145,35 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX send_checks_contact ON send_checks (contact_id, channel, decided_at)",
         ],
     ),
+    (
+        6,
+        "event ids are the caller's per contact",
+        # Neither SQLite nor PostgreSQL can change a primary key in one portable statement: a new
+        # table takes the rows and the name.
+        [
+            """CREATE TABLE processed_events_by_contact (
+                contact_id VARCHAR(64) NOT NULL,
+                event_id VARCHAR(128) NOT NULL,
+                created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                PRIMARY KEY (contact_id, event_id))""",
+            """INSERT INTO processed_events_by_contact (contact_id, event_id, created_at)
+                SELECT contact_id, event_id, created_at FROM processed_events""",
+            "DROP TABLE processed_events",
+            "ALTER TABLE processed_events_by_contact RENAME TO processed_events",
+        ],
+    ),
+    (
+        7,
+        "the last opt-out or opt-in per contact and channel",
+        [
+            """CREATE TABLE opt_changes (
+                contact_id VARCHAR(64) NOT NULL,
+                channel VARCHAR(16) NOT NULL,
+                opted_out BOOLEAN NOT NULL,
+                changed_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                PRIMARY KEY (contact_id, channel))""",
+        ],
+    ),
 ]
 
 

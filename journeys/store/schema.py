@@ -125,6 +125,17 @@ suppressions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# The last STOP or START a contact sent on a channel and when it arrived: an older one handled
+# later (by another gateway process) must not undo it.
+opt_changes = Table(
+    "opt_changes",
+    metadata,
+    Column("contact_id", String(64), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("opted_out", Boolean, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
 # Web push subscriptions (endpoint + p256dh/auth keys) and mobile app tokens (endpoint = token).
 push_subscriptions = Table(
     "push_subscriptions",
@@ -169,12 +180,13 @@ onsite_messages = Table(
 )
 
 # Event ids already handled (from the API, the command line, the demo, provider reports), so a
-# retried call changes nothing.
+# retried call changes nothing. An id is the caller's for one contact: the same id for another
+# contact is another event.
 processed_events = Table(
     "processed_events",
     metadata,
+    Column("contact_id", String(64), primary_key=True),
     Column("event_id", String(128), primary_key=True),
-    Column("contact_id", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
