@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +10,7 @@ from pydantic import ValidationError
 
 from journeys import conditions
 from journeys.events import BUILT_IN_EVENTS
+from journeys.graphs import cycles
 from journeys.spec import (
     MANUAL,
     STEP_KINDS,
@@ -26,8 +25,10 @@ from journeys.templates import TemplateError, load_template
 from journeys.yamlfile import (
     Problem,
     SpecError,
+    did_you_mean,
     item_lines,
     item_name,
+    load_each,
     read_yaml,
     schema_problems,
 )
@@ -69,38 +70,11 @@ def _substitute_params(file: str, raw: Any, lines: list[int]) -> list[Problem]:
 
 
 def _loops_without_wait(spec: JourneySpec) -> list[list[str]]:
-    """Cycles made only of steps that take no time (they would spin forever). A depth-first
-    search with its own stack, so a journey of thousands of steps in a row neither runs out of
-    Python's recursion nor copies the path at every step."""
+    """Cycles made only of steps that take no time (they would spin forever)."""
     graph = spec.graph()
-    instant = {s.id for s in spec.steps if s.kind not in WAITING_KINDS}
-    loops: list[list[str]] = []
-    done: set[str] = set()
-    for start in (s.id for s in spec.steps if s.id in instant):  # in file order: stable output
-        if start in done:
-            continue
-        path = [start]
-        on_path = {start: 0}  # step -> its place in `path`
-        stack = [iter(n for n in graph.get(start, []) if n in instant)]
-        while stack:
-            nxt = next(stack[-1], None)
-            if nxt is None:
-                stack.pop()
-                done.add(path[-1])
-                del on_path[path.pop()]
-            elif nxt in on_path:
-                loops.append([*path[on_path[nxt] :], nxt])
-            elif nxt not in done:
-                on_path[nxt] = len(path)
-                path.append(nxt)
-                stack.append(iter(n for n in graph.get(nxt, []) if n in instant))
-    return loops
-
-
-def _did_you_mean(name: str, known: Iterable[str]) -> str:
-    """The known name closest to a misspelt one, as " (did you mean 'x'?)", if any is close."""
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    instant = [s.id for s in spec.steps if s.kind not in WAITING_KINDS]
+    taking_no_time = set(instant)
+    return cycles(instant, lambda step: (n for n in graph.get(step, []) if n in taking_no_time))
 
 
 def _known_events(spec: JourneySpec) -> frozenset[str]:
@@ -114,7 +88,7 @@ def _step_problems(
 ) -> list[str]:
     """What is wrong with one step beyond its schema: what it refers to and what it uses."""
     found = [
-        f"unknown next step {t!r}{_did_you_mean(t, known_ids)}"
+        f"unknown next step {t!r}{did_you_mean(t, known_ids)}"
         for t in step.successors()
         if t not in known_ids
     ]
@@ -123,13 +97,13 @@ def _step_problems(
         if step.step is not None and step.step not in known_ids:
             found.append(
                 f"wait_for refers to unknown step {step.step!r}"
-                f"{_did_you_mean(step.step, known_ids)}"
+                f"{did_you_mean(step.step, known_ids)}"
             )
         elif about is not None and not isinstance(about, SendStep):
             found.append(f"wait_for refers to {step.step!r}, a {about.kind} step, not a send")
         if step.event not in events:
             found.append(
-                f"event {step.event!r} is never produced{_did_you_mean(step.event, events)}; "
+                f"event {step.event!r} is never produced{did_you_mean(step.event, events)}; "
                 "declare custom events under 'events:'"
             )
     if isinstance(step, SendStep):
@@ -269,17 +243,6 @@ def journey_files(library_dir: Path) -> list[Path]:
 
 def load_library(library_dir: Path) -> dict[str, JourneySpec]:
     """Every journey in the library by id; a broken file fails the whole load, loudly."""
-    specs: dict[str, JourneySpec] = {}
-    problems: list[Problem] = []
-    for path in journey_files(library_dir):
-        try:
-            spec = load_journey(path, library_dir)
-        except SpecError as e:
-            problems.extend(e.problems)
-            continue
-        if spec.id in specs:
-            problems.append(Problem(str(path), f"journey id {spec.id!r} is used by another file"))
-        specs[spec.id] = spec
-    if problems:
-        raise SpecError(problems)
-    return specs
+    return load_each(
+        journey_files(library_dir), lambda path: load_journey(path, library_dir), "journey"
+    )

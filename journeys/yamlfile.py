@@ -4,10 +4,11 @@ with a clear problem before anything expands."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import difflib
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -186,3 +187,38 @@ def schema_problems(
         text = f"{field}: {message}" if field else message
         problems.append(Problem(file, text, name, line, kind))
     return problems
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """The known name closest to a misspelt one, as " (did you mean 'x'?)", if any is close."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Loaded = TypeVar("Loaded", bound=_Identified)
+
+
+def load_each(
+    paths: Iterable[Path], load: Callable[[Path], Loaded], what: str
+) -> dict[str, Loaded]:
+    """Every file of a library folder loaded, by id; SpecError with the problems of every file
+    (and ids used twice) when any is broken: a broken library fails loudly, whole."""
+    loaded: dict[str, Loaded] = {}
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            item = load(path)
+        except SpecError as e:
+            problems.extend(e.problems)
+            continue
+        if item.id in loaded:
+            problems.append(Problem(str(path), f"{what} id {item.id!r} is used by another file"))
+        loaded[item.id] = item
+    if problems:
+        raise SpecError(problems)
+    return loaded

@@ -4,13 +4,12 @@ approvals with nothing to approve, and due dates earlier than a task they come a
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from journeys import graphs
 from journeys.plans.calendar import (
     WORKWEEK,
     due_date,
@@ -18,7 +17,15 @@ from journeys.plans.calendar import (
     supported_calendars,
 )
 from journeys.plans.spec import PlanSpec, TaskSpec
-from journeys.yamlfile import Problem, SpecError, item_lines, read_yaml, schema_problems
+from journeys.yamlfile import (
+    Problem,
+    SpecError,
+    did_you_mean,
+    item_lines,
+    load_each,
+    read_yaml,
+    schema_problems,
+)
 
 ITEMS = "tasks"
 PLANS_FOLDER = "plans"
@@ -27,20 +34,15 @@ PLANS_FOLDER = "plans"
 _SAMPLE_TARGETS = [date(2031, 3, 3) + timedelta(days=n) for n in range(14)]
 
 
-def _closest(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _reference_problems(plan: PlanSpec, task: TaskSpec) -> list[str]:
     found = [
-        f"unknown role {role!r}{_closest(role, plan.roles)}; the plan's roles: "
+        f"unknown role {role!r}{did_you_mean(role, plan.roles)}; the plan's roles: "
         f"{', '.join(plan.roles)}"
         for role in task.roles
         if role not in plan.roles
     ]
     found += [
-        f"comes after unknown task {dep!r}{_closest(dep, plan.positions)}"
+        f"comes after unknown task {dep!r}{did_you_mean(dep, plan.positions)}"
         for dep in task.after
         if dep not in plan.positions
     ]
@@ -74,30 +76,6 @@ def _before(plan: PlanSpec, task_id: str) -> set[str]:
                 found.add(dep)
                 frontier.append(dep)
     return found
-
-
-def _cycles(plan: PlanSpec) -> list[list[str]]:
-    """Dependency cycles, each as the path around it, found with an explicit stack."""
-    cycles: list[list[str]] = []
-    done: set[str] = set()
-    for start in plan.positions:
-        if start in done:
-            continue
-        path, on_path = [start], {start: 0}
-        stack = [iter(d for d in plan.task(start).after if d in plan.positions)]
-        while stack:
-            dep = next(stack[-1], None)
-            if dep is None:
-                stack.pop()
-                done.add(path[-1])
-                del on_path[path.pop()]
-            elif dep in on_path:
-                cycles.append([*path[on_path[dep] :], dep])
-            elif dep not in done:
-                on_path[dep] = len(path)
-                path.append(dep)
-                stack.append(iter(d for d in plan.task(dep).after if d in plan.positions))
-    return cycles
 
 
 def _due_before_dependency(plan: PlanSpec, task: TaskSpec) -> list[str]:
@@ -138,7 +116,9 @@ def plan_problems(plan: PlanSpec, file: str, lines: list[int]) -> list[Problem]:
         seen.add(task.id)
         for message in _reference_problems(plan, task):
             add(task.id, message)
-    cycles = _cycles(plan)
+    cycles = graphs.cycles(
+        plan.positions, lambda t: (d for d in plan.task(t).after if d in plan.positions)
+    )
     for cycle in cycles:
         add(cycle[0], f"dependency cycle: {' -> '.join(cycle)} (each waits for the next)")
     if not cycles and not problems:  # dates compare only on a sound graph and calendar
@@ -178,17 +158,4 @@ def plan_files(library_dir: Path) -> list[Path]:
 
 def load_plans(library_dir: Path) -> dict[str, PlanSpec]:
     """Every plan template in the library by id; a broken file fails the whole load, loudly."""
-    plans: dict[str, PlanSpec] = {}
-    problems: list[Problem] = []
-    for path in plan_files(library_dir):
-        try:
-            plan = load_plan(path)
-        except SpecError as e:
-            problems.extend(e.problems)
-            continue
-        if plan.id in plans:
-            problems.append(Problem(str(path), f"plan id {plan.id!r} is used by another file"))
-        plans[plan.id] = plan
-    if problems:
-        raise SpecError(problems)
-    return plans
+    return load_each(plan_files(library_dir), load_plan, "plan")
