@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from journeys.channels import CHANNELS
+from journeys.csvfile import RowProblem, parse_records
 from journeys.limits import MAX_ATTRIBUTES, MAX_ATTRIBUTES_BYTES, check_json_object, text_problem
 
 # What a contact may consent to: the channels, and the newsletter a journey may branch on.
@@ -125,15 +123,6 @@ class Contact(BaseModel):
         return v
 
 
-@dataclass(frozen=True)
-class RowProblem:
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
-
-
 _TRUE = {"1", "true", "yes", "y"}
 _KNOWN_COLUMNS = {
     "id",
@@ -164,73 +153,6 @@ def _row_to_contact(row: dict[str, str]) -> Contact:
     )
 
 
-def decode_csv(data: bytes) -> str:
-    """A CSV file's text: UTF-8, with or without the byte order mark Excel writes ("CSV UTF-8").
-    ValueError naming the line of the first byte that is not UTF-8."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise ValueError(
-            f"line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}): save the file as CSV UTF-8"
-        ) from None
-
-
-def _header_problem(header: list[str]) -> str | None:
-    if "id" not in header:
-        return "the header must name an 'id' column"
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        return f"the header names {', '.join(repr(n) for n in repeated)} more than once"
-    return None
-
-
 def parse_csv(text: str) -> tuple[list[Contact], list[RowProblem]]:
-    """Every row validated; problems carry the file's line number (the header is line 1) where
-    the row starts, also for a quoted field over several lines. A file that is not CSV (a field
-    over the csv module's limit, say) imports nothing: which rows it held is not known."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
-    contacts: list[Contact] = []
-    problems: list[RowProblem] = []
-    seen: dict[str, int] = {}
-    header: list[str] | None = None
-    end = 0  # the line the last record ended on
-    while True:
-        start = end + 1
-        try:
-            fields = next(reader, None)
-        except csv.Error as e:
-            return [], [*problems, RowProblem(start, f"not valid CSV: {e}")]
-        if fields is None:
-            break
-        end = reader.line_num
-        if not fields:
-            continue  # a blank line
-        if header is None:
-            header = fields
-            if problem := _header_problem(header):
-                return [], [RowProblem(start, problem)]
-            continue
-        if len(fields) > len(header):
-            problems.append(RowProblem(start, "more fields than the header has columns"))
-            continue
-        row = dict(zip(header, fields, strict=False))
-        try:
-            contact = _row_to_contact(row)
-        except ValidationError as e:
-            for err in e.errors():
-                field = ".".join(str(p) for p in err["loc"]) or "row"
-                problems.append(
-                    RowProblem(start, f"{field}: {err['msg'].removeprefix('Value error, ')}")
-                )
-            continue
-        if contact.id in seen:
-            problems.append(
-                RowProblem(start, f"id '{contact.id}' repeats line {seen[contact.id]}")
-            )
-            continue
-        seen[contact.id] = start
-        contacts.append(contact)
-    if header is None:
-        return [], [RowProblem(1, "the header must name an 'id' column")]
-    return contacts, problems
+    """Every contact of a CSV file validated; problems by line (see journeys.csvfile)."""
+    return parse_records(text, _row_to_contact)

@@ -20,7 +20,8 @@ from rich.table import Table
 from journeys import eventloop
 from journeys.codec import PayloadKeyError
 from journeys.connection import connect
-from journeys.contacts import decode_csv, parse_csv
+from journeys.contacts import parse_csv
+from journeys.csvfile import decode_csv
 from journeys.library import SpecError, journey_files, load_journey, load_library
 from journeys.limits import MAX_EVENT_DATA_BYTES, MAX_SPEED, MIN_SPEED, check_json_object
 from journeys.logging import configure_logging

@@ -13,7 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeys.contacts import Contact, decode_csv, parse_csv
+from journeys.contacts import Contact, parse_csv
+from journeys.csvfile import decode_csv
 from journeys.library import SpecError, load_journey
 from journeys.settings import LIBRARY_DIR
 
