@@ -2,46 +2,29 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from journeys.channels import CHANNELS
 from journeys.csvfile import RowProblem, parse_records
-from journeys.limits import MAX_ATTRIBUTES, MAX_ATTRIBUTES_BYTES, check_json_object, text_problem
+from journeys.fields import Email, OpaqueId, Text, TimeZone
+from journeys.limits import MAX_ATTRIBUTES, MAX_ATTRIBUTES_BYTES, check_json_object
 
 # What a contact may consent to: the channels, and the newsletter a journey may branch on.
 CONSENT_CHANNELS = (*(c.consent_key for c in CHANNELS.values()), "newsletter")
-# RFC 5321 4.5.3.1.1.
-MAX_LOCAL_PART = 64
-# What a phone number written as an id looks like once its separators are gone.
-_PHONE_SHAPED = re.compile(r"^(?:\+|00)?(\d{7,15})$")
-_OPAQUE = "contact ids end up in workflow ids and search attributes: use an opaque id"
-
-
-def _looks_like_phone(contact_id: str) -> bool:
-    digits = _PHONE_SHAPED.match(re.sub(r"[-.() ]", "", contact_id))
-    if digits is None:
-        return False
-    try:
-        return phonenumbers.is_valid_number(phonenumbers.parse(f"+{digits[1]}", None))
-    except phonenumbers.NumberParseException:
-        return False
 
 
 class Contact(BaseModel):
     """A contact as it comes in (the API, the CSV import). The store reads back what it took
     without validating again, so a rule added here never makes a stored contact unreadable."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
-    email: str | None = None
+    id: OpaqueId
+    email: Email = None
     phone: str | None = None
-    time_zone: str = Field("UTC", max_length=64)
-    locale: str = Field("en", max_length=16)
+    time_zone: TimeZone = "UTC"
+    locale: Annotated[Text, Field(max_length=16)] = "en"
     attributes: dict[str, Any] = Field(
         {},
         description=f"At most {MAX_ATTRIBUTES} keys and {MAX_ATTRIBUTES_BYTES} bytes as JSON",
@@ -49,38 +32,6 @@ class Contact(BaseModel):
     consent: dict[str, StrictBool] = {}
     in_mobile_app: StrictBool = False
     web_push: StrictBool = False
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _opaque_id(cls, v: object) -> object:
-        if isinstance(v, str) and "@" in v:
-            raise ValueError(f"looks like an email address: {_OPAQUE}")
-        if isinstance(v, str) and _looks_like_phone(v):
-            raise ValueError(f"looks like a phone number: {_OPAQUE}")
-        return v
-
-    @field_validator("time_zone", "locale")
-    @classmethod
-    def _text(cls, v: str) -> str:
-        problem = text_problem(v)
-        if problem:
-            raise ValueError(problem)
-        return v
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        if not v:
-            return None
-        try:
-            email = validate_email(v, check_deliverability=False)
-        except EmailNotValidError as e:
-            raise ValueError(f"email is not valid: {e}") from None
-        if len(email.local_part.encode()) > MAX_LOCAL_PART:
-            raise ValueError(
-                f"email is not valid: the part before the @ is longer than {MAX_LOCAL_PART} bytes"
-            )
-        return email.normalized
 
     @field_validator("attributes")
     @classmethod
@@ -102,17 +53,6 @@ class Contact(BaseModel):
         if number is None or not phonenumbers.is_valid_number(number):
             raise ValueError("phone is not a valid international number (E.164, e.g. +48601234567)")
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-    @field_validator("time_zone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"time_zone '{v}' is not an IANA time zone (e.g. Europe/Warsaw)"
-            ) from None
-        return v
 
     @field_validator("consent")
     @classmethod
