@@ -70,3 +70,5 @@ OpaqueId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$"), BeforeValid
 Email = Annotated[str | None, AfterValidator(_email)]
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_text), AfterValidator(_zone)]
 Text = Annotated[str, AfterValidator(_text)]
+# A person's name as they are addressed in messages.
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_text)]

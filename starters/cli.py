@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -21,21 +21,24 @@ from journeys import eventloop
 from journeys.codec import PayloadKeyError
 from journeys.connection import connect
 from journeys.contacts import parse_csv
-from journeys.csvfile import decode_csv
+from journeys.csvfile import RowProblem, decode_csv
 from journeys.library import SpecError, journey_files, load_journey, load_library
 from journeys.limits import MAX_EVENT_DATA_BYTES, MAX_SPEED, MIN_SPEED, check_json_object
 from journeys.logging import configure_logging
 from journeys.models import JourneyEvent
 from journeys.plans.library import is_plan_file, load_plan
+from journeys.plans.people import DAYS, Person, parse_people_csv
 from journeys.plans.spec import PlanSpec
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
-from journeys.store import open_store
+from journeys.store import ContactStore, open_store
 from workflows.runs import hand_new_event, journey_statuses, start_journey
 
 app = typer.Typer(help="Durable customer journeys on Temporal.", no_args_is_help=True)
 contacts_app = typer.Typer(help="Manage contacts in the contact store.", no_args_is_help=True)
 app.add_typer(contacts_app, name="contacts")
+team_app = typer.Typer(help="The people team plans are run with.", no_args_is_help=True)
+app.add_typer(team_app, name="team")
 out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -174,20 +177,60 @@ def import_contacts(file: Path) -> None:
     nothing, good rows are stored. Columns: id, email, phone, time_zone, locale, consent
     (channels separated by ';'), in_mobile_app, web_push; other columns become attributes."""
     contacts, problems = parse_csv(_csv_text(file))
+    _import(file, len(contacts), problems, "contacts", lambda s: s.upsert_contacts(contacts))
+
+
+@team_app.command("import")
+def import_team(file: Path) -> None:
+    """Import team members from CSV, checked like contacts: bad rows are reported by line and
+    change nothing, good rows are stored. Columns: id, name, email, roles (separated by ';'),
+    time_zone, working_days (mon-fri, or days separated by ';'), hours (09:00-17:00)."""
+    people, problems = parse_people_csv(_csv_text(file))
+    _import(file, len(people), problems, "team members", lambda s: s.upsert_people(people))
+
+
+def _import(
+    file: Path,
+    good: int,
+    problems: list[RowProblem],
+    what: str,
+    save: Callable[[ContactStore], Coroutine[Any, Any, None]],
+) -> None:
+    """Store the good rows of a CSV file, then report its problems by line; exit 1 if any."""
 
     async def store_all() -> None:
         store = await open_store(Settings().database_url)
         try:
-            await store.upsert_contacts(contacts)
+            await save(store)
         finally:
             await store.close()
 
     _run(store_all())
     for problem in problems:
         typer.echo(f"{file}:{problem}", err=True)
-    typer.echo(f"imported {len(contacts)} contacts, rejected {len(problems)} problem(s)")
+    typer.echo(f"imported {good} {what}, rejected {len(problems)} problem(s)")
     if problems:
         raise typer.Exit(1)
+
+
+@team_app.command("list")
+def list_team() -> None:
+    """The team: each member's roles, time zone, working days and hours."""
+
+    async def read() -> list[Person]:
+        store = await open_store(Settings().database_url)
+        try:
+            return await store.team_members()
+        finally:
+            await store.close()
+
+    table = Table("id", "name", "roles", "time zone", "works")
+    for person in _run(read()):
+        days = ",".join(DAYS[d] for d in sorted(person.working_days))
+        hours = f"{person.starts:%H:%M}-{person.ends:%H:%M}"
+        roles = ", ".join(person.roles)
+        table.add_row(person.id, person.name, roles, person.time_zone, f"{days} {hours}")
+    out.print(table)
 
 
 def _csv_text(file: Path) -> str:

@@ -10,11 +10,13 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+
+from journeys.store import ContactStore, open_store
 
 # PostgreSQL refuses to run as root; as root, the server runs as this user.
 SERVER_USER = "postgres"
@@ -78,3 +80,19 @@ def postgres_url(postgres_socket_dir: Path) -> Iterator[str]:
     yield f"postgresql+psycopg://journeys@/{name}?host={postgres_socket_dir}"
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'journeys.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def store_on_each_database(database_url: str) -> AsyncIterator[ContactStore]:
+    store = await open_store(database_url)
+    yield store
+    await store.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,20 +24,9 @@ from tests.channel_fixtures import make_request
 from tests.gateway_fixtures import stored_events
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'journeys.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[ContactStore]:
-    store = await open_store(database_url)
-    yield store
-    await store.close()
+def store(store_on_each_database: ContactStore) -> ContactStore:
+    return store_on_each_database
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,8 @@ from sqlalchemy.exc import IntegrityError
 
 from journeys.contacts import Contact
 from journeys.models import ContactFacts, JourneyEvent, SendRequest, SendWindow
-from journeys.store import outbox
+from journeys.plans.people import Person
+from journeys.store import outbox, team
 from journeys.store.migrations import migrate
 from journeys.store.outbox import HeldEvent
 from journeys.store.rows import (
@@ -59,6 +60,7 @@ from journeys.store.schema import (
     nps_answers,
     onsite_messages,
     opt_changes,
+    people,
     processed_events,
     push_subscriptions,
     send_checks,
@@ -223,6 +225,20 @@ class ContactStore:
             },
         )
         await self._write(lambda conn: conn.execute(stmt))
+
+    # the team (statements in journeys.store.team) --------------------------------------------
+
+    async def upsert_people(self, batch: Sequence[Person]) -> None:
+        """Insert or replace the given team members in one transaction."""
+        if batch:
+            insert = self._insert(people)
+            await self._write(lambda conn: team.upsert(conn, insert, batch))
+
+    async def person(self, person_id: str) -> Person | None:
+        return await self._read(lambda conn: team.one(conn, person_id))
+
+    async def team_members(self) -> list[Person]:
+        return await self._read(team.everyone)
 
     async def get_contact(self, contact_id: str) -> Contact | None:
         query = select(contacts).where(contacts.c.id == contact_id)

@@ -174,6 +174,23 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 PRIMARY KEY (contact_id, channel))""",
         ],
     ),
+    (
+        8,
+        "people: the team plans are run with",
+        [
+            """CREATE TABLE people (
+                id VARCHAR(64) PRIMARY KEY,
+                name VARCHAR(200) NOT NULL,
+                email VARCHAR(320) NOT NULL,
+                roles JSON NOT NULL,
+                time_zone VARCHAR(64) NOT NULL,
+                working_days JSON NOT NULL,
+                starts VARCHAR(8) NOT NULL,
+                ends VARCHAR(8) NOT NULL,
+                created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                updated_at TIMESTAMP WITH TIME ZONE NOT NULL)""",
+        ],
+    ),
 ]
 
 

@@ -208,3 +208,19 @@ held_events = Table(
     Column("last_error", Text),
     Index("held_events_due", "retry_at", "id"),
 )
+
+# The people plans are run with (journeys.plans.people.Person).
+people = Table(
+    "people",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    Column("working_days", JSON, nullable=False),
+    Column("starts", String(8), nullable=False),
+    Column("ends", String(8), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
