@@ -13,6 +13,7 @@ from journeys.plans.people import Person, parse_people_csv
 from journeys.plans.schedule import WorkingTime
 from journeys.store import ContactStore
 from starters.cli import app
+from tests.api_fixtures import GatewayStack
 
 CSV = """\
 id,name,email,roles,time_zone,working_days,hours
@@ -82,3 +83,23 @@ def test_a_person_from_the_api_takes_weekday_numbers_or_names() -> None:
     assert Person(
         id="fay", name="Fay", email="fay@example.com", working_days="mon;wed"
     ).working_days == frozenset({0, 2})
+
+
+async def test_the_team_over_the_api(gateway_stack: GatewayStack) -> None:
+    http = gateway_stack.http
+    body = {"name": "Gia", "email": "gia@example.com", "roles": ["graphic_designer"]}
+    created = await http.put("/v1/team/gia", json=body)
+    assert created.status_code == 201
+    assert created.json()["working_days"] == [0, 1, 2, 3, 4]
+    moved = await http.put("/v1/team/gia", json={**body, "time_zone": "Europe/Lisbon"})
+    assert (moved.status_code, moved.json()["time_zone"]) == (200, "Europe/Lisbon")
+    assert (await http.get("/v1/team/gia")).json()["email"] == "gia@example.com"
+    assert "gia" in [p["id"] for p in (await http.get("/v1/team")).json()]
+    missing = await http.get("/v1/team/nobody")
+    assert (missing.status_code, missing.json()["detail"]) == (404, "no team member 'nobody'")
+    refused = await http.put("/v1/team/gia@example.com", json=body)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["path", "person_id"]
+    no_email = await http.put("/v1/team/hal", json={"name": "Hal"})
+    assert no_email.status_code == 422
+    assert no_email.json()["detail"][0]["loc"] == ["body", "email"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from gateway.api import contacts, events, push, runs
+from gateway.api import contacts, events, push, runs, team
 from gateway.api.admission import admitted
 from gateway.api.auth import require_api_key
 from gateway.responses import documented
@@ -25,5 +25,5 @@ router = APIRouter(
     dependencies=[Depends(admitted), Depends(require_api_key)],
     responses=documented(401, 413, 503),
 )
-for resource in (contacts, events, runs, push):
+for resource in (contacts, events, runs, push, team):
     router.include_router(resource.router)

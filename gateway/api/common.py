@@ -3,10 +3,11 @@ path names."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from gateway.deps import Gateway, GatewayDep
 from journeys.spec import JourneySpec
@@ -37,3 +38,21 @@ def known_journey(gw: Gateway, journey_id: str) -> JourneySpec:
             404, f"no journey '{journey_id}' (known: {', '.join(sorted(gw.library))})"
         )
     return spec
+
+
+Named = TypeVar("Named", bound=BaseModel)
+
+
+def named_by_path(model: type[Named], body: BaseModel, path_id: str, path_name: str) -> Named:
+    """`body` (a record without its id) as `model`, with the id the path names; a 422 naming the
+    path when that id is refused, or when the body names another."""
+    body_id = getattr(body, "id", "")
+    if body_id and body_id != path_id:
+        raise invalid((("body", "id"), f"differs from the path's id '{path_id}'"))
+    try:
+        return model.model_validate({**body.model_dump(), "id": path_id})
+    except ValidationError as e:
+        # The body passed the same validators already: what is left is the id in the path.
+        raise invalid(
+            *((("path", path_name), err["msg"].removeprefix("Value error, ")) for err in e.errors())
+        ) from None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from gateway.api.common import invalid
+from gateway.api.common import invalid, named_by_path
 from gateway.deps import GatewayDep
 from journeys.contacts import Contact
 
@@ -48,18 +48,7 @@ async def upsert_contact(
     contact_id: str, body: ContactFields, gw: GatewayDep, response: Response
 ) -> Contact:
     """Create or replace one contact (200 replaced, 201 created)."""
-    if body.id and body.id != contact_id:
-        raise invalid((("body", "id"), f"differs from the path's contact id '{contact_id}'"))
-    try:
-        contact = Contact.model_validate({**body.model_dump(), "id": contact_id})
-    except ValidationError as e:
-        # The body passed the same validators already: what is left is the id in the path.
-        raise invalid(
-            *(
-                (("path", "contact_id"), err["msg"].removeprefix("Value error, "))
-                for err in e.errors()
-            )
-        ) from None
+    contact = named_by_path(Contact, body, contact_id, "contact_id")
     created = await gw.store.get_contact(contact_id) is None
     await gw.store.upsert_contacts([contact])
     response.status_code = 201 if created else 200

@@ -50,6 +50,13 @@ class Person(BaseModel):
             raise ValueError("working days are weekday numbers, Monday 0 to Sunday 6")
         return v
 
+    @field_validator("starts", "ends")
+    @classmethod
+    def _wall_clock(cls, v: time) -> time:
+        if v.tzinfo is not None:
+            raise ValueError("a time of day on the person's own clock, without a zone (09:00)")
+        return v
+
     @field_validator("ends")
     @classmethod
     def _after_start(cls, v: time, info: ValidationInfo) -> time:
