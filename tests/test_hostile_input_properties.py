@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from journeys.contacts import Contact, parse_csv
 from journeys.csvfile import decode_csv
 from journeys.library import SpecError, load_journey
+from journeys.plans.library import load_plan
 from journeys.settings import LIBRARY_DIR
 
 FAST = settings(
@@ -98,3 +99,24 @@ def test_any_table_as_a_csv_file(header: list[str], rows: list[list[str]]) -> No
     assert len(ids) == len(set(ids))  # a repeated id is a problem, never a second contact
     assert not contacts or "id" in header
     assert all(p.line >= 1 for p in problems)
+
+
+PLAN: dict[str, Any] = yaml.safe_load((LIBRARY_DIR / "plans" / "blog_post.yaml").read_text())
+TASK_FIELDS = ["id", "title", "kind", "owner", "approvers", "approve", "on_reject", "due", "after"]
+
+
+@FAST
+@given(
+    index=st.integers(0, len(PLAN["tasks"]) - 1),
+    field=st.sampled_from(TASK_FIELDS),
+    value=json_values,
+)
+def test_any_value_in_a_plan_task_field(tmp_path: Path, index: int, field: str, value: Any) -> None:
+    tasks = [dict(t) for t in PLAN["tasks"]]
+    tasks[index][field] = value
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump({**PLAN, "tasks": tasks}, allow_unicode=True))
+    try:
+        load_plan(path)
+    except SpecError as e:
+        assert e.problems and all(str(p).startswith(str(path)) for p in e.problems)
