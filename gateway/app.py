@@ -28,7 +28,7 @@ def create_app(gw: Gateway) -> FastAPI:
         redoc_url=None,
     )
     app.state.gateway = gw
-    app.add_middleware(BodyLimits)
+    app.add_middleware(BodyLimits, any_origin_prefix=f"{website.SITE_PREFIX}/")
     serve_docs(app)
 
     app.include_router(api.router)

@@ -28,18 +28,15 @@ def _refuse_constant(name: str) -> NoReturn:
     raise _NotJsonNumber(name)
 
 
-async def _answer(send: Send, status: int, content: Any) -> None:
+async def _answer(send: Send, status: int, content: Any, any_origin: bool) -> None:
     body = json.dumps(content).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if any_origin:
+        headers.append((b"access-control-allow-origin", b"*"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -68,29 +65,33 @@ def _json_problem(body: bytes) -> dict[str, Any] | None:
 class BodyLimits:
     """ASGI middleware: see the module's docstring."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, any_origin_prefix: str) -> None:
+        """`any_origin_prefix`: where answers are read by any site's script (the website SDK's
+        routes), this middleware's own answers included."""
         self.app = app
+        self.any_origin_prefix = any_origin_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        any_origin = str(scope.get("path", "")).startswith(self.any_origin_prefix)
         headers = dict(scope["headers"])
         length = headers.get(b"content-length", b"").strip()
         if length.isdigit() and int(length) > MAX_BODY_BYTES:
-            await _answer(send, 413, {"detail": TOO_LARGE})
+            await _answer(send, 413, {"detail": TOO_LARGE}, any_origin)
             return
         try:
             body = await _read(receive)
         except _TooLarge:
-            await _answer(send, 413, {"detail": TOO_LARGE})
+            await _answer(send, 413, {"detail": TOO_LARGE}, any_origin)
             return
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         # FastAPI reads a body without a content type as JSON too.
         if body and (content_type in (b"", b"application/json") or content_type.endswith(b"+json")):
             problem = _json_problem(body)
             if problem is not None:
-                await _answer(send, 422, problem)
+                await _answer(send, 422, problem, any_origin)
                 return
         replayed = False
 

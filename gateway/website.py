@@ -56,7 +56,9 @@ class _CrossOriginRoute(APIRoute):
 
 
 router = APIRouter()
-_site = APIRouter(prefix="/w", route_class=_CrossOriginRoute, responses=documented(400))
+# Where the SDK's calls go: every answer there is readable from the site's origin.
+SITE_PREFIX = "/w"
+_site = APIRouter(prefix=SITE_PREFIX, route_class=_CrossOriginRoute, responses=documented(400))
 
 
 class PageVisit(BaseModel):
