@@ -1,10 +1,15 @@
-"""The delivery ledger's rules, written once: `ChannelActivities.send_once` sends a message at
-most once per idempotency key, whatever the channel.
+"""The delivery ledger's rules, written once: `ChannelActivities.send_once` sends a message
+exactly once per idempotency key, whatever the channel, as far as the channel's provider lets
+the ledger tell.
 
-A send claims its idempotency key in the ledger before it calls the provider and records the
-outcome after. Whatever an earlier attempt left under the key decides what a retry does:
-'sent' -> duplicate, 'failed' -> the same failure, 'sending' -> an attempt died after handing the
-message over, so it may have gone out: never send again (at most once beats twice).
+A send claims its key (`claimed`) before it composes and connects, and turns the claim into
+`sending` at the hand-over, the moment the message leaves for the provider (`HandOver`); the
+outcome is recorded after. What an earlier attempt left under the key decides what a retry does:
+'sent' -> duplicate, 'failed' -> the same failure, 'claimed' -> the attempt died before the
+hand-over, so nothing left: send; 'sending' -> it died after, so the message may have gone out:
+the channel reconciles (`Reconcile`: asks the provider, or sends a copy the provider takes for the
+same message). Every write after the claim names the attempt holding it, so an attempt that a
+retry overtook (a worker presumed dead that still runs) can neither hand over nor record.
 
 A channel supplies the contact's address and an attempt, which says what became of the message:
 `Sent`, `Refused` for good, `NotTaken` (surely not sent: the claim is released for a retry) or
@@ -14,12 +19,15 @@ channel's `Classify`, which knows its provider's errors.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import structlog
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from journeys.channels import CHANNELS
@@ -28,6 +36,7 @@ from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
 from journeys.store import ContactStore
+from journeys.store.rows import CLAIMED, SENDING, Claim
 from journeys.templates import load_template
 
 log = structlog.get_logger(__name__)
@@ -61,8 +70,8 @@ class NotTaken:
 
 @dataclass(frozen=True)
 class Unknown:
-    """It may have gone out (the connection went after the hand-over): the claim stays, so the
-    retry reports a duplicate instead of sending a second copy; `error` is raised."""
+    """It may have gone out (the connection went after the hand-over): the claim stays
+    `sending`, so the retry reconciles; `error` is raised."""
 
     error: BaseException
 
@@ -72,12 +81,21 @@ Outcome = Sent | Refused | NotTaken | Unknown
 
 class HandOver:
     """Given to an attempt, which awaits it just before the message leaves for the provider (the
-    request, SMTP DATA): an error before that moment means nothing went out."""
+    request, SMTP DATA): an error before that moment means nothing went out. It records
+    `sending` for the attempt holding the claim (with what the provider's log will show, when
+    the channel reconciles by it), and raises when a later attempt holds it instead."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: ContactStore, key: str, attempt: int) -> None:
+        self.store = store
+        self.key = key
+        self.attempt = attempt
         self.done = False
 
-    async def __call__(self) -> None:
+    async def __call__(self, fingerprint: str | None = None) -> None:
+        if not await self.store.hand_over_delivery(self.key, self.attempt, fingerprint):
+            raise ApplicationError(
+                "a later attempt holds this send's claim; this one does not send", type="ClaimLost"
+            )
         self.done = True
 
 
@@ -85,6 +103,12 @@ class HandOver:
 Attempt = Callable[[SendRequest, Contact, str, HandOver], Awaitable[Outcome]]
 # What an error an attempt raised says about the message; the bool: the hand-over had come.
 Classify = Callable[[BaseException, bool], Outcome]
+# Settles an earlier attempt's unknown outcome for `req` to `address` (its ledger row given):
+# Sent when the provider has the message (not sent again), None to send it again, which the
+# channel makes harmless (the same Message-ID, the same collapse key, a queue keyed by the key).
+Reconcile = Callable[[SendRequest, str, dict[str, Any]], Awaitable[Sent | None]]
+# How often a send tells Temporal it is alive; the workflow's heartbeat timeout is a few of these.
+HEARTBEAT_EVERY = 2.0
 
 # aiohttp's errors for a request that never reached the provider, at whatever moment.
 NEVER_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
@@ -103,26 +127,23 @@ def no_address(channel: str) -> str:
     return f"contact has no {CHANNELS[channel].address}"
 
 
-async def claim(store: ContactStore, req: SendRequest) -> SendResult | None:
-    """Claim `req.key`; None means the claim is new and the caller sends, otherwise the result
-    the activity returns without sending."""
-    earlier = await store.claim_delivery(req)
-    if earlier is None:
-        return None
-    if earlier == "sending":
-        log.warning(
-            "earlier attempt's outcome unknown, not sending again",
-            key=req.key,
-            channel=req.channel,
-            contact_id=req.contact_id,
-        )
-        return SendResult(
-            status="duplicate",
-            reason="an earlier attempt handed the message to the provider and its outcome is "
-            "unknown; not sent again",
+async def resend(_req: SendRequest, _address: str, _row: dict[str, Any]) -> Sent | None:
+    """Reconciles by sending again: for a channel whose provider takes a copy for the message."""
+    return None
+
+
+async def claim(store: ContactStore, req: SendRequest) -> Claim | SendResult:
+    """Claim `req.key`: the claim this attempt holds, or the result the activity returns without
+    sending. Raises (retried) while another attempt holds it."""
+    claimed = await store.claim_delivery(req)
+    if claimed.held:
+        return claimed
+    if claimed.status in (CLAIMED, SENDING):
+        raise ApplicationError(
+            "another attempt took this send over at the same moment", type="ClaimLost"
         )
     row = await store.delivery(req.key) or {}
-    if earlier == "failed":
+    if claimed.status == "failed":
         return SendResult(status="failed", reason=row.get("error"))
     return SendResult(status="duplicate", provider_id=row.get("provider_id"))
 
@@ -148,22 +169,22 @@ def reason_not_to_send(
 async def refuse(store: ContactStore, req: SendRequest, reason: str) -> SendResult:
     """Refuse a send before any provider call (no contact, no address, no consent), recorded in
     the ledger as failed so it shows up next to the sends."""
-    earlier = await claim(store, req)
-    if earlier is not None:
-        return earlier
+    claimed = await claim(store, req)
+    if isinstance(claimed, SendResult):
+        return claimed
     log.info("send refused", key=req.key, channel=req.channel, reason=reason)
-    return await fail(store, req, reason)
+    return await fail(store, req, claimed, reason)
 
 
 async def fail(
-    store: ContactStore, req: SendRequest, reason: str, dead_address: bool = False
+    store: ContactStore, req: SendRequest, claimed: Claim, reason: str, dead_address: bool = False
 ) -> SendResult:
     """Record a claimed send as failed for good; a retry returns the same failure.
 
     `dead_address`: the provider says the address itself is gone (a mailbox that does not exist,
     an invalid or opted-out number): the channel is suppressed, so no journey tries it again.
     """
-    await store.finish_delivery(req.key, "failed", error=reason)
+    await store.finish_delivery(req.key, claimed.attempt, "failed", error=reason)
     if dead_address:
         await store.suppress(req.contact_id, req.channel, "hard_bounce")
     log.info("send failed for good", key=req.key, channel=req.channel, reason=reason)
@@ -218,44 +239,78 @@ class ChannelActivities:
         address: str | None,
         attempt: Attempt,
         classify: Classify = unclassified,
+        reconcile: Reconcile = resend,
     ) -> SendResult:
-        """Send `req` at most once: compliance before any provider call, the claim, the attempt,
-        and the ledger as its outcome says. `contact` and `suppressed` as
-        `ContactStore.recipient` reads them; `address` is the contact's on this channel."""
-        if reason := reason_not_to_send(req, contact, suppressed, address):
-            return await refuse(self.store, req, reason)
-        if (earlier := await claim(self.store, req)) is not None:
-            return earlier
-        assert contact is not None and address is not None  # reason_not_to_send refused both
-        hand_over = HandOver()
-        try:
-            outcome = await attempt(req, contact, address, hand_over)
-        except BaseException as e:
-            outcome = classify(e, hand_over.done)
+        """Send `req` exactly once: compliance before any provider call, the claim, the
+        reconciliation of an earlier attempt's unknown outcome, the attempt, and the ledger as
+        its outcome says. `contact` and `suppressed` as `ContactStore.recipient` reads them;
+        `address` is the contact's on this channel."""
+        async with _heartbeating():
+            if reason := reason_not_to_send(req, contact, suppressed, address):
+                return await refuse(self.store, req, reason)
+            claimed = await claim(self.store, req)
+            if isinstance(claimed, SendResult):
+                return claimed
+            assert contact is not None and address is not None  # reason_not_to_send refused both
+            reconciled = None
+            if claimed.status == SENDING:
+                row = await self.store.delivery(req.key) or {}
+                if (found := await reconcile(req, address, row)) is not None:
+                    return await self._record_sent(req, claimed, found.provider_id, "found")
+                reconciled = "resent"
+                log.warning(
+                    f"{req.channel} outcome of an earlier attempt unknown, sending again",
+                    key=req.key,
+                    attempt=claimed.attempt,
+                )
+            hand_over = HandOver(self.store, req.key, claimed.attempt)
+            try:
+                outcome = await attempt(req, contact, address, hand_over)
+            except BaseException as e:
+                outcome = classify(e, hand_over.done)
+            return await self._record(req, claimed, outcome, reconciled)
+
+    async def _record(
+        self, req: SendRequest, claimed: Claim, outcome: Outcome, reconciled: str | None
+    ) -> SendResult:
+        """The ledger as the attempt's outcome says; raises the error of one not known to be
+        sent, so Temporal retries."""
         match outcome:
             case Sent(provider_id, details):
-                return await self._record_sent(req, provider_id, **details)
+                return await self._record_sent(req, claimed, provider_id, reconciled, **details)
             case Refused(reason, dead_address):
-                return await fail(self.store, req, mask(reason), dead_address=dead_address)
+                return await fail(self.store, req, claimed, mask(reason), dead_address)
             case NotTaken(error):
-                await self.store.release_delivery(req.key)
+                # A resend that was not taken leaves the earlier attempt's `sending` in place:
+                # that copy may still have gone out, and the next retry reconciles again.
+                if claimed.status == CLAIMED:
+                    await self.store.release_delivery(req.key, claimed.attempt)
                 log.warning(
                     f"{req.channel} not sent, will retry", key=req.key, error=_described(error)
                 )
                 raise error
             case Unknown(error):
                 log.warning(
-                    f"{req.channel} outcome unknown, not retrying the send",
+                    f"{req.channel} outcome unknown, the retry reconciles",
                     key=req.key,
                     error=_described(error),
                 )
                 raise error
 
     async def _record_sent(
-        self, req: SendRequest, provider_id: str | None, **details: Any
+        self,
+        req: SendRequest,
+        claimed: Claim,
+        provider_id: str | None,
+        reconciled: str | None = None,
+        **details: Any,
     ) -> SendResult:
         """The provider took the message: the ledger says so, and so does the log."""
-        await self.store.finish_delivery(req.key, "sent", provider_id=provider_id)
+        if not await self.store.finish_delivery(
+            req.key, claimed.attempt, "sent", provider_id=provider_id, reconciled=reconciled
+        ):
+            # Overtaken by a retry after the hand-over: the retry reconciles and records.
+            log.warning(f"{req.channel} sent by an attempt a retry overtook", key=req.key)
         log.info(
             f"{req.channel} sent",
             key=req.key,
@@ -263,6 +318,27 @@ class ChannelActivities:
             step_id=req.step_id,
             contact_id=req.contact_id,
             provider_id=provider_id,
+            reconciled=reconciled,
             **details,
         )
         return SendResult(status="sent", provider_id=provider_id)
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    """Heartbeats while a send runs (in an activity), so a retry follows a worker that died
+    within the heartbeat timeout rather than the whole start-to-close timeout."""
+    if not activity.in_activity():
+        yield
+        return
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()

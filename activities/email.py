@@ -1,4 +1,5 @@
-"""Email over SMTP, at most once per idempotency key (see activities.deliveries)."""
+"""Email over SMTP, once per idempotency key: a retry after an unknown outcome sends again with
+the same Message-ID, which mail systems take for the same message (see activities.deliveries)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,13 @@
 """On-site messages: queued in the store for the website SDK, which shows them on the contact's
-next page visit (a chat prompt or an NPS pop-up) and reports them shown."""
+next page visit (a chat prompt or an NPS pop-up) and reports them shown.
+
+The queue write is the hand-over and one transaction, so an earlier attempt's unknown outcome is
+settled by the queue itself: a message queued under the key was sent, none means nothing left.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from temporalio import activity
 
@@ -28,7 +34,12 @@ class OnsiteActivities(ChannelActivities):
         """
         contact, suppressed = await self.store.recipient(req.contact_id)
         # The address is the website identity: the contact id the site's token carries.
-        return await self.send_once(req, contact, suppressed, req.contact_id, self._queue, _outcome)
+        return await self.send_once(
+            req, contact, suppressed, req.contact_id, self._queue, _outcome, self._in_queue
+        )
+
+    async def _in_queue(self, req: SendRequest, _address: str, _row: dict[str, Any]) -> Sent | None:
+        return Sent(None) if await self.store.onsite_queued(req.key) else None
 
     async def _queue(
         self, req: SendRequest, contact: Contact, _address: str, hand_over: HandOver

@@ -1,5 +1,5 @@
-"""Web push (VAPID, through pywebpush) and mobile push (FCM HTTP v1), at most once per
-idempotency key (see activities.deliveries).
+"""Web push (VAPID, through pywebpush) and mobile push (FCM HTTP v1), once per idempotency key
+(see activities.deliveries).
 
 A contact may have several subscriptions of a kind (browsers, devices), and the ledger key covers
 the send, not each device. The devices are sent to one after another; the first that takes the
@@ -8,11 +8,19 @@ a retry would show the message again on the devices that already have it (at mos
 twice). Only when no device took it is the claim released for a retry, or kept when one of them
 may have (connection lost mid-answer). A subscription the provider says is gone is deleted.
 What the devices answered is summed up in one outcome for `ChannelActivities.send_once`.
+
+Every push carries a collapse key derived from the idempotency key (`collapse_key`): the web push
+`Topic` (RFC 8030: a message still pending with the same topic is replaced), FCM's
+`android.collapse_key` and notification `tag` (a shown notification with the same tag is
+replaced), `apns-collapse-id` and the `webpush` Topic. So the retry of a send whose outcome is
+unknown sends again, and a second copy replaces the first rather than showing twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -68,6 +76,14 @@ _PROVIDER_ID_LENGTH = cast(String, deliveries.c.provider_id.type).length or 128
 # subscription is gone) or NotTaken; raises when the outcome is unknown.
 Deliver = Callable[[dict[str, Any]], Awaitable[Outcome]]
 Prepare = Callable[[SendRequest, dict[str, str]], Awaitable[Deliver]]
+
+
+def collapse_key(key: str) -> str:
+    """The collapse key of every push sent for idempotency key `key`: 32 base64url characters,
+    the most a web push Topic may have (RFC 8030 section 5.4), within apns-collapse-id's 64
+    bytes."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:32]
 
 
 def _not_taken(detail: str) -> NotTaken:
@@ -285,7 +301,7 @@ class PushActivities(ChannelActivities):
                     # A fresh dict each time: pywebpush writes this endpoint's aud into it.
                     vapid_claims={"sub": self.settings.vapid_subject},
                     ttl=WEB_PUSH_TTL,
-                    headers={"Urgency": "normal"},
+                    headers={"Urgency": "normal", "Topic": collapse_key(req.key)},
                     timeout=PUSH_TIMEOUT,
                     aiohttp_session=http,
                 )
@@ -335,12 +351,16 @@ class PushActivities(ChannelActivities):
         data = {"journey_id": req.journey_id, "step_id": req.step_id}
         if "url" in notification:
             data["url"] = notification["url"]
+        collapse = collapse_key(req.key)
 
         async def deliver(subscription: dict[str, Any]) -> Outcome:
             message = {
                 "token": subscription["endpoint"],
                 "notification": {"title": notification["title"], "body": notification["body"]},
                 "data": data,
+                "android": {"collapse_key": collapse, "notification": {"tag": collapse}},
+                "apns": {"headers": {"apns-collapse-id": collapse}},
+                "webpush": {"headers": {"Topic": collapse}},
             }
             try:
                 async with http.post(

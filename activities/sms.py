@@ -1,8 +1,15 @@
-"""SMS through Twilio's own client, at most once per idempotency key (see activities.deliveries)."""
+"""SMS through Twilio's own client, exactly once per idempotency key (see activities.deliveries).
+
+An SMS whose outcome is unknown is looked for in Twilio's message log before it is sent again:
+the ledger keeps the SHA-256 of the body handed over, and a message to the contact's number with
+that body, created since the claim, is the one sent.
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+from datetime import UTC, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -37,6 +44,11 @@ TWILIO_TIMEOUT = 30.0
 # 4xx answers that are not about the message: throttling (429) and our own credentials (401,
 # which would otherwise fail every SMS for good until someone noticed). Retried instead.
 _RETRYABLE_STATUS = {401, 429}
+# The newest messages to the number read when looking for one whose outcome is unknown.
+LOG_LOOKBACK = 50
+# Twilio's clock against ours, when comparing its date_created with the ledger's claim.
+CLOCK_SKEW = timedelta(minutes=1)
+
 # Twilio's codes for a number that cannot take SMS: invalid, not a mobile, opted out at the carrier.
 _DEAD_NUMBER_CODES = {21211, 21614, 21610}
 
@@ -48,6 +60,12 @@ def _outcome(e: BaseException, handed_over: bool) -> Outcome:
     if 400 <= e.status < 500 and e.status not in _RETRYABLE_STATUS:
         return Refused(f"twilio {e.code}: {e.msg}", dead_address=e.code in _DEAD_NUMBER_CODES)
     return NotTaken(provider_error(f"twilio {e.status} {e.code}: {e.msg}", "TwilioRestException"))
+
+
+def fingerprint(body: str) -> str:
+    """What the ledger keeps of an SMS to find it in Twilio's log: its body's SHA-256. The body
+    differs between attempts when it carries links (their tokens are signed when rendered)."""
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 class RebasedTwilioHttpClient(AsyncTwilioHttpClient):
@@ -113,7 +131,8 @@ class SmsActivities(ChannelActivities):
 
     @activity.defn(name=CHANNELS["sms"].activity)
     async def send_sms(self, req: SendRequest) -> SendResult:
-        """Send one templated SMS to a contact who consented, exactly once per `req.key`.
+        """Send one templated SMS to a contact who consented, exactly once per `req.key`
+        (an earlier attempt's unknown outcome looked up in Twilio's message log).
 
         Returns failed (without sending) for no contact, no phone, no consent, or a Twilio 4xx
         about the message (invalid or unsubscribed number); raises for anything worth retrying
@@ -121,14 +140,38 @@ class SmsActivities(ChannelActivities):
         """
         contact, suppressed = await self.store.recipient(req.contact_id)
         address = contact.phone if contact else None
-        return await self.send_once(req, contact, suppressed, address, self._attempt, _outcome)
+        return await self.send_once(
+            req, contact, suppressed, address, self._attempt, _outcome, self._in_twilio_log
+        )
+
+    async def _in_twilio_log(
+        self, req: SendRequest, address: str, row: dict[str, Any]
+    ) -> Sent | None:
+        """The message an earlier attempt handed over, if Twilio has it (sent: not again)."""
+        claimed_at = row["created_at"]
+        if claimed_at.tzinfo is None:  # SQLite keeps no zone; the store writes UTC
+            claimed_at = claimed_at.replace(tzinfo=UTC)
+        # Not filtered by DateSent: a message Twilio still queues has no date_sent yet.
+        messages = await self._twilio().messages.list_async(
+            to=address, from_=self.settings.twilio_from_number, limit=LOG_LOOKBACK
+        )
+        for message in messages:
+            if (
+                message.body is not None
+                and fingerprint(message.body) == row.get("fingerprint")
+                and (
+                    message.date_created is None or message.date_created >= claimed_at - CLOCK_SKEW
+                )
+            ):
+                return Sent(message.sid)
+        return None
 
     async def _attempt(
         self, req: SendRequest, contact: Contact, address: str, hand_over: HandOver
     ) -> Outcome:
         body = render(self.settings, req, contact, message_links(self.settings, req))["body"]
         callback = status_callback_url(self.settings, req)
-        await hand_over()
+        await hand_over(fingerprint(body))
         message = await self._twilio().messages.create_async(
             to=address,
             from_=self.settings.twilio_from_number,

@@ -3,12 +3,15 @@ pointing at them, and a small template library of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.smtp import SMTP
 from pydantic import SecretStr
 
 from devstack.sinks.mail import MailSink
@@ -38,6 +41,20 @@ html: |
 body: "Hi {{ contact.attributes.first_name }}, welcome aboard. Reply STOP to opt out."
 """,
 }
+
+
+@asynccontextmanager
+async def smtp_server(handler: object) -> AsyncIterator[int]:
+    """A one-off SMTP server with a custom aiosmtpd handler; yields its port."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(handler, hostname="test-smtp", loop=loop), "127.0.0.1", 0
+    )
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def free_port() -> int:
@@ -127,10 +144,8 @@ class CrashesOnceAfterSending:
 
     crashes = 1
 
-    async def _record_sent(
-        self, req: SendRequest, provider_id: str | None, **details: Any
-    ) -> SendResult:
+    async def _record_sent(self, *args: Any, **kwargs: Any) -> SendResult:
         if self.crashes:
             self.crashes -= 1
             raise ConnectionError("store unreachable after the provider accepted the message")
-        return await super()._record_sent(req, provider_id, **details)  # type: ignore[misc]
+        return await super()._record_sent(*args, **kwargs)  # type: ignore[misc]

@@ -3,9 +3,23 @@ that stand in for a provider."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+from typing import Any
 
-from activities.deliveries import Attempt, ChannelActivities, HandOver, Outcome, Refused, Sent
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.deliveries import (
+    Attempt,
+    ChannelActivities,
+    HandOver,
+    Outcome,
+    Reconcile,
+    Refused,
+    Sent,
+    resend,
+)
 from journeys.contacts import Contact
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
@@ -36,10 +50,13 @@ class Provider:
         return Sent(f"id-{self.calls}")
 
 
-async def send(store: ContactStore, settings: Settings, attempt: Attempt) -> SendResult:
+async def send(
+    store: ContactStore, settings: Settings, attempt: Attempt, reconcile: Reconcile = resend
+) -> SendResult:
     contact, suppressed = await store.recipient("c1")
     acts = ChannelActivities(store, settings)
-    return await acts.send_once(make_request("email"), contact, suppressed, ALICE, attempt)
+    req = make_request("email")
+    return await acts.send_once(req, contact, suppressed, ALICE, attempt, reconcile=reconcile)
 
 
 @pytest.fixture(autouse=True)
@@ -58,18 +75,97 @@ async def test_an_error_before_the_hand_over_releases_the_claim(
     assert (await send(store, settings, provider)).provider_id == "id-2"
 
 
-async def test_an_error_after_the_hand_over_keeps_the_claim(
+async def test_a_worker_killed_between_the_claim_and_the_hand_over_leaves_a_send_the_retry_makes(
+    store: ContactStore, settings: Settings
+) -> None:
+    await store.claim_delivery(make_request("email"))  # and the worker died
+    provider = Provider()
+
+    retry = await send(store, settings, provider)
+
+    assert (retry.status, retry.provider_id, provider.calls) == ("sent", "id-1", 1)
+    [row] = await store.deliveries_of("c1")
+    assert (row["status"], row["attempt"], row["reconciled"]) == ("sent", 2, None)
+    assert (await send(store, settings, provider)).status == "duplicate"
+    assert provider.calls == 1
+
+
+async def test_an_attempt_overtaken_by_its_retry_does_not_send(
+    store: ContactStore, settings: Settings
+) -> None:
+    """A worker presumed dead (heartbeat timeout) still runs its attempt when the retry starts."""
+    stalled, go_on = asyncio.Event(), asyncio.Event()
+
+    async def zombie(
+        req: SendRequest, contact: Contact, address: str, hand_over: HandOver
+    ) -> Outcome:
+        stalled.set()
+        await go_on.wait()
+        await hand_over()
+        raise AssertionError("the overtaken attempt sent")
+
+    first = asyncio.create_task(send(store, settings, zombie))
+    await stalled.wait()
+    provider = Provider()
+    retry = await send(store, settings, provider)
+    go_on.set()
+
+    with pytest.raises(ApplicationError, match="later attempt holds"):
+        await first
+    assert (retry.status, provider.calls) == ("sent", 1)
+    [row] = await store.deliveries_of("c1")
+    assert (row["status"], row["provider_id"]) == ("sent", "id-1")
+
+
+async def test_an_error_after_the_hand_over_is_reconciled_by_the_retry(
     store: ContactStore, settings: Settings
 ) -> None:
     provider = Provider(ConnectionResetError(), after_hand_over=True)
 
     with pytest.raises(ConnectionResetError):
         await send(store, settings, provider)
-    retry = await send(store, settings, provider)
-
-    assert (retry.status, provider.calls) == ("duplicate", 1)
     [row] = await store.deliveries_of("c1")
     assert row["status"] == "sending"
+    retry = await send(store, settings, provider)
+
+    # A channel without a way to ask its provider sends a copy the provider takes for the same.
+    assert (retry.status, provider.calls) == ("sent", 2)
+    [row] = await store.deliveries_of("c1")
+    assert (row["status"], row["reconciled"]) == ("sent", "resent")
+
+
+async def test_a_message_the_provider_has_is_not_sent_again(
+    store: ContactStore, settings: Settings
+) -> None:
+    provider = Provider(ConnectionResetError(), after_hand_over=True)
+    asked = []
+
+    async def in_the_log(req: SendRequest, address: str, row: dict[str, Any]) -> Sent | None:
+        asked.append((address, row["status"]))
+        return Sent("found-id")
+
+    with pytest.raises(ConnectionResetError):
+        await send(store, settings, provider, in_the_log)
+    retry = await send(store, settings, provider, in_the_log)
+
+    assert (retry.status, retry.provider_id, provider.calls) == ("sent", "found-id", 1)
+    assert asked == [(ALICE, "sending")]
+    [row] = await store.deliveries_of("c1")
+    assert (row["status"], row["reconciled"]) == ("sent", "found")
+
+
+async def test_a_resend_not_taken_leaves_the_earlier_copy_to_reconcile(
+    store: ContactStore, settings: Settings
+) -> None:
+    provider = Provider(ConnectionResetError(), after_hand_over=True)
+    with pytest.raises(ConnectionResetError):
+        await send(store, settings, provider)
+
+    with pytest.raises(TimeoutError):  # before the hand-over this time
+        await send(store, settings, Provider(TimeoutError()))
+
+    [row] = await store.deliveries_of("c1")
+    assert (row["status"], row["attempt"]) == ("sending", 2)
 
 
 async def test_a_dead_address_fails_the_send_and_suppresses_the_channel(
@@ -84,3 +180,15 @@ async def test_a_dead_address_fails_the_send_and_suppresses_the_channel(
 
     assert (result.status, result.reason) == ("failed", "550 no mailbox a***@example.com")
     assert await store.suppressed_channels("c1") == {"email"}
+
+
+async def test_a_send_heartbeats_while_it_runs(store: ContactStore, settings: Settings) -> None:
+    """So a worker that died mid-send is noticed within the workflow's heartbeat timeout."""
+    env = ActivityEnvironment()
+    beats: list[tuple[Any, ...]] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+
+    result = await env.run(send, store, settings, Provider())
+
+    assert result.status == "sent"
+    assert beats

@@ -1,4 +1,5 @@
-"""The email activity against a real SMTP server (aiosmtpd): one message per key, never two."""
+"""The email activity against a real SMTP server (aiosmtpd): one message per key (a copy sent after
+an unknown outcome carries the same Message-ID)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from typing import Any
 
@@ -35,7 +35,13 @@ from journeys.tokens import (
     make_token,
     read_token,
 )
-from tests.channel_fixtures import SECRET, CrashesOnceAfterSending, free_port, make_request
+from tests.channel_fixtures import (
+    SECRET,
+    CrashesOnceAfterSending,
+    free_port,
+    make_request,
+    smtp_server,
+)
 
 ALICE = "alice@example.com"
 
@@ -60,20 +66,6 @@ async def send(acts: EmailActivities, req: SendRequest) -> Any:
 
 async def ledger(store: ContactStore, contact_id: str = "c1") -> list[dict[str, Any]]:
     return await store.deliveries_of(contact_id)
-
-
-@asynccontextmanager
-async def smtp_server(handler: object) -> AsyncIterator[int]:
-    """A one-off SMTP server with a custom aiosmtpd handler; yields its port."""
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: SMTP(handler, hostname="test-smtp", loop=loop), "127.0.0.1", 0
-    )
-    try:
-        yield int(server.sockets[0].getsockname()[1])
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 class RefusesRecipient:
@@ -215,39 +207,51 @@ async def test_session_the_relay_dropped_is_replaced_before_the_message(
     assert mail_sink.sessions_opened == 2
 
 
-async def test_crash_after_server_accepted_is_never_sent_twice(
+async def test_crash_after_server_accepted_is_resent_as_the_same_message(
     store: ContactStore, settings: Settings, mail_sink: MailSink
 ) -> None:
     await add_contact(store)
     acts = CrashesAfterSend(store, settings)
+    req = email_request()
 
     with pytest.raises(ConnectionError):
-        await send(acts, email_request())
+        await send(acts, req)
     await mail_sink.wait_for(1)
-    retry = await send(acts, email_request())
+    retry = await send(acts, req)
+    again = await send(acts, req)
 
-    assert retry.status == "duplicate"
-    assert retry.reason and "outcome is unknown" in retry.reason
+    # Mail systems take a second copy with the same Message-ID for the same message.
+    first, second = await mail_sink.wait_for(2)
+    assert first["Message-ID"] == second["Message-ID"] == message_id(req.key, settings.mail_from)
+    assert (retry.status, retry.provider_id) == ("sent", first["Message-ID"])
+    assert again.status == "duplicate"
+    [row] = await ledger(store)
+    assert (row["status"], row["reconciled"]) == ("sent", "resent")
     await asyncio.sleep(0.1)
-    assert len(mail_sink.messages) == 1
+    assert len(mail_sink.messages) == 2
 
 
-async def test_connection_lost_after_data_is_not_retried_as_a_send(
-    store: ContactStore, settings: Settings
+async def test_connection_lost_after_data_is_retried_with_the_same_message_id(
+    store: ContactStore, settings: Settings, mail_sink: MailSink, acts: EmailActivities
 ) -> None:
     await add_contact(store)
     server = HangsUpAfterData()
     async with smtp_server(server) as port:
-        acts = EmailActivities(store, settings.model_copy(update={"smtp_port": port}))
+        hangs_up = EmailActivities(store, settings.model_copy(update={"smtp_port": port}))
         with pytest.raises(ApplicationError) as raised:
-            await send(acts, email_request())
+            await send(hangs_up, email_request())
         assert not raised.value.non_retryable
-        retry = await send(acts, email_request())
-
-    assert retry.status == "duplicate"
-    assert server.delivered == 1
+        await hangs_up.close()
     [row] = await ledger(store)
     assert row["status"] == "sending"
+
+    retry = await send(acts, email_request())
+
+    assert server.delivered == 1
+    [message] = await mail_sink.wait_for(1)
+    assert (retry.status, retry.provider_id) == ("sent", message["Message-ID"])
+    [row] = await ledger(store)
+    assert (row["status"], row["reconciled"]) == ("sent", "resent")
 
 
 @pytest.mark.parametrize(

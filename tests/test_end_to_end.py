@@ -7,10 +7,14 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
+from email import message_from_bytes
+from email.message import Message
 from pathlib import Path
 
 import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -18,6 +22,8 @@ from devstack.embedded import dev_server_path
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
 from journeys.identity import SEARCH_ATTRIBUTES
+from journeys.store import open_store
+from tests.channel_fixtures import smtp_server
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
 CSV = """\
@@ -99,3 +105,72 @@ async def test_import_start_open_and_the_next_message_arrives(
     finally:
         worker.terminate()
         assert await asyncio.wait_for(worker.wait(), 30) == 0
+
+
+class StallsFirstMessage:
+    """An SMTP server that takes every message and holds its answer to the first one until
+    `released`: the worker sending it is killed in between."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.first_in = asyncio.Event()
+        self.released = asyncio.Event()
+
+    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        self.messages.append(message_from_bytes(envelope.content))
+        if len(self.messages) == 1:
+            self.first_in.set()
+            await self.released.wait()
+        return "250 OK"
+
+
+async def test_a_worker_killed_mid_send_is_followed_by_a_retry_and_no_send_stays_undecided(
+    dev_server: WorkflowEnvironment, sms_sink: SmsSink, tmp_path: Path
+) -> None:
+    server = StallsFirstMessage()
+    database_url = f"sqlite:///{tmp_path}/journeys.db"
+    async with smtp_server(server) as port:
+        env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
+            "JOURNEYS_TASK_QUEUE": "e2e-kill",
+            "JOURNEYS_DATABASE_URL": database_url,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(port),
+            "TWILIO_ACCOUNT_SID": sms_sink.account_sid,
+            "TWILIO_AUTH_TOKEN": sms_sink.auth_token,
+            "TWILIO_BASE_URL": sms_sink.base_url,
+        }
+        (tmp_path / "contacts.csv").write_text("\n".join(CSV.splitlines()[:2]) + "\n")
+        assert (await cli(env, "contacts", "import", str(tmp_path / "contacts.csv")))[0] == 0
+        worker = await asyncio.create_subprocess_exec(JOURNEYS, "worker", env=env)
+        try:
+            code, _ = await cli(env, "start", "lead_nurturing", "--contact", "e2e-ann")
+            assert code == 0
+            await asyncio.wait_for(server.first_in.wait(), 30)
+            worker.kill()  # SIGKILL while the server holds its answer to DATA
+            await worker.wait()
+            killed_at = time.monotonic()
+            worker = await asyncio.create_subprocess_exec(JOURNEYS, "worker", env=env)
+            while len(server.messages) < 2:
+                assert time.monotonic() - killed_at < 45, "the send was not retried"
+                await asyncio.sleep(0.2)
+            retried_after = time.monotonic() - killed_at
+        finally:
+            worker.terminate()
+            await asyncio.wait_for(worker.wait(), 30)
+            server.released.set()
+
+    # Within the heartbeat timeout and a retry, not the start-to-close timeout.
+    assert retried_after < 30
+    # The outcome was unknown: sent again as the same message.
+    first, second = server.messages
+    assert first["Message-ID"] == second["Message-ID"]
+    assert first["Subject"] == second["Subject"] == "Welcome, Ann: part 1 of 3"
+    store = await open_store(database_url)
+    try:
+        [row] = await store.deliveries_of("e2e-ann")
+    finally:
+        await store.close()
+    assert (row["status"], row["reconciled"], row["attempt"]) == ("sent", "resent", 2)

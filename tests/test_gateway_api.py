@@ -477,8 +477,8 @@ async def test_nps_per_journey_counts_one_answer_per_send(gateway_stack: Gateway
     keys = []
     for n in range(4):
         req = make_request("sms", contact_id, "survey_sms", "nps_sms", "nps_survey", n)
-        await stack.store.claim_delivery(req)
-        await stack.store.finish_delivery(req.key, "sent")
+        claim = await stack.store.claim_delivery(req)
+        await stack.store.finish_delivery(req.key, claim.attempt, "sent")
         keys.append(req.key)
     for key, score in zip(keys, (10, 9, 7, 6), strict=True):
         await stack.store.record_nps_answer(key, score, None)

@@ -42,8 +42,9 @@ def send_request(
 
 async def sent(stack: SiteStack, req: SendRequest) -> None:
     """Put the send in the ledger as the email activity would."""
-    assert await stack.store.claim_delivery(req) is None
-    await stack.store.finish_delivery(req.key, "sent")
+    claim = await stack.store.claim_delivery(req)
+    assert claim.held
+    await stack.store.finish_delivery(req.key, claim.attempt, "sent")
 
 
 async def send_onsite(stack: SiteStack, req: SendRequest) -> SendResult:
@@ -227,6 +228,28 @@ async def test_an_onsite_message_is_shown_once_and_reported_to_its_run(site: Sit
     assert (await site.http.get("/w/messages", params={"token": token})).json() == {"messages": []}
     assert (await site.http.post(shown, json={"token": token})).status_code == 404
     assert await stored_events(site.store, contact) == ["onsite_shown"]
+
+
+async def test_an_onsite_message_whose_outcome_is_unknown_is_looked_for_in_the_queue(
+    site: SiteStack,
+) -> None:
+    contact = await site.add_contact()
+    chat, popup = (send_request(contact, s, "onsite", f"test_{s}") for s in ("chat", "popup"))
+    for req in (chat, popup):  # each attempt died after the hand-over...
+        claim = await site.store.claim_delivery(req)
+        assert await site.store.hand_over_delivery(req.key, claim.attempt)
+    # ...the chat's after the queue write too.
+    await site.store.queue_onsite(chat.key, contact, PROBE.id, "chat", {"body": "queued"})
+
+    assert (await send_onsite(site, chat)).status == "sent"
+    assert (await send_onsite(site, popup)).status == "sent"
+
+    queued = {
+        m["delivery_key"]: m["content"]["body"] for m in await site.store.pending_onsite(contact)
+    }
+    assert queued == {chat.key: "queued", popup.key: "0 to 10: would you recommend us?"}
+    rows = {r["key"]: r["reconciled"] for r in await site.store.deliveries_of(contact)}
+    assert rows == {chat.key: "found", popup.key: "resent"}
 
 
 async def test_onsite_messages_honour_suppression_and_default_to_a_chat(site: SiteStack) -> None:

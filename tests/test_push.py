@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.push import PushActivities
+from activities.push import PushActivities, collapse_key
 from devstack.sinks.push import FcmSink, WebPushSink, dev_vapid_key, new_vapid_key
 from journeys.contacts import Contact
 from journeys.models import SendRequest, SendResult
@@ -113,7 +113,7 @@ async def test_repeated_web_push_is_a_duplicate(
     assert web_push_sink.requests == 1
 
 
-async def test_crash_after_the_push_service_took_it_is_never_sent_twice(
+async def test_crash_after_the_push_service_took_it_is_resent_under_the_same_topic(
     store: ContactStore, push_settings: Settings, web_push_sink: WebPushSink
 ) -> None:
     await add_contact(store)
@@ -123,12 +123,37 @@ async def test_crash_after_the_push_service_took_it_is_never_sent_twice(
         with pytest.raises(ConnectionError):
             await web_push(acts)
         retry = await web_push(acts)
+        again = await web_push(acts)
     finally:
         await acts.close()
 
-    assert retry.status == "duplicate"
-    assert web_push_sink.requests == 1
-    assert len(web_push_sink.messages) == 1
+    # The push service replaces a pending message with the one of the same topic.
+    first, second = web_push_sink.messages
+    assert first["topic"] == second["topic"] == collapse_key(push_request().key)
+    assert first["payload"] == second["payload"]
+    assert (retry.status, again.status) == ("sent", "duplicate")
+    [row] = await store.deliveries_of("c1")
+    assert (row["status"], row["reconciled"]) == ("sent", "resent")
+
+
+async def test_a_mobile_push_resent_carries_the_same_collapse_keys(
+    store: ContactStore, push_settings: Settings, fcm_sink: FcmSink
+) -> None:
+    await add_contact(store)
+    await add_token(store, FcmSink.new_token())
+    acts = CrashesAfterSend(store, push_settings)
+    try:
+        with pytest.raises(ConnectionError):
+            await mobile_push(acts)
+        retry = await mobile_push(acts)
+    finally:
+        await acts.close()
+
+    first, second = fcm_sink.messages
+    key = collapse_key(push_request("mobile_push").key)
+    assert first["collapse"] == second["collapse"]
+    assert first["collapse"] == {"android": key, "android_tag": key, "apns": key, "webpush": key}
+    assert retry.status == "sent"
 
 
 @pytest.mark.parametrize(
@@ -250,14 +275,24 @@ async def test_an_unreachable_push_service_is_retried(
     assert await store.deliveries_of("c1") == []
 
 
-async def test_a_connection_lost_mid_answer_is_never_sent_again(
+async def test_a_connection_lost_mid_answer_is_sent_again_under_the_same_topic(
     store: ContactStore, web_push_sink: WebPushSink, acts: PushActivities
 ) -> None:
-    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(1)
+    topics = []
+
+    async def hang_up_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        topics.extend(
+            h.split(":", 1)[1].strip()
+            for h in head.split("\r\n")
+            if ":" in h and h.lower().startswith("topic:")
+        )
+        if len(topics) > 1:
+            writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    server = await asyncio.start_server(hang_up_once, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     await add_contact(store)
     subscription = web_push_sink.new_subscription()
@@ -272,9 +307,11 @@ async def test_a_connection_lost_mid_answer_is_never_sent_again(
         server.close()
         await server.wait_closed()
 
-    # The push service may have taken it before the connection went: the claim stays.
+    # The push service may have taken it before the connection went: the claim stays, and the
+    # retry sends again under the same topic, which replaces a copy still pending.
     assert row["status"] == "sending"
-    assert again.status == "duplicate"
+    assert again.status == "sent"
+    assert topics == [collapse_key(push_request().key)] * 2
 
 
 async def test_without_a_vapid_key_web_push_fails_visibly_and_is_retried(

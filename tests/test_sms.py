@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from base64 import b64encode
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -14,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from twilio.base.exceptions import TwilioRestException
 
-from activities.sms import SmsActivities
+from activities.sms import SmsActivities, fingerprint
 from devstack.sinks.sms import INVALID_NUMBER, SmsSink
 from journeys.contacts import Contact
 from journeys.models import SendRequest
@@ -94,7 +95,7 @@ async def test_repeated_send_is_a_duplicate_and_sends_nothing(
     assert sms_sink.requests == 1
 
 
-async def test_crash_after_twilio_accepted_is_never_sent_twice(
+async def test_crash_after_twilio_accepted_is_found_in_its_log_and_not_sent_again(
     store: ContactStore, settings: Settings, sms_sink: SmsSink
 ) -> None:
     await add_contact(store)
@@ -106,9 +107,69 @@ async def test_crash_after_twilio_accepted_is_never_sent_twice(
     finally:
         await acts.close()
 
-    assert retry.status == "duplicate"
+    [message] = sms_sink.messages
+    assert (retry.status, retry.provider_id) == ("sent", message["sid"])
+    assert sms_sink.requests == 2  # the message, then the look into the log
+    [row] = await store.deliveries_of("c1")
+    assert (row["status"], row["reconciled"]) == ("sent", "found")
+
+
+async def test_a_claim_left_before_the_hand_over_is_sent_without_asking_twilio(
+    store: ContactStore, sms_sink: SmsSink, acts: SmsActivities
+) -> None:
+    await add_contact(store)
+    await store.claim_delivery(sms_request())  # and the worker died while rendering
+
+    retry = await send(acts, sms_request())
+
+    [message] = sms_sink.messages
+    assert (retry.status, retry.provider_id) == ("sent", message["sid"])
     assert sms_sink.requests == 1
-    assert len(sms_sink.messages) == 1
+    [row] = await store.deliveries_of("c1")
+    assert (row["status"], row["reconciled"]) == ("sent", None)
+
+
+async def test_a_message_handed_over_that_twilio_never_got_is_sent_by_the_retry(
+    store: ContactStore, sms_sink: SmsSink, acts: SmsActivities
+) -> None:
+    await add_contact(store)
+    req = sms_request()
+    # Another contact's message with the same body is not the one.
+    await add_contact(store, id="c2", phone="+48601234568")
+    await send(acts, sms_request("c2"))
+    # The worker died right after the hand-over, before its request left.
+    claim = await store.claim_delivery(req)
+    body = "Hi Alice, welcome aboard. Reply STOP to opt out."
+    assert await store.hand_over_delivery(req.key, claim.attempt, fingerprint(body))
+
+    retry = await send(acts, req)
+
+    assert [m["to"] for m in sms_sink.messages] == ["+48601234568", PHONE]
+    assert (retry.status, retry.provider_id) == ("sent", sms_sink.messages[1]["sid"])
+    [row] = await store.deliveries_of("c1")
+    assert (row["status"], row["reconciled"]) == ("sent", "resent")
+
+
+async def test_the_stand_in_lists_messages_as_twilio_does(
+    sms_sink: SmsSink, acts: SmsActivities
+) -> None:
+    client = acts._twilio()
+    for to, body in [(PHONE, "first"), ("+48601234568", "other"), (PHONE, "second")]:
+        await client.messages.create_async(to=to, from_="+15005550006", body=body)
+    now = datetime.now(UTC)
+
+    listed = await client.messages.list_async(to=PHONE, date_sent_after=now - timedelta(hours=1))
+    later = await client.messages.list_async(to=PHONE, date_sent_after=now + timedelta(hours=1))
+    today = await client.messages.list_async(from_="+15005550006", date_sent=now.date())
+
+    assert [(m.body, m.to, m.status) for m in listed] == [
+        ("second", PHONE, "sent"),
+        ("first", PHONE, "sent"),
+    ]
+    assert [m.sid for m in listed] == [m["sid"] for m in reversed(sms_sink.messages[::2])]
+    assert listed[0].date_created is not None and listed[0].date_created <= now
+    assert later == []
+    assert len(today) == 3
 
 
 @pytest.mark.parametrize(

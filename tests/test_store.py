@@ -17,6 +17,7 @@ from sqlalchemy import Connection, UniqueConstraint, insert, inspect
 from journeys.contacts import Contact
 from journeys.models import JourneyEvent
 from journeys.store import ContactStore, metadata, open_store
+from journeys.store.rows import Claim
 from journeys.store.schema import suppressions
 from tests.channel_fixtures import make_request
 from tests.gateway_fixtures import stored_events
@@ -147,17 +148,47 @@ async def test_a_send_is_claimed_once_and_answering_its_survey_again_updates_the
     store: ContactStore,
 ) -> None:
     req = make_request("email", journey="nps_email", step="survey")
-    assert await store.claim_delivery(req) is None
-    # A retried attempt finds the claim of the one before: it must not send again.
-    assert await store.claim_delivery(req) == "sending"
-    await store.finish_delivery(req.key, "sent", provider_id="<id@example.com>")
-    assert await store.claim_delivery(req) == "sent"
+    assert await store.claim_delivery(req) == Claim("claimed", 1, held=True)
+    assert await store.hand_over_delivery(req.key, 1)
+    # A retry finds the hand-over of the one before: it holds the claim to reconcile.
+    assert await store.claim_delivery(req) == Claim("sending", 2, held=True)
+    assert await store.finish_delivery(req.key, 2, "sent", provider_id="<id@example.com>")
+    assert await store.claim_delivery(req) == Claim("sent", 2, held=False)
 
     await store.record_nps_answer(req.key, 6, None)
     await store.record_nps_answer(req.key, 9, "better after the call")
     [answer] = await store.nps_answers_of("nps_email")
     assert (answer["contact_id"], answer["step_id"]) == ("c1", "survey")
     assert (answer["score"], answer["comment"]) == (9, "better after the call")
+
+
+async def test_a_claim_left_by_a_dead_attempt_is_taken_over_once_and_only_its_holder_sends(
+    store: ContactStore,
+) -> None:
+    req = make_request("sms")
+    assert (await store.claim_delivery(req)).held  # attempt 1 dies before the hand-over
+
+    # Retries taking it over at the same moment never hold it under the same number; the last
+    # to take it holds it.
+    claims = await asyncio.gather(*(store.claim_delivery(req) for _ in range(3)))
+    held = [c.attempt for c in claims if c.held]
+    assert held and len(set(held)) == len(held)
+    holder = max(held)
+
+    # The attempts overtaken, still running somewhere, can neither hand over nor record nor
+    # release.
+    for overtaken in {1, *held} - {holder}:
+        assert not await store.hand_over_delivery(req.key, overtaken)
+        assert not await store.finish_delivery(req.key, overtaken, "sent")
+        await store.release_delivery(req.key, overtaken)
+    row = await store.delivery(req.key)
+    assert row is not None and (row["status"], row["attempt"]) == ("claimed", holder)
+
+    assert await store.hand_over_delivery(req.key, holder, fingerprint="f" * 64)
+    row = await store.delivery(req.key)
+    assert row is not None and (row["status"], row["fingerprint"]) == ("sending", "f" * 64)
+    await store.release_delivery(req.key, holder)
+    assert await store.delivery(req.key) is None
 
 
 async def test_tags_and_audiences_are_sets_per_contact(store: ContactStore) -> None:
@@ -203,9 +234,7 @@ async def test_the_migrations_create_exactly_the_tables_and_columns_the_schema_d
                 "unique": {tuple(u["column_names"]) for u in found.get_unique_constraints(table)},
                 # PostgreSQL lists the index behind a unique constraint as well.
                 "indexes": {
-                    i["name"]
-                    for i in found.get_indexes(table)
-                    if "duplicates_constraint" not in i
+                    i["name"] for i in found.get_indexes(table) if "duplicates_constraint" not in i
                 },
             }
         return tables

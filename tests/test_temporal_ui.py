@@ -11,13 +11,14 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
+from journeys.channels import CHANNELS
 from journeys.contacts import Contact
 from journeys.identity import workflow_id
 from journeys.models import JourneyEvent
 from journeys.spec import JourneySpec
 from tests.api_fixtures import GatewayStack, new_contact_id
 from tests.gateway_fixtures import wait_at
-from workflows.journey import JourneyWorkflow
+from workflows.journey import SEND_HEARTBEAT_TIMEOUT, JourneyWorkflow
 from workflows.runs import hand_event, start_journey
 
 SHOWN = {
@@ -149,3 +150,12 @@ async def test_every_activity_and_timer_has_a_summary(gateway_stack: GatewayStac
         ("activity", "audience remove 'gads'"),
         ("activity", "tag +FINISHED"),
     ]
+    # A send whose worker died is retried within seconds: it heartbeats.
+    [send] = [
+        e.activity_task_scheduled_event_attributes
+        for e in (await handle.fetch_history()).events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name
+        == CHANNELS["email"].activity
+    ]
+    assert send.heartbeat_timeout.ToTimedelta() == SEND_HEARTBEAT_TIMEOUT

@@ -61,6 +61,12 @@ STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
+# A send heartbeats every 2 s (activities.deliveries), so a worker that died mid-send is noticed
+# and the send retried within this, not after the start-to-close timeout.
+SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+# A live send is only cut off after this: a new SMTP session and a message take several commands
+# of up to 30 s each (activities.smtp), and a send cut off mid-DATA must be reconciled.
+SEND_TIMEOUT = timedelta(minutes=3)
 # Event ids a run carries across continue-as-new to recognise a copy (see RunState).
 SEEN_EVENT_IDS_KEPT = 500
 
@@ -250,7 +256,8 @@ class JourneyWorkflow:
                 channel.activity,
                 request,
                 result_type=SendResult,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                start_to_close_timeout=SEND_TIMEOUT,
+                heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
                 retry_policy=SEND_RETRY,
                 summary=f"{channel.display} '{step.id}' with template "
                 f"{template}{suffix}",

@@ -46,6 +46,8 @@ VAPID_MAX_AGE = 24 * 3600
 # RFC 8030 section 7.2: every push service takes at least this much; the sink takes no more.
 MAX_PAYLOAD = 4096
 URGENCIES = ("very-low", "low", "normal", "high")
+# RFC 8030 section 5.4: a Topic is at most 32 characters of the URL-safe base64 alphabet.
+_TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 # What FCM registration tokens are made of; anything else is INVALID_ARGUMENT there too.
 _FCM_TOKEN = re.compile(r"^[\w:.-]{1,4096}$")
 ACCESS_TOKEN_SECONDS = 3600
@@ -115,7 +117,7 @@ def _vapid_key_of(authorization: str, origin: str) -> str:
 class WebPushSink(HttpSink):
     """A push service. `new_subscription()` (or `POST /subscriptions`) makes a subscription as
     a browser would; messages pushed to it are kept, decrypted, in `messages`: endpoint,
-    payload (JSON decoded when it is JSON), ttl, urgency, id, at."""
+    payload (JSON decoded when it is JSON), ttl, urgency, topic, id, at."""
 
     def __init__(self, jsonl: Path | None = None) -> None:
         super().__init__(jsonl)
@@ -179,6 +181,9 @@ class WebPushSink(HttpSink):
         urgency = request.headers.get("Urgency", "normal")
         if ttl < 0 or urgency not in URGENCIES:
             return self._error(400, f"bad TTL {ttl} or Urgency {urgency!r}")
+        topic = request.headers.get("Topic")
+        if topic is not None and not _TOPIC.match(topic):
+            return self._error(400, "a Topic is at most 32 base64url characters (RFC 8030)")
         if request.headers.get("Content-Encoding") != "aes128gcm":
             return self._error(415, "the body must be encrypted with aes128gcm (RFC 8291)")
         body = await request.read()
@@ -206,6 +211,7 @@ class WebPushSink(HttpSink):
                 "payload": payload,
                 "ttl": ttl,
                 "urgency": urgency,
+                "topic": topic,
                 "at": datetime.now(UTC).isoformat(),
             }
         )
@@ -252,7 +258,9 @@ def _fcm_error(
 class FcmSink(HttpSink):
     """FCM's HTTP v1 send API for one project. Accepts `access_token` as a bearer token, and the
     tokens its `/token` endpoint issued for service-account files from
-    `write_service_account()`. Keeps `messages`: token, notification, data, name, at."""
+    `write_service_account()`. Keeps `messages`: token, notification, data, collapse (the
+    message's collapse keys: android collapse_key and notification tag, apns-collapse-id,
+    webpush Topic), name, at."""
 
     def __init__(
         self,
@@ -390,10 +398,28 @@ class FcmSink(HttpSink):
                 "token": token,
                 "notification": notification,
                 "data": data,
+                "collapse": _collapse_keys(message),
                 "at": datetime.now(UTC).isoformat(),
             }
         )
         return web.json_response({"name": name})
+
+
+def _collapse_keys(message: dict[str, Any]) -> dict[str, Any]:
+    """The collapse keys an FCM message sets for each platform."""
+
+    def at(*path: str) -> Any:
+        value: Any = message
+        for name in path:
+            value = value.get(name) if isinstance(value, dict) else None
+        return value
+
+    return {
+        "android": at("android", "collapse_key"),
+        "android_tag": at("android", "notification", "tag"),
+        "apns": at("apns", "headers", "apns-collapse-id"),
+        "webpush": at("webpush", "headers", "Topic"),
+    }
 
 
 def settings_for(fcm: FcmSink, vapid_private_key: str) -> dict[str, Any]:

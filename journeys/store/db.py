@@ -41,7 +41,7 @@ from journeys.models import ContactFacts, JourneyEvent, SendRequest
 from journeys.store import outbox
 from journeys.store.migrations import migrate
 from journeys.store.outbox import HeldEvent
-from journeys.store.rows import event_row, remembered, utc_now
+from journeys.store.rows import CLAIMED, SENDING, Claim, event_row, remembered, utc_now
 from journeys.store.schema import (
     audience_memberships,
     contacts,
@@ -275,36 +275,95 @@ class ContactStore:
 
     # the delivery ledger ----------------------------------------------------------------------
 
-    async def claim_delivery(self, req: SendRequest) -> str | None:
-        """Record that this send is being handed to the provider.
+    async def claim_delivery(self, req: SendRequest) -> Claim:
+        """Claim `req.key` for this attempt (see `Claim`).
 
-        Returns None when the claim is new (go ahead and send), otherwise the status an earlier
-        attempt left: 'sent', 'failed', or 'sending' (an attempt died mid-call: outcome unknown).
+        A new key is claimed as attempt 1. A key left `claimed` (an attempt died before handing
+        the message over) or `sending` (after) is taken over under the next attempt number, in
+        one UPDATE that compares the number read: of two attempts taking it over at once, one
+        holds it. `sent` and `failed` are final.
         """
         now = utc_now()
-        row = {**req.model_dump(), "status": "sending", "created_at": now, "updated_at": now}
-        try:
-            await self._write(lambda conn: conn.execute(insert(deliveries).values(row)))
-            return None
-        except IntegrityError:
-            query = select(deliveries.c.status).where(deliveries.c.key == req.key)
-            return str(await self._read(lambda conn: conn.scalar(query)))
+        row = {**req.model_dump(), "status": CLAIMED, "attempt": 1}
+        fresh = self._insert(deliveries).values(**row, created_at=now, updated_at=now)
+        current = select(deliveries.c.status, deliveries.c.attempt).where(
+            deliveries.c.key == req.key
+        )
 
-    async def finish_delivery(
-        self, key: str, status: str, provider_id: str | None = None, error: str | None = None
-    ) -> None:
+        def claim(conn: Connection) -> Claim:
+            # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT here.
+            if conn.execute(fresh.on_conflict_do_nothing().returning(deliveries.c.key)).first():
+                return Claim(CLAIMED, 1, held=True)
+            status, attempt = conn.execute(current).one()
+            if status not in (CLAIMED, SENDING):
+                return Claim(status, attempt, held=False)
+            take_over = (
+                update(deliveries)
+                .where(
+                    and_(
+                        deliveries.c.key == req.key,
+                        deliveries.c.status == status,
+                        deliveries.c.attempt == attempt,
+                    )
+                )
+                .values(attempt=attempt + 1, updated_at=utc_now())
+            )
+            held = bool(conn.execute(take_over).rowcount)
+            return Claim(status, attempt + 1 if held else attempt, held=held)
+
+        return await self._write(claim)
+
+    async def hand_over_delivery(
+        self, key: str, attempt: int, fingerprint: str | None = None
+    ) -> bool:
+        """The message is about to leave: `sending` from now on. False (and nothing changed)
+        when `attempt` no longer holds the claim: a later attempt took it over, so this one must
+        not send."""
         stmt = (
             update(deliveries)
-            .where(deliveries.c.key == key)
-            .values(status=status, provider_id=provider_id, error=error, updated_at=utc_now())
+            .where(
+                and_(
+                    deliveries.c.key == key,
+                    deliveries.c.attempt == attempt,
+                    deliveries.c.status.in_((CLAIMED, SENDING)),
+                )
+            )
+            .values(status=SENDING, fingerprint=fingerprint, updated_at=utc_now())
         )
-        await self._write(lambda conn: conn.execute(stmt))
+        return await self._write(lambda conn: bool(conn.execute(stmt).rowcount))
 
-    async def release_delivery(self, key: str) -> None:
+    async def finish_delivery(
+        self,
+        key: str,
+        attempt: int,
+        status: str,
+        provider_id: str | None = None,
+        error: str | None = None,
+        reconciled: str | None = None,
+    ) -> bool:
+        """Record the outcome of `attempt`; False when a later attempt holds the claim."""
+        stmt = (
+            update(deliveries)
+            .where(and_(deliveries.c.key == key, deliveries.c.attempt == attempt))
+            .values(
+                status=status,
+                provider_id=provider_id,
+                error=error,
+                reconciled=reconciled,
+                updated_at=utc_now(),
+            )
+        )
+        return await self._write(lambda conn: bool(conn.execute(stmt).rowcount))
+
+    async def release_delivery(self, key: str, attempt: int) -> None:
         """The provider certainly did not take the message (connection refused, 5xx): forget the
         claim so the retry sends it."""
         stmt = delete(deliveries).where(
-            and_(deliveries.c.key == key, deliveries.c.status == "sending")
+            and_(
+                deliveries.c.key == key,
+                deliveries.c.attempt == attempt,
+                deliveries.c.status.in_((CLAIMED, SENDING)),
+            )
         )
         await self._write(lambda conn: conn.execute(stmt))
 
@@ -491,6 +550,11 @@ class ContactStore:
             created_at=utc_now(),
         )
         await self._write(lambda conn: conn.execute(stmt.on_conflict_do_nothing()))
+
+    async def onsite_queued(self, key: str) -> bool:
+        """Whether the on-site message of send `key` was queued (shown or not)."""
+        query = select(onsite_messages.c.delivery_key).where(onsite_messages.c.delivery_key == key)
+        return await self._read(lambda conn: conn.execute(query).first() is not None)
 
     async def pending_onsite(self, contact_id: str) -> list[dict[str, Any]]:
         query = (

@@ -119,6 +119,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX held_events_due ON held_events (retry_at, id)",
         ],
     ),
+    (
+        4,
+        "deliveries: the attempt holding the claim, what left, how an unknown outcome was settled",
+        [
+            "ALTER TABLE deliveries ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE deliveries ADD COLUMN fingerprint VARCHAR(64)",
+            "ALTER TABLE deliveries ADD COLUMN reconciled VARCHAR(16)",
+        ],
+    ),
 ]
 
 

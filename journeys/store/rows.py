@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +10,24 @@ from sqlalchemy import insert
 
 from journeys.models import JourneyEvent
 from journeys.store.schema import processed_events
+
+# A send's ledger row from its claim until the message is handed over to the provider: nothing
+# has left, so whoever holds the claim next sends.
+CLAIMED = "claimed"
+# Handed over, the outcome not yet recorded: it may have gone out.
+SENDING = "sending"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What claiming a send found. `held`: this attempt holds the key under number `attempt`,
+    taken from `status`: `claimed` (send) or `sending` (an earlier attempt handed the message
+    over and its outcome is unknown: reconcile). Not held: `sent` or `failed` (final), or
+    `claimed`/`sending` taken over by another attempt at the same moment."""
+
+    status: str
+    attempt: int
+    held: bool
 
 
 def utc_now() -> datetime:
@@ -30,5 +49,3 @@ def remembered(event_id: str, contact_id: str) -> Any:
     return insert(processed_events).values(
         event_id=event_id, contact_id=contact_id, created_at=utc_now()
     )
-
-

@@ -50,7 +50,8 @@ audience_memberships = Table(
     Column("added_at", DateTime(timezone=True), nullable=False),
 )
 
-# The ledger: one row per intended message, written before and after the provider call.
+# The ledger: one row per intended message, written at the claim, at the hand-over to the provider
+# and with the outcome (see activities.deliveries).
 deliveries = Table(
     "deliveries",
     metadata,
@@ -62,8 +63,15 @@ deliveries = Table(
     Column("channel", String(16), nullable=False),
     Column("template", String(128), nullable=False),
     Column("variant", String(64)),
-    # sending: handed to the provider, outcome not yet recorded; sent; failed
+    # claimed: an attempt is preparing it, nothing left yet; sending: handed to the provider,
+    # outcome not yet recorded; sent; failed
     Column("status", String(16), nullable=False),
+    # The number of the attempt holding the claim: only that attempt may hand over or finish.
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    # What the channel recognises its message by in the provider's log (an SMS body's SHA-256).
+    Column("fingerprint", String(64)),
+    # How a retry settled an unknown outcome: 'found' (the provider had it) or 'resent'.
+    Column("reconciled", String(16)),
     Column("provider_id", String(128)),
     Column("error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
