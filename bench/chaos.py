@@ -111,6 +111,8 @@ class Plan:
 
 @dataclass
 class Figures:
+    """What one scenario came to (see the module's docstring for how each is counted)."""
+
     scenario: str
     runs: int = 0
     unfinished: int = 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import aiohttp
-import pytest
 
 from bench.chaos import Plan, run_scenario
 from devstack.sinks.sms import SmsSink
@@ -21,15 +20,11 @@ SHORT = Plan(
     kill_at_messages=(6, 34, 56),
     temporal_stops=(),
     smtp_down=(14, 5),
-    drain_limit=60,
+    # A bound, not the expected time: the runs complete some 20-60 s after the chaos.
+    drain_limit=120,
 )
 
 
-@pytest.mark.skip(
-    reason="a worker killed between the ledger claim and Twilio's or the SMTP server's answer "
-    "leaves the row 'sending' and every retry reports a duplicate: 2 of 72 messages lost, 3 rows "
-    "undecided (the send protocol of branch 'exactly' is to fix it)"
-)
 async def test_no_message_is_lost_or_sent_twice_through_worker_kills_and_failing_providers() -> (
     None
 ):
