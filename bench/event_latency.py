@@ -39,7 +39,13 @@ from temporalio.worker import Worker
 
 from bench.bare import STARTED, BareWorkflow, note_start
 from devstack.sinks.mail import MailSink
-from devstack.stack import DevPorts, dev_settings, start_temporal, wait_for_temporal
+from devstack.stack import (
+    DevPorts,
+    dev_settings,
+    settings_env,
+    start_temporal,
+    wait_for_temporal,
+)
 from gateway.tracking import MACHINE_WINDOW
 from journeys import eventloop
 from journeys.contacts import Contact
@@ -205,21 +211,8 @@ async def bare_latency(
 
 async def start_stack(settings: Settings, port: int) -> asyncio.subprocess.Process:
     """bench/stack.py with these settings; returns once its gateway answers."""
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "JOURNEYS_DATABASE_URL": settings.database_url,
-        "JOURNEYS_GATEWAY_URL": settings.gateway_url,
-        "JOURNEYS_TASK_QUEUE": settings.task_queue,
-        # Encrypted as in production (dev_settings made the key).
-        "JOURNEYS_PAYLOAD_KEYS": settings.payload_keys.get_secret_value()
-        if settings.payload_keys
-        else "",
-        "SMTP_HOST": settings.smtp_host,
-        "SMTP_PORT": str(settings.smtp_port),
-    }
     stack = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.stack", str(port), env=env
+        sys.executable, "-m", "bench.stack", str(port), env=settings_env(settings)
     )
     async with httpx.AsyncClient() as http, asyncio.timeout(60):
         while True:

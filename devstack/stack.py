@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -79,6 +80,22 @@ def dev_settings(data_dir: Path, ports: DevPorts) -> Settings:
             "fcm_credentials_file": None,
         }
     )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """This process's environment with `settings` in it, for a `journeys` process (a worker) or
+    a bench's stack to read the same settings; a setting that is None is left out."""
+    env = dict(os.environ)
+    for name, field in Settings.model_fields.items():
+        assert field.alias is not None  # every setting is read from its variable
+        value = getattr(settings, name)
+        if value is None:
+            env.pop(field.alias, None)
+        else:
+            env[field.alias] = str(
+                value.get_secret_value() if isinstance(value, SecretStr) else value
+            )
+    return env
 
 
 def start_temporal(data_dir: Path, ports: DevPorts) -> subprocess.Popen[bytes]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+import random
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 class HttpSink:
     """What the HTTP stand-ins (Twilio, web push, FCM) share: an aiohttp app in the caller's
-    loop, a request count, a queue of failures to answer with, and the messages kept (also as
-    JSON lines in `jsonl`, if given)."""
+    loop, a request count, a queue of failures to answer with, flakiness (off unless asked
+    for), and the messages kept (also as JSON lines in `jsonl`, if given)."""
 
     def __init__(self, jsonl: Path | None) -> None:
         self.jsonl = jsonl
@@ -24,6 +25,12 @@ class HttpSink:
         # Every request received, answered with success or not.
         self.requests = 0
         self._failures: list[int] = []
+        # Flakiness (off by default): the share of POSTs answered with one of the statuses.
+        self._flaky_share = 0.0
+        self._flaky_statuses: Sequence[int] = ()
+        self._flaky_draw = random.Random()
+        # How many requests flakiness answered with an error.
+        self.flaky_failures = 0
         self._runner: web.AppRunner | None = None
         self._host = "127.0.0.1"
         self._port = 0
@@ -36,6 +43,14 @@ class HttpSink:
         """Answer the next `times` requests with `status` (500, 503, 429, ...) before looking
         at them."""
         self._failures.extend([status] * times)
+
+    def be_flaky(self, share: float, statuses: Sequence[int] = (500, 429), seed: int = 0) -> None:
+        """From now on answer a random `share` of the POST requests (the ones that send) with one
+        of `statuses`, before looking at them, as a provider having a bad day does; drawn from
+        `seed`, so a run can be repeated. A share of 0 makes it reliable again."""
+        self._flaky_share = share
+        self._flaky_statuses = statuses
+        self._flaky_draw = random.Random(seed)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen and return the port actually bound."""
@@ -69,7 +84,14 @@ class HttpSink:
     @web.middleware
     async def _count_and_fail(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
         self.requests += 1
-        if self._failures:
-            status = self._failures.pop(0)
+        status = self._failures.pop(0) if self._failures else self._flaky(request)
+        if status is not None:
             return self._error(status, HTTPStatus(status).phrase)
         return await handler(request)
+
+    def _flaky(self, request: web.Request) -> int | None:
+        """The error flakiness answers `request` with, or None to serve it."""
+        if request.method != "POST" or self._flaky_draw.random() >= self._flaky_share:
+            return None
+        self.flaky_failures += 1
+        return self._flaky_draw.choice(self._flaky_statuses)
