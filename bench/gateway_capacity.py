@@ -48,6 +48,8 @@ from workflows.runs import start_journey
 
 TIMEOUT = 10.0
 HELD = 1.0
+# Between two steps, and before an endpoint's first: what the last one queued is worked off.
+DRAIN = 10.0
 SECRET = "bench-secret-not-for-production"
 API_KEY = "bench-api-key"
 BIN = Path(sys.executable).parent
@@ -107,6 +109,7 @@ async def ladder(
 ) -> None:
     """Each rate in turn, until one is not held."""
     held = 0.0
+    await asyncio.sleep(DRAIN)
     for rate in rates:
         achieved, worst, failures = await measure(rate, seconds, send)
         print(
@@ -116,7 +119,7 @@ async def ladder(
         if worst >= HELD or failures:
             break
         held = rate
-        await asyncio.sleep(3)  # let the queues drain before the next step
+        await asyncio.sleep(DRAIN)  # let the queues drain before the next step
     print(f"  {name}: holds {held:.0f}/s at a p99 under {HELD:g} s")
 
 
