@@ -104,15 +104,19 @@ async def wait_for_step(env: WorkflowEnvironment, handle: WorkflowHandle, step: 
 SHOWN = {
     EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activity",
     EventType.EVENT_TYPE_TIMER_STARTED: "timer",
+    EventType.EVENT_TYPE_MARKER_RECORDED: "local activity",
 }
 
 
 async def summaries(client: Client, handle: WorkflowHandle[Any, Any]) -> list[tuple[str, str]]:
-    """(activity or timer, its summary) of every activity scheduled and timer started, in order."""
+    """(activity or timer, its summary) of every activity scheduled, local activity run and timer
+    started, in order. Markers that say nothing (a `workflow.patched` marker) are left out."""
     found = []
     for event in (await handle.fetch_history()).events:
         if event.event_type in SHOWN:
             summary = event.user_metadata.summary if event.HasField("user_metadata") else None
+            if summary is None and event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+                continue
             text = (await client.data_converter.decode([summary]))[0] if summary else None
             found.append((SHOWN[event.event_type], text))
     return found

@@ -46,7 +46,7 @@ async def test_a_run_started_by_its_trigger_tells_its_story(gateway_stack: Gatew
         "2026-11-30 09:15:00 UTC."
     )
     assert await summaries(stack.client, handle) == [
-        ("activity", "may email 'intro' go now (quiet hours, frequency cap)"),
+        ("local activity", "may email 'intro' go now (quiet hours, frequency cap)"),
         ("activity", "email 'intro' with template lead_intro"),
         ("timer", "wait up to 3 days for 'intro' to be opened"),
     ]
@@ -125,7 +125,7 @@ async def test_every_activity_and_timer_has_a_summary(gateway_stack: GatewayStac
     assert kind == "timer"
     assert re.fullmatch(r"wait until 09:00 local \([0-9.e-]+ s at speed 86400\)", until)
     assert found == [
-        ("activity", "may email 'offer' go now (quiet hours, frequency cap)"),
+        ("local activity", "may email 'offer' go now (quiet hours, frequency cap)"),
         ("activity", f"email 'offer' with template {template} (variant {variant})"),
         ("activity", "seconds until 09:00 local"),
         ("timer", "wait 2 hours (0.083333 s at speed 86400)"),

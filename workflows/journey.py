@@ -330,7 +330,10 @@ class JourneyWorkflow:
         # for, and the next check must not find it still night.
         moment = workflow.now()
         while True:
-            window = await workflow.execute_activity(
+            # A local activity: asked before every send, it must not cost what a send costs. As
+            # an activity it added about a quarter of the CPU an event takes (Temporal 34 -> 45
+            # ms, worker 29 -> 39 ms) and tripled the p99 of an open-to-next-email at 20/s.
+            window = await workflow.execute_local_activity(
                 "send_window",
                 SendWindowRequest(send=request, now=moment, when_capped=step.when_capped),
                 result_type=SendWindow,
