@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -30,12 +29,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.bare import BareListener
 from bench.event_latency import BROWSER, at_steady_rate, free_port
-from devstack.stack import DevPorts, dev_settings, start_temporal, wait_for_temporal
+from devstack.stack import DevPorts, dev_settings, settings_env, start_temporal, wait_for_temporal
 from journeys import eventloop
 from journeys.contacts import Contact
 from journeys.identity import register_search_attributes
@@ -50,7 +50,6 @@ TIMEOUT = 10.0
 HELD = 1.0
 # Between two steps, and before an endpoint's first: what the last one queued is worked off.
 DRAIN = 10.0
-SECRET = "bench-secret-not-for-production"
 API_KEY = "bench-api-key"
 BIN = Path(sys.executable).parent
 
@@ -189,19 +188,8 @@ async def run_gateways(
     contacts: int,
     running: list[asyncio.subprocess.Process],
 ) -> None:
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "JOURNEYS_DATABASE_URL": settings.database_url,
-        "JOURNEYS_TASK_QUEUE": settings.task_queue,
-        "JOURNEYS_SECRET_KEY": SECRET,
-        "JOURNEYS_API_KEY": API_KEY,
-        "TWILIO_AUTH_TOKEN": "bench-twilio-token",
-        # Encrypted as in production (dev_settings made the key).
-        "JOURNEYS_PAYLOAD_KEYS": settings.payload_keys.get_secret_value()
-        if settings.payload_keys
-        else "",
-    }
+    # The embedded stack's settings (its payload key: encrypted as in production), with the API on.
+    env = settings_env(settings.model_copy(update={"api_key": SecretStr(API_KEY)}))
     running.append(await start(["worker"], env))
     store = await open_store(settings.database_url)
     try:
@@ -213,7 +201,7 @@ async def run_gateways(
         await start_journey(client, LISTENER, contact_id, settings.task_queue)
     pixels = [
         make_token(
-            SECRET,
+            settings.secret_key.get_secret_value(),
             OPEN,
             MessageClaims(
                 contact_id=c, channel="email", key=f"bench/{c}", journey_id="listener",
