@@ -12,10 +12,24 @@ JOURNEY_ID = SearchAttributeKey.for_keyword("JourneyId")
 JOURNEY_VERSION = SearchAttributeKey.for_int("JourneyVersion")
 CONTACT_ID = SearchAttributeKey.for_keyword("ContactId")
 STEP = SearchAttributeKey.for_keyword("Step")
-SEARCH_ATTRIBUTES = (JOURNEY_ID, JOURNEY_VERSION, CONTACT_ID, STEP)
+# A plan run: its template, its state (running, finished, cancelled) and who has open tasks in it
+# (person ids, opaque like contact ids).
+PLAN_TEMPLATE = SearchAttributeKey.for_keyword("PlanTemplate")
+PLAN_STATE = SearchAttributeKey.for_keyword("PlanState")
+PLAN_OWNERS = SearchAttributeKey.for_keyword_list("PlanOwners")
+SEARCH_ATTRIBUTES = (
+    JOURNEY_ID,
+    JOURNEY_VERSION,
+    CONTACT_ID,
+    STEP,
+    PLAN_TEMPLATE,
+    PLAN_STATE,
+    PLAN_OWNERS,
+)
 _INDEXED_TYPES = {
     SearchAttributeIndexedValueType.KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     SearchAttributeIndexedValueType.INT: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    SearchAttributeIndexedValueType.KEYWORD_LIST: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
 }
 
 

@@ -96,8 +96,7 @@ def _step_problems(
         about = next((s for s in spec.steps if s.id == step.step), None)
         if step.step is not None and step.step not in known_ids:
             found.append(
-                f"wait_for refers to unknown step {step.step!r}"
-                f"{did_you_mean(step.step, known_ids)}"
+                f"wait_for refers to unknown step {step.step!r}{did_you_mean(step.step, known_ids)}"
             )
         elif about is not None and not isinstance(about, SendStep):
             found.append(f"wait_for refers to {step.step!r}, a {about.kind} step, not a send")

@@ -28,6 +28,11 @@ WEB = "web"
 # The status callback URL of an SMS: Twilio hands it back with each delivery report, and the
 # gateway reads from it the send the report is about.
 SMS_STATUS = "sms_status"
+# A team member's links in plan notifications: one task (complete, approve, reject), their page of
+# open tasks, and their calendar feed of due dates.
+TASK = "task"
+MY_TASKS = "my_tasks"
+CALENDAR = "calendar"
 
 _DAY = 24 * 3600
 # An unsubscribe link must keep working for as long as someone may dig an old message out of
@@ -43,6 +48,11 @@ NPS_MAX_AGE = 90 * _DAY
 WEB_MAX_AGE = 30 * _DAY
 # Carriers report within hours, 'undelivered' sometimes days later; a week covers both.
 SMS_STATUS_MAX_AGE = 7 * _DAY
+# A task link lives as long as a plan may run late; a person's page and feed as long as an
+# unsubscribe link (a calendar keeps polling the same URL for as long as it is subscribed).
+TASK_MAX_AGE = 180 * _DAY
+MY_TASKS_MAX_AGE = UNSUBSCRIBE_MAX_AGE
+CALENDAR_MAX_AGE = UNSUBSCRIBE_MAX_AGE
 
 MAX_AGE = {
     UNSUBSCRIBE: UNSUBSCRIBE_MAX_AGE,
@@ -51,6 +61,9 @@ MAX_AGE = {
     NPS: NPS_MAX_AGE,
     WEB: WEB_MAX_AGE,
     SMS_STATUS: SMS_STATUS_MAX_AGE,
+    TASK: TASK_MAX_AGE,
+    MY_TASKS: MY_TASKS_MAX_AGE,
+    CALENDAR: CALENDAR_MAX_AGE,
 }
 
 
@@ -80,6 +93,22 @@ class WebClaims(BaseModel):
     """The website visitor, identified by the site that embedded the SDK."""
 
     contact_id: str
+
+
+class TaskClaims(BaseModel):
+    """A link to one task of one plan run, for the person it was sent to."""
+
+    plan_id: str
+    task_id: str
+    person_id: str
+    signed_at: datetime | None = Field(None, exclude=True)
+
+
+class PersonClaims(BaseModel):
+    """A team member's own page or calendar feed."""
+
+    person_id: str
+    signed_at: datetime | None = Field(None, exclude=True)
 
 
 Claims = TypeVar("Claims", bound=BaseModel)
@@ -183,3 +212,20 @@ def status_callback_url(settings: Settings, req: SendRequest) -> str:
 def web_token(settings: Settings, contact_id: str) -> str:
     """The token a site puts in the SDK's script tag to identify the signed-in contact."""
     return _sign(settings, WEB, WebClaims(contact_id=contact_id))
+
+
+def task_links(settings: Settings, plan_id: str, task_id: str, person_id: str) -> dict[str, str]:
+    """Signed gateway URLs a plan notification carries for `person_id`: `task` (the task's page,
+    where it is completed, approved or rejected), `my_tasks` and `calendar`."""
+    base = _base(settings)
+    task = _sign(settings, TASK, TaskClaims(plan_id=plan_id, task_id=task_id, person_id=person_id))
+    return {"task": f"{base}/tasks/{task}", **person_links(settings, person_id)}
+
+
+def person_links(settings: Settings, person_id: str) -> dict[str, str]:
+    """A team member's page of open tasks and their iCalendar feed of due dates."""
+    base, claims = _base(settings), PersonClaims(person_id=person_id)
+    return {
+        "my_tasks": f"{base}/my-tasks/{_sign(settings, MY_TASKS, claims)}",
+        "calendar": f"{base}/calendar/{_sign(settings, CALENDAR, claims)}.ics",
+    }

@@ -56,13 +56,10 @@ def _reference_problems(plan: PlanSpec, task: TaskSpec) -> list[str]:
             )
         elif task.sent_back_to is None:
             found.append(
-                "approves more than one task: say which one a rejection goes back to "
-                "('on_reject')"
+                "approves more than one task: say which one a rejection goes back to ('on_reject')"
             )
         elif task.sent_back_to not in _before(plan, task.id):
-            found.append(
-                f"on_reject {task.sent_back_to!r} is not a task this approval comes after"
-            )
+            found.append(f"on_reject {task.sent_back_to!r} is not a task this approval comes after")
     return found
 
 

@@ -40,7 +40,8 @@ from sqlalchemy.exc import IntegrityError
 from journeys.contacts import Contact
 from journeys.models import ContactFacts, JourneyEvent, SendRequest, SendWindow
 from journeys.plans.people import Person
-from journeys.store import outbox, team
+from journeys.plans.records import OpenTask, PlanRecord
+from journeys.store import outbox, plans, team
 from journeys.store.migrations import migrate
 from journeys.store.outbox import HeldEvent
 from journeys.store.rows import (
@@ -61,6 +62,8 @@ from journeys.store.schema import (
     onsite_messages,
     opt_changes,
     people,
+    plan_runs,
+    plan_tasks,
     processed_events,
     push_subscriptions,
     send_checks,
@@ -239,6 +242,22 @@ class ContactStore:
 
     async def team_members(self) -> list[Person]:
         return await self._read(team.everyone)
+
+    # plan runs (statements in journeys.store.plans) ------------------------------------------
+
+    async def record_plan(self, plan: PlanRecord) -> None:
+        """Write a plan run as it stands now (the plan workflow, after every change)."""
+        runs, tasks = self._insert(plan_runs), self._insert(plan_tasks)
+        await self._write(lambda conn: plans.record(conn, runs, tasks, plan))
+
+    async def plan(self, plan_id: str) -> PlanRecord | None:
+        return await self._read(lambda conn: plans.one(conn, plan_id))
+
+    async def plans_of(self, template: str) -> list[PlanRecord]:
+        return await self._read(lambda conn: plans.of_template(conn, template))
+
+    async def open_tasks_of(self, person_id: str) -> list[OpenTask]:
+        return await self._read(lambda conn: plans.open_tasks_of(conn, person_id))
 
     async def get_contact(self, contact_id: str) -> Contact | None:
         query = select(contacts).where(contacts.c.id == contact_id)

@@ -191,6 +191,42 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 updated_at TIMESTAMP WITH TIME ZONE NOT NULL)""",
         ],
     ),
+    (
+        9,
+        "plan runs and their tasks, as the plan workflow records them",
+        [
+            """CREATE TABLE plan_runs (
+                plan_id VARCHAR(255) PRIMARY KEY,
+                template VARCHAR(64) NOT NULL,
+                version INTEGER NOT NULL,
+                instance VARCHAR(128) NOT NULL,
+                target DATE NOT NULL,
+                manager VARCHAR(64),
+                state VARCHAR(16) NOT NULL,
+                started_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                finished_at TIMESTAMP WITH TIME ZONE,
+                updated_at TIMESTAMP WITH TIME ZONE NOT NULL)""",
+            "CREATE INDEX plan_runs_template ON plan_runs (template, started_at)",
+            """CREATE TABLE plan_tasks (
+                plan_id VARCHAR(255) NOT NULL,
+                task_id VARCHAR(64) NOT NULL,
+                template VARCHAR(64) NOT NULL,
+                position INTEGER NOT NULL,
+                title VARCHAR(200) NOT NULL,
+                kind VARCHAR(16) NOT NULL,
+                people JSON NOT NULL,
+                status VARCHAR(16) NOT NULL,
+                due_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                activated_at TIMESTAMP WITH TIME ZONE,
+                rounds INTEGER NOT NULL,
+                done_at TIMESTAMP WITH TIME ZONE,
+                done_by VARCHAR(64),
+                outcome VARCHAR(64),
+                PRIMARY KEY (plan_id, task_id))""",
+            "CREATE INDEX plan_tasks_status ON plan_tasks (status)",
+            "CREATE INDEX plan_tasks_template ON plan_tasks (template, task_id)",
+        ],
+    ),
 ]
 
 

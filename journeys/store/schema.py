@@ -6,6 +6,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -223,4 +224,44 @@ people = Table(
     Column("ends", String(8), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Plan runs as the plan workflow last recorded them (journeys.plans.records.PlanRecord).
+plan_runs = Table(
+    "plan_runs",
+    metadata,
+    Column("plan_id", String(255), primary_key=True),
+    Column("template", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("instance", String(128), nullable=False),
+    Column("target", Date, nullable=False),
+    Column("manager", String(64)),
+    Column("state", String(16), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("plan_runs_template", "template", "started_at"),
+)
+
+# Each task of each plan run (journeys.plans.records.TaskRecord): the open ones for pages and
+# calendars, the done ones for the report's estimates.
+plan_tasks = Table(
+    "plan_tasks",
+    metadata,
+    Column("plan_id", String(255), primary_key=True),
+    Column("task_id", String(64), primary_key=True),
+    Column("template", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("people", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("activated_at", DateTime(timezone=True)),
+    Column("rounds", Integer, nullable=False),
+    Column("done_at", DateTime(timezone=True)),
+    Column("done_by", String(64)),
+    Column("outcome", String(64)),
+    Index("plan_tasks_status", "status"),
+    Index("plan_tasks_template", "template", "task_id"),
 )
