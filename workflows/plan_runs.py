@@ -10,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from journeys.plans.changes import PlanChange
-from journeys.plans.records import PlanRecord
+from journeys.plans.records import PlanRecord, is_plan_id
 from journeys.plans.state import Refused
 
 # The ApplicationError type the plan workflow's validators raise for a change that does not apply.
@@ -23,6 +23,8 @@ class PlanNotFound(LookupError):
 
 async def change_plan(client: Client, plan_id: str, change: PlanChange) -> PlanRecord:
     """Apply `change` to the running plan `plan_id`; the plan as it stands after it."""
+    if not is_plan_id(plan_id):  # another run (a journey's) has no such update
+        raise PlanNotFound(plan_id)
     handle = client.get_workflow_handle(plan_id)
     try:
         return await handle.execute_update(change.kind, change, result_type=PlanRecord)

@@ -4,10 +4,11 @@ this record is what everyone else sees of it, and the history the estimates are 
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from journeys.plans.state import TaskStatus
 
@@ -15,9 +16,21 @@ from journeys.plans.state import TaskStatus
 PlanRunState = Literal["running", "finished", "cancelled"]
 
 
+# What names one piece of work in its plan's id, which Temporal's UI and the logs show: a slug,
+# never a person's name or address.
+INSTANCE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+Instance = Annotated[str, Field(pattern=f"^{INSTANCE_PATTERN}$", max_length=100)]
+_PLAN_ID = re.compile(rf"plan:[a-z][a-z0-9_]*:{INSTANCE_PATTERN}")
+
+
 def plan_workflow_id(template: str, instance: str) -> str:
-    """One run per (template, instance): `instance` names this piece of work (opaque, no PII)."""
+    """One run per (template, instance)."""
     return f"plan:{template}:{instance}"
+
+
+def is_plan_id(text: str) -> bool:
+    """Whether `text` is shaped like a plan run's id (not a journey run's, say)."""
+    return _PLAN_ID.fullmatch(text) is not None
 
 
 class TaskRecord(BaseModel):
