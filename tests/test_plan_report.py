@@ -168,7 +168,7 @@ def test_the_report_of_the_simulated_history_per_task_and_per_person() -> None:
     assert people["bo"].tasks == ["keyword_research", "approve_outline"]
     assert (people["bo"].runs, people["bo"].median_late_hours) == (8, -60)
     assert people["mia"].tasks == ["approve_outline"] and people["mia"].runs == 2
-    # dan: the images; eve: social promotions, 4, 28, 32, 52, 76 hours late.
+    # eve: social promotions, 4, 28, 32, 52, 76 hours late.
     assert (people["eve"].on_time, people["eve"].p80_late_hours) == (0, 52)
 
 
@@ -292,3 +292,74 @@ def test_journeys_plan_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     unknown = runner.invoke(app, ["plan", "report", "blog_pots"])
     assert unknown.exit_code == 1
     assert "no plan template 'blog_pots'" in unknown.output
+
+
+LAUNCH = """\
+id: launch
+version: 3
+description: A small launch.
+roles: {writer: Writer}
+holidays: PL
+tasks:
+  - id: draft
+    title: Draft
+    owner: writer
+    due: "-3bd"  # three working days before
+  - id: ship
+    title: Ship
+    owner: writer
+    due: 0d
+    after: [draft]
+"""
+
+
+def test_business_days_done_on_the_dot_and_the_diff_keeps_what_the_author_wrote(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "launch.yaml"
+    file.write_text(LAUNCH)
+    plan = load_plan(file)
+    runs = []
+    for n, target in enumerate([date(2027, 3, 15), date(2027, 3, 22), date(2027, 4, 5)]):
+        # Draft due Wednesday, done Thursday: -2bd would have been met. Ship done at its due time.
+        draft_due = datetime.combine(target - timedelta(days=5), time(17), UTC)
+        ship_due = datetime.combine(target, time(17), UTC)
+        runs.append(
+            PlanRecord(
+                plan_id=plan_workflow_id("launch", str(n)),
+                template="launch",
+                version=3,
+                instance=str(n),
+                target=target,
+                state="finished",
+                started_at=draft_due - timedelta(days=7),
+                tasks=[
+                    TaskRecord(
+                        task_id=task_id,
+                        title=task_id,
+                        kind="task",
+                        people=["ana"],
+                        status="done",
+                        due_at=due_at,
+                        rounds=1,
+                        done_at=done_at,
+                        done_by="ana",
+                    )
+                    for task_id, due_at, done_at in [
+                        ("draft", draft_due, draft_due + timedelta(days=1)),
+                        ("ship", ship_due, ship_due),
+                    ]
+                ],
+            )
+        )
+    report = plan_report(plan, runs)
+    assert [(t.on_time, t.median_late_hours) for t in report.tasks] == [(0, 24), (3, 0)]
+    assert [s.suggested for s in report.suggestions] == ["-2bd", "0d"]
+    assert report.tasks[0].median_hours_to_complete is None  # never activated in these records
+    diff = template_diff(LAUNCH, "launch.yaml", plan, report).splitlines()
+    assert [line for line in diff if line[:1] in "+-"][2:] == [
+        "-version: 3",
+        "+version: 4",
+        '-    due: "-3bd"  # three working days before',
+        "+    due: -2bd  # three working days before",
+    ]
