@@ -16,10 +16,10 @@ from journeys.plans.calendar import Offset
 from journeys.plans.library import load_plan
 from journeys.plans.records import PlanRecord, PlanRunState, TaskRecord, plan_workflow_id
 from journeys.plans.report import (
-    median,
     met_offset,
     p80,
     plan_report,
+    suggested_template,
     suggestions,
     template_diff,
 )
@@ -112,9 +112,7 @@ def simulated_history(plan: PlanSpec) -> list[PlanRecord]:
     ]
 
 
-def test_median_is_the_middle_and_p80_the_nearest_rank() -> None:
-    assert median([3, 1, 2]) == 2
-    assert median([4, 1, 3, 2]) == 2.5
+def test_p80_is_the_nearest_rank() -> None:
     # rank ceil(0.8 * 5) = 4 of 1..5; ceil(0.8 * 4) = 4 of 4; ceil(0.8 * 6) = 5 of 6
     assert p80([5, 1, 4, 2, 3]) == 4
     assert p80([10, 20, 30, 40]) == 40
@@ -208,9 +206,14 @@ def test_few_runs_keep_the_offset_and_no_task_is_due_after_one_that_waits_for_it
     assert all(s.suggested == s.current for s in suggestions(plan, older))
 
 
-def test_the_diff_changes_only_the_due_lines_and_the_version() -> None:
+def test_the_diff_changes_only_the_due_lines_and_the_version(tmp_path: Path) -> None:
     plan = load_plan(BLOG_POST)
     report = plan_report(plan, simulated_history(plan))
+    # The suggested template is a valid one: every due date still after those it waits for.
+    revised = tmp_path / "blog_post.yaml"
+    revised.write_text(suggested_template(BLOG_POST.read_text(), "blog_post.yaml", plan, report))
+    assert [t.due for t in load_plan(revised).tasks] == [s.suggested for s in report.suggestions]
+    assert load_plan(revised).version == 2
     diff = template_diff(BLOG_POST.read_text(), "blog_post.yaml", plan, report)
     changed = [
         line

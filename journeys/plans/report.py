@@ -103,10 +103,6 @@ class PlanReport(BaseModel):
         return [s for s in self.suggestions if s.suggested != s.current]
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def p80(values: Iterable[float]) -> float:
     """The nearest-rank 80th percentile: the value at rank ceil(0.8 n) in ascending order."""
     ordered = sorted(values)
@@ -129,7 +125,7 @@ def _figures(done: list[TaskRecord]) -> dict[str, float | int | None]:
         "runs": len(done),
         "on_time": on_time,
         "on_time_rate": round(on_time / len(done), 3) if done else None,
-        "median_late_hours": median(late) if late else None,
+        "median_late_hours": statistics.median(late) if late else None,
         "p80_late_hours": p80(late) if late else None,
     }
 
@@ -255,7 +251,7 @@ def plan_report(plan: PlanSpec, runs: list[PlanRecord], since: date | None = Non
                 kind=spec.kind,
                 open=still_open[spec.id],
                 redone=sum(1 for t in mine if t.rounds > 1),
-                median_hours_to_complete=median(to_complete) if to_complete else None,
+                median_hours_to_complete=statistics.median(to_complete) if to_complete else None,
                 **_figures(mine),
             )
         )
