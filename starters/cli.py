@@ -1,5 +1,6 @@
 """The `journeys` command line: validate and list journeys, import contacts, start journeys,
-hand events to runs, show where a contact is, and run the worker or the whole dev stack."""
+hand events to runs, show where a contact is, report how a team plan's runs went, and run the
+worker or the whole dev stack."""
 
 from __future__ import annotations
 
@@ -313,17 +314,20 @@ def _figure_cells(figures: Figures) -> list[str]:
 
 
 def _late(hours: float | None) -> str:
-    """Lateness as days and hours, signed: +2d 4h late, -1d 3h early."""
+    """Lateness in whole hours as days and hours, signed: +2d 4h late, -1d 3h early."""
     if hours is None:
         return "-"
-    return ("-" if hours < 0 else "+" if hours > 0 else "") + _span(abs(hours))
+    whole = round(hours)
+    return ("-" if whole < 0 else "+" if whole > 0 else "") + _span(abs(whole))
 
 
 def _span(hours: float | None) -> str:
     if hours is None:
         return "-"
     days, rest = divmod(round(hours), 24)
-    return " ".join([f"{days}d"] * bool(days) + [f"{rest}h"] * bool(rest or not days))
+    if not days:
+        return f"{rest}h"
+    return f"{days}d {rest}h" if rest else f"{days}d"
 
 
 def _csv_text(file: Path) -> str:
