@@ -138,6 +138,10 @@ def test_the_offset_a_run_met_counts_whole_days_and_business_days_on_the_holiday
     # it (20 hours before Thursday's end), only -2bd.
     assert met_offset(target, date(2027, 3, 11), timedelta(hours=-30), True, set()) == -3
     assert met_offset(target, date(2027, 3, 11), timedelta(hours=-20), True, set()) == -2
+    # After the target (Friday 19th): +2bd is Tuesday 23rd; done Sunday 21st, +1bd (Monday).
+    friday = date(2027, 3, 19)
+    assert met_offset(friday, date(2027, 3, 23), timedelta(days=-2), True, set()) == 1
+    assert met_offset(friday, date(2027, 3, 23), timedelta(0), True, set()) == 2
 
 
 def test_the_report_of_the_simulated_history_per_task_and_per_person() -> None:

@@ -137,10 +137,14 @@ def met_offset(
     Done `late` after the end of its due day, it was done by the end of day `due + ceil(late /
     1 day)`, which no due date earlier than that one would have met."""
     day = due + math.ceil(late / _DAY) * _DAY
-    # A business-day offset is at least as many calendar days from the target as it counts, so
-    # the search starts at the calendar count and moves later until the due date reaches `day`.
     count = (day - target).days
-    while business and due_date(target, Offset(count, True), WORKWEEK, days_off) < day:
+    if not business:
+        return count
+    # A business-day offset is at least as many calendar days from the target as it counts: the
+    # tightest one is no earlier than the calendar count before the target, and no earlier than
+    # the target itself after it. From there, later until its due date reaches `day`.
+    count = min(count, 0)
+    while due_date(target, Offset(count, True), WORKWEEK, days_off) < day:
         count += 1
     return count
 
