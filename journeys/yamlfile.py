@@ -88,6 +88,37 @@ def item_lines(root: yaml.Node | None, items: str) -> list[int]:
     return [item.start_mark.line + 1 for item in found.value] if found else []
 
 
+def mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The value node under `key` of a mapping node (the last, as the loaded data keeps it)."""
+    found = None
+    if isinstance(node, yaml.MappingNode):
+        for k, value in node.value:
+            if k.value == key:
+                found = value
+    return found
+
+
+def item_values(root: yaml.Node | None, items: str, key: str) -> list[yaml.Node | None]:
+    """The value node under `key` of each entry of the list under `items` (None where an entry
+    has none), to change a file where those values are written."""
+    found = _items_node(root, items)
+    return [mapping_value(item, key) for item in found.value] if found else []
+
+
+def replace_scalars(text: str, replacements: list[tuple[yaml.Node, str]]) -> str:
+    """`text` with each one-line scalar node's text replaced where it is written, so that the rest
+    of the file (comments, blank lines, how other values are written) stays as its author wrote
+    it, as a dump of the parsed data would not."""
+    lines = text.splitlines(keepends=True)
+    for node, new in replacements:
+        start, end = node.start_mark, node.end_mark
+        if start.line != end.line:
+            raise ValueError(f"line {start.line + 1}: only a value on one line can be replaced")
+        line = lines[start.line]
+        lines[start.line] = line[: start.column] + new + line[end.column :]
+    return "".join(lines)
+
+
 def item_name(entry: Any, index: int) -> str:
     """How problems name an entry of the list: its id as written, else its place in the list."""
     item_id = entry.get("id") if isinstance(entry, dict) else None

@@ -31,7 +31,7 @@ ITEMS = "tasks"
 PLANS_FOLDER = "plans"
 # Target dates a template's due dates are compared on: two weeks, so that business days meet
 # every weekday and a weekend, from a day no holiday calendar makes special.
-_SAMPLE_TARGETS = [date(2031, 3, 3) + timedelta(days=n) for n in range(14)]
+SAMPLE_TARGETS = [date(2031, 3, 3) + timedelta(days=n) for n in range(14)]
 
 
 def _reference_problems(plan: PlanSpec, task: TaskSpec) -> list[str]:
@@ -84,7 +84,7 @@ def _due_before_dependency(plan: PlanSpec, task: TaskSpec) -> list[str]:
             continue
         early = [
             target
-            for target in _SAMPLE_TARGETS
+            for target in SAMPLE_TARGETS
             if due_date(target, task.offset, WORKWEEK, days_off)
             < due_date(target, plan.task(dep).offset, WORKWEEK, days_off)
         ]
@@ -151,6 +151,15 @@ def is_plan_file(path: Path) -> bool:
 
 def plan_files(library_dir: Path) -> list[Path]:
     return sorted((library_dir / PLANS_FOLDER).glob("*.yaml"))
+
+
+def find_plan(library_dir: Path, plan_id: str) -> tuple[Path, PlanSpec] | None:
+    """The file and the template of plan `plan_id`, for a command that shows or edits the file;
+    None when the library has no such plan. The library is loaded whole first: SpecError when
+    any file of it is broken, as `load_plans`."""
+    if plan_id not in load_plans(library_dir):
+        return None
+    return next((p, plan) for p in plan_files(library_dir) if (plan := load_plan(p)).id == plan_id)
 
 
 def load_plans(library_dir: Path) -> dict[str, PlanSpec]:
