@@ -51,9 +51,11 @@ def _templates(library_dir: Path) -> dict[str, PlanSpec]:
     return load_plans(library_dir)
 
 
-async def plan_template(library_dir: Path, template: str) -> PlanSpec | None:
-    """The template a plan runs, as the library has it (None once it left the library)."""
-    return (await asyncio.to_thread(_templates, library_dir)).get(template)
+async def plan_template(library_dir: Path, plan: PlanRecord) -> PlanSpec | None:
+    """The template `plan` runs, when the library still has its version (None otherwise: the
+    pages then go by the record alone)."""
+    found = (await asyncio.to_thread(_templates, library_dir)).get(plan.template)
+    return found if found is not None and found.version == plan.version else None
 
 
 class Clock:
@@ -172,7 +174,7 @@ async def _task_page(
     task = _task_of(plan, claims.task_id)
     if task is None:
         return page("This task is not in the plan", "<p>Nothing was changed.</p>", 404)
-    template = await plan_template(gw.settings.library_dir, plan.template)
+    template = await plan_template(gw.settings.library_dir, plan)
     clock = await _clock_of(gw, claims.person_id)
     before, after = neighbours(plan, template, task.task_id)
     outcomes = []
@@ -258,7 +260,7 @@ async def _change_asked(
     task, by = claims.task_id, claims.person_id
     if action == DONE:
         plan = await gw.store.plan(claims.plan_id)
-        template = plan and await plan_template(gw.settings.library_dir, plan.template)
+        template = plan and await plan_template(gw.settings.library_dir, plan)
         outcomes = template.task(task).outcomes if template and task in template.positions else []
         if outcomes and outcome not in outcomes:
             return f"Choose what came of it: {', '.join(outcomes)}."
@@ -284,7 +286,7 @@ async def my_tasks(token: str, gw: GatewayDep) -> HTMLResponse:
     items = []
     for open_task in await gw.store.open_tasks_of(claims.person_id):
         plan, task = open_task.plan, open_task.task
-        template = await plan_template(gw.settings.library_dir, plan.template)
+        template = await plan_template(gw.settings.library_dir, plan)
         before, after = neighbours(plan, template, task.task_id)
         link = task_links(gw.settings, plan.plan_id, task.task_id, claims.person_id)["task"]
         overdue = task.due_at < now

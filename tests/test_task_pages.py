@@ -228,6 +228,18 @@ async def test_a_finished_or_waiting_task_shows_its_state_without_buttons(pages:
     assert "<button" not in stranger
 
 
+async def test_a_plan_of_a_template_version_the_library_no_longer_has_goes_by_its_record(
+    pages: Pages,
+) -> None:
+    await pages.store.record_plan(SALES_PLAN.model_copy(update={"version": 2}))
+    html = (await pages.http.get(pages.path())).text
+    # No outcomes to offer (the workflow still checks them); neighbours in the record's order.
+    assert "<select" not in html and 'value="done">Done</button>' in html
+    assert "Prepare the call: done by Ana Nowak" in html
+    assert "Sign off the call notes: Mia Manager, due" in html
+    assert "sales_call" in html
+
+
 async def test_done_sends_the_change_by_the_links_person_and_shows_the_plan_it_answers(
     pages: Pages, monkeypatch: pytest.MonkeyPatch
 ) -> None:
