@@ -1,5 +1,6 @@
-"""The gateway: HTTP in, signals out. Tracking pixels and links, unsubscribe, NPS pages, the
-website SDK, Twilio webhooks and the /v1 API for backend services, in one ASGI app."""
+"""The gateway: HTTP in, signals out. Tracking pixels and links, unsubscribe, NPS pages, team
+members' task pages and calendar feeds, the website SDK, Twilio webhooks and the /v1 API for
+backend services, in one ASGI app."""
 
 from __future__ import annotations
 
@@ -8,7 +9,18 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
-from gateway import api, codec, health, nps, tracking, twilio_hooks, unsubscribe, website
+from gateway import (
+    api,
+    codec,
+    health,
+    nps,
+    task_calendar,
+    task_pages,
+    tracking,
+    twilio_hooks,
+    unsubscribe,
+    website,
+)
 from gateway.deps import Gateway
 from gateway.docs import serve_docs
 from gateway.limits import BodyLimits
@@ -37,6 +49,8 @@ def create_app(gw: Gateway) -> FastAPI:
     app.include_router(tracking.router)
     app.include_router(unsubscribe.router)
     app.include_router(nps.router)
+    app.include_router(task_pages.router)
+    app.include_router(task_calendar.router)
     app.include_router(website.router)
     app.include_router(codec.router)
 

@@ -37,6 +37,12 @@ legend { font-weight: 600; margin-bottom: .5rem; }
 textarea { width: 100%; min-height: 5rem; font: inherit; }
 button { font: inherit; padding: .5rem 1.2rem; margin-top: 1rem; }
 .error { color: #b00020; font-weight: 600; }
+.muted { color: #555; }
+select { font: inherit; display: block; margin-top: .3rem; }
+.actions form { display: inline-block; margin-right: 1rem; vertical-align: top; }
+ol.tasks { padding-left: 1.2rem; }
+ol.tasks li { margin-bottom: 1rem; }
+li.overdue { border-left: 4px solid #b00020; padding-left: .5rem; }
 """
 
 

@@ -206,3 +206,26 @@ def test_journeys_validate_checks_plans_too(tmp_path: Path) -> None:
         f"{broken}:8: task 'draft': unknown role 'nobody'; the plan's roles: writer, editor",
         f"{good}: ok: plan blog_post v1, 8 tasks, 6 roles",
     ]
+
+
+def test_outcomes_belong_to_tasks_and_each_is_named_once(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: call
+    title: Call
+    owner: writer
+    due: -2d
+    outcomes: [reached, reached]
+  - id: check
+    title: Check
+    kind: approval
+    approvers: [editor]
+    due: 0d
+    after: [call]
+    outcomes: [fine]
+""",
+    )
+    assert len(found) == 2, found
+    assert "each outcome once" in found[0]
+    assert "only a task has 'outcomes'" in found[1]

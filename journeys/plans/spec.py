@@ -37,6 +37,9 @@ class TaskSpec(_Model):
     due: str
     # Tasks that must be done first; the task becomes its owner's when they are.
     after: list[Id] = []
+    # What its owner may say came of it when they mark it done (a sales call: reached,
+    # no_answer); the task page offers them, and completing it then names one.
+    outcomes: list[Id] = []
     # How the author reads the source of the task (the seed's sentence); shown by nothing else.
     note: str | None = None
 
@@ -54,6 +57,10 @@ class TaskSpec(_Model):
             raise ValueError("an approval needs 'approvers' roles (and no 'owner')")
         if self.kind == "task" and self.on_reject is not None:
             raise ValueError("only an approval has 'on_reject'")
+        if self.kind == "approval" and self.outcomes:
+            raise ValueError("an approval is approved or rejected: only a task has 'outcomes'")
+        if len(set(self.outcomes)) != len(self.outcomes):
+            raise ValueError("each outcome once")
         return self
 
     @property
