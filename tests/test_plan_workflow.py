@@ -1,0 +1,300 @@
+"""The plan workflow on the time-skipping server, with the real worker, store and SMTP sink: what
+arrives, to whom, and for which moment on the plan's clock (the X-Plan-At header: the sink's
+arrival is wall-clock time, the workflow's is skipped), each message once."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from devstack.sinks.mail import MailSink
+from journeys.plans.changes import Approve, Complete, Move, Reassign, Reject
+from journeys.plans.library import load_plans
+from journeys.plans.people import Person
+from journeys.plans.records import PlanRecord
+from journeys.plans.spec import PlanSpec
+from journeys.plans.state import Refused
+from journeys.settings import LIBRARY_DIR, Settings
+from journeys.store import ContactStore
+from workers.worker import journey_worker
+from workflows.plan_runs import change_plan, start_plan
+
+BLOG = load_plans(LIBRARY_DIR)["blog_post"]
+WARSAW, NEW_YORK = "Europe/Warsaw", "America/New_York"
+TEAM = [
+    Person(id="cleo", name="Cleo Strat", email="cleo@example.com", time_zone=WARSAW),
+    Person(id="sam", name="Sam Seo", email="sam@example.com", time_zone=WARSAW),
+    Person(id="ana", name="Ana Writer", email="ana@example.com", time_zone=NEW_YORK),
+    Person(id="max", name="Max Stake", email="max@example.com", time_zone=WARSAW),
+    Person(id="gia", name="Gia Design", email="gia@example.com", time_zone=WARSAW),
+    Person(id="sol", name="Sol Social", email="sol@example.com", time_zone=WARSAW),
+    Person(id="mia", name="Mia Manager", email="mia@example.com", time_zone=WARSAW),
+    Person(id="ola", name="Ola Other", email="ola@example.com", time_zone=WARSAW),
+]
+ROLES = {
+    "content_strategist": "cleo",
+    "seo_strategist": "sam",
+    "blog_writer": "ana",
+    "marketing_stakeholder": "max",
+    "graphic_designer": "gia",
+    "social_media_manager": "sol",
+}
+
+
+@dataclass(frozen=True)
+class Mail:
+    to: str
+    kind: str
+    task: str
+    at: datetime
+    subject: str
+    body: str
+
+
+@dataclass
+class Plans:
+    env: WorkflowEnvironment
+    store: ContactStore
+    settings: Settings
+    mail: MailSink
+    # Runs still going at the end of a test are ended: on the session's time-skipping server a
+    # run left waiting for a worker that is gone would stop time for the next test.
+    started: list[WorkflowHandle[Any, Any]] = field(default_factory=list)
+
+    async def start(self, spec: PlanSpec, target: date, roles: dict[str, str]) -> str:
+        handle = await start_plan(
+            self.env.client,
+            spec,
+            f"p{uuid.uuid4().hex[:8]}",
+            target,
+            roles,
+            "mia",
+            1.0,
+            self.settings.task_queue,
+            store=self.store,
+        )
+        self.started.append(handle)
+        return handle.id
+
+    def mails(self) -> list[Mail]:
+        found = []
+        for m in self.mail.messages:
+            body = m.get_body(("plain",))
+            found.append(
+                Mail(
+                    to=str(m["To"]).split("@")[0],
+                    kind=str(m["X-Plan-Notice"]),
+                    task=str(m["X-Plan-Task"]),
+                    at=datetime.fromisoformat(str(m["X-Plan-At"])),
+                    subject=str(m["Subject"]),
+                    body=body.get_content() if body else "",
+                )
+            )
+        return found
+
+    async def now(self) -> datetime:
+        return (await self.env.get_current_time()).astimezone(UTC)
+
+    async def until(self, moment: datetime) -> None:
+        """Let plan time pass up to `moment`, and the worker send what falls due by then."""
+        now = await self.now()
+        if moment > now:
+            await self.env.sleep(moment - now)
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Wait (wall-clock) until the mail that is due has left: the sink stops growing."""
+        seen = -1
+        while seen != len(self.mail.messages):
+            seen = len(self.mail.messages)
+            try:
+                await self.mail.wait_for(seen + 1, timeout=1.0)
+            except TimeoutError:
+                pass
+
+
+@pytest.fixture
+async def plans(
+    time_skipping: WorkflowEnvironment, store: ContactStore, settings: Settings, mail_sink: MailSink
+) -> AsyncIterator[Plans]:
+    await store.upsert_people(TEAM)
+    settings = settings.model_copy(
+        update={"library_dir": LIBRARY_DIR, "task_queue": f"test-{uuid.uuid4().hex[:8]}"}
+    )
+    async with journey_worker(time_skipping.client, store, settings):
+        plans = Plans(time_skipping, store, settings, mail_sink)
+        yield plans
+        for handle in plans.started:
+            with contextlib.suppress(RPCError):  # it finished
+                await handle.terminate("the test is over")
+
+
+def local(day: date, hour: int, zone: str) -> datetime:
+    return datetime.combine(day, time(hour), ZoneInfo(zone)).astimezone(UTC)
+
+
+def next_weekday(after: date, weekday: int) -> date:
+    """The first `weekday` (Monday 0) at least a week after `after`."""
+    day = after + timedelta(days=7)
+    return day + timedelta(days=(weekday - day.weekday()) % 7)
+
+
+async def test_a_blog_post_runs_from_idea_to_final_draft_with_every_message_once(
+    plans: Plans,
+) -> None:
+    today = (await plans.now()).date()
+    # The idea is due on a Wednesday (30 days before the publish date): reminded on Monday and
+    # Tuesday at 17:00 in Warsaw, the end of the strategist's working day.
+    idea_due = next_weekday(today, 2)
+    plan_id = await plans.start(BLOG, idea_due + timedelta(days=30), ROLES)
+    await plans.settle()
+    assert [(m.to, m.kind, m.task) for m in plans.mails()] == [
+        ("cleo", "assigned", "generate_idea")
+    ]
+    assert "Generate idea" in plans.mails()[0].subject
+
+    monday_17 = local(idea_due - timedelta(days=2), 17, WARSAW)
+    await plans.until(monday_17 - timedelta(minutes=1))
+    assert len(plans.mails()) == 1  # nothing before its moment
+    await plans.until(local(idea_due, 17, WARSAW) - timedelta(minutes=1))
+    reminders = [(m.to, m.kind, m.at) for m in plans.mails()[1:]]
+    assert reminders == [
+        ("cleo", "reminder", monday_17),
+        ("cleo", "reminder", local(idea_due - timedelta(days=1), 17, WARSAW)),
+    ]
+
+    # Late: followed up at 09:00 each working day after; the manager told on the second day.
+    friday = idea_due + timedelta(days=2)
+    await plans.until(local(friday, 10, WARSAW))
+    late = [(m.to, m.kind, m.at) for m in plans.mails()[3:]]
+    assert late == [
+        ("cleo", "follow_up", local(idea_due + timedelta(days=1), 9, WARSAW)),
+        ("cleo", "follow_up", local(friday, 9, WARSAW)),
+        ("mia", "escalation", local(friday, 9, WARSAW)),
+    ]
+    assert "Cleo Strat" in plans.mails()[-1].body
+
+    # Refusals come back with their reason, and change nothing.
+    with pytest.raises(Refused, match="'outline' is not active yet: it waits for keyword_research"):
+        await change_plan(plans.env.client, plan_id, Complete(task="outline", by="ana"))
+    with pytest.raises(Refused, match="'generate_idea' is cleo's task"):
+        await change_plan(plans.env.client, plan_id, Complete(task="generate_idea", by="ana"))
+    with pytest.raises(Refused, match="only the plan's manager"):
+        await change_plan(plans.env.client, plan_id, Reassign(task="outline", to="ola", by="ana"))
+    with pytest.raises(Refused, match="nobody is not a member of the team"):
+        await change_plan(
+            plans.env.client, plan_id, Reassign(task="outline", to="nobody", by="mia")
+        )
+
+    # Done: the next owner hears who finished what, and when.
+    record = await change_plan(plans.env.client, plan_id, Complete(task="generate_idea", by="cleo"))
+    assert record.tasks[0].status == "done" and record.tasks[1].status == "active"
+    await plans.settle()
+    handoff = plans.mails()[-1]
+    assert (handoff.to, handoff.kind, handoff.task) == ("sam", "handoff", "keyword_research")
+    assert 'Cleo Strat finished "Generate idea"' in handoff.body
+
+    client = plans.env.client
+    await change_plan(client, plan_id, Complete(task="keyword_research", by="mia"))
+    await change_plan(client, plan_id, Complete(task="outline", by="ana"))
+    await change_plan(client, plan_id, Approve(task="approve_outline", by="sam"))
+    record = await change_plan(
+        client, plan_id, Reject(task="approve_outline", by="max", comment="Needs a case study.")
+    )
+    assert [t.status for t in record.tasks[2:4]] == ["active", "waiting"]
+    await plans.settle()
+    back = plans.mails()[-1]
+    assert (back.to, back.kind, back.task) == ("ana", "sent_back", "outline")
+    assert "Needs a case study." in back.body and "Max Stake" in back.body
+
+    # Forward again: both approvers are asked anew (round 2), both approve.
+    await change_plan(client, plan_id, Complete(task="outline", by="ana"))
+    await plans.settle()
+    assert {(m.to, m.kind, m.task) for m in plans.mails()[-2:]} == {
+        ("sam", "handoff", "approve_outline"),
+        ("max", "handoff", "approve_outline"),
+    }
+    await change_plan(client, plan_id, Approve(task="approve_outline", by="sam"))
+    record = await change_plan(client, plan_id, Approve(task="approve_outline", by="max"))
+    assert record.tasks[4].status == "active" and record.tasks[3].rounds == 2
+    await plans.settle()
+    assert (plans.mails()[-1].to, plans.mails()[-1].task) == ("ana", "final_draft")
+
+    # Every message once, each with its own ledger row, sent.
+    mails = plans.mails()
+    assert len({m["Message-ID"] for m in plans.mail.messages}) == len(mails)
+    rows = [r for p in TEAM for r in await plans.store.deliveries_of(p.id)]
+    assert len(rows) == len(mails) and {r["status"] for r in rows} == {"sent"}
+    assert {r["workflow_id"] for r in rows} == {plan_id}
+    assert {r["journey_id"] for r in rows} == {"blog_post"}
+    stored = await plans.store.plan(plan_id)
+    assert stored is not None and stored.tasks == record.tasks
+
+
+async def test_moving_the_target_re_dates_open_tasks_and_never_re_sends_a_reminder(
+    plans: Plans,
+) -> None:
+    today = (await plans.now()).date()
+    idea_due = next_weekday(today, 2)
+    plan_id = await plans.start(BLOG, idea_due + timedelta(days=30), ROLES)
+    # The 48h reminder goes out on Monday.
+    await plans.until(local(idea_due - timedelta(days=2), 18, WARSAW))
+    assert [m.kind for m in plans.mails()] == ["assigned", "reminder"]
+
+    # Moved a week later: due the next Wednesday; the 48h reminder was sent, the 24h one moves.
+    record: PlanRecord = await change_plan(
+        plans.env.client, plan_id, Move(target=idea_due + timedelta(days=37), by="mia")
+    )
+    later = idea_due + timedelta(days=7)
+    assert record.tasks[0].due_at == local(later, 17, WARSAW)
+    with pytest.raises(Refused, match="is in the past"):
+        await change_plan(plans.env.client, plan_id, Move(target=today, by="mia"))
+    await plans.until(local(later, 16, WARSAW))
+    assert [(m.kind, m.at) for m in plans.mails()[2:]] == [
+        ("reminder", local(later - timedelta(days=1), 17, WARSAW))
+    ]
+
+
+def _holiday_plan() -> PlanSpec:
+    """Polish public holidays, business days: a task due one business day before a Monday."""
+    return PlanSpec.model_validate(
+        {
+            "id": "handover",
+            "version": 1,
+            "description": "A handover due the Friday before the target Monday.",
+            "roles": {"account_manager": "Account manager"},
+            "holidays": "PL",
+            "tasks": [
+                {"id": "handover", "title": "Hand over", "owner": "account_manager", "due": "-1bd"}
+            ],
+        }
+    )
+
+
+async def test_a_friday_due_business_day_task_skips_the_weekend_and_a_public_holiday(
+    plans: Plans,
+) -> None:
+    # Target Monday 2027-01-11: due Friday the 8th. Wednesday the 6th is Epiphany, a public
+    # holiday in Poland: the 48h reminder is on Tuesday, the 24h one on Thursday; the first
+    # follow-up is on Monday (the weekend skipped), the second and the escalation on Tuesday.
+    plan_id = await plans.start(_holiday_plan(), date(2027, 1, 11), {"account_manager": "cleo"})
+    await plans.until(local(date(2027, 1, 12), 10, WARSAW))
+    assert [(m.to, m.kind, m.at) for m in plans.mails()[1:]] == [
+        ("cleo", "reminder", local(date(2027, 1, 5), 17, WARSAW)),
+        ("cleo", "reminder", local(date(2027, 1, 7), 17, WARSAW)),
+        ("cleo", "follow_up", local(date(2027, 1, 11), 9, WARSAW)),
+        ("cleo", "follow_up", local(date(2027, 1, 12), 9, WARSAW)),
+        ("mia", "escalation", local(date(2027, 1, 12), 9, WARSAW)),
+    ]
+    record = await change_plan(plans.env.client, plan_id, Complete(task="handover", by="cleo"))
+    assert record.state == "finished"
