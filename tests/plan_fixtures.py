@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -119,20 +120,29 @@ class Plans:
                 pass
 
 
-@pytest.fixture
-async def plans(
-    time_skipping: WorkflowEnvironment, store: ContactStore, settings: Settings, mail_sink: MailSink
+@asynccontextmanager
+async def plan_stack(
+    env: WorkflowEnvironment, store: ContactStore, settings: Settings, mail: MailSink
 ) -> AsyncIterator[Plans]:
+    """The team in the store and a worker on its own task queue, running the project's library."""
     await store.upsert_people(TEAM)
     settings = settings.model_copy(
         update={"library_dir": LIBRARY_DIR, "task_queue": f"test-{uuid.uuid4().hex[:8]}"}
     )
-    async with journey_worker(time_skipping.client, store, settings):
-        plans = Plans(time_skipping, store, settings, mail_sink)
+    async with journey_worker(env.client, store, settings):
+        plans = Plans(env, store, settings, mail)
         yield plans
         for handle in plans.started:
             with contextlib.suppress(RPCError):  # it finished
                 await handle.terminate("the test is over")
+
+
+@pytest.fixture
+async def plans(
+    time_skipping: WorkflowEnvironment, store: ContactStore, settings: Settings, mail_sink: MailSink
+) -> AsyncIterator[Plans]:
+    async with plan_stack(time_skipping, store, settings, mail_sink) as plans:
+        yield plans
 
 
 def local(day: date, hour: int, zone: str) -> datetime:

@@ -12,9 +12,9 @@ import pytest
 from journeys.identity import PLAN_OWNERS, PLAN_STATE, PLAN_TEMPLATE
 from journeys.plans.changes import Approve, Cancel, Complete, Move, Reassign, Reject
 from journeys.plans.records import PlanRecord
-from journeys.plans.spec import PlanSpec
 from journeys.plans.state import Refused
 from tests.plan_fixtures import BLOG, ROLES, TEAM, WARSAW, Plans, local, next_weekday
+from tests.plan_scenarios import holiday_plan
 from workflows.plan_runs import change_plan
 
 
@@ -134,29 +134,13 @@ async def test_moving_the_target_re_dates_open_tasks_and_never_re_sends_a_remind
     ]
 
 
-def _holiday_plan() -> PlanSpec:
-    """Polish public holidays, business days: a task due one business day before a Monday."""
-    return PlanSpec.model_validate(
-        {
-            "id": "handover",
-            "version": 1,
-            "description": "A handover due the Friday before the target Monday.",
-            "roles": {"account_manager": "Account manager"},
-            "holidays": "PL",
-            "tasks": [
-                {"id": "handover", "title": "Hand over", "owner": "account_manager", "due": "-1bd"}
-            ],
-        }
-    )
-
-
 async def test_a_friday_due_business_day_task_skips_the_weekend_and_a_public_holiday(
     plans: Plans,
 ) -> None:
     # Target Monday 2027-01-11: due Friday the 8th. Wednesday the 6th is Epiphany, a public
     # holiday in Poland: the 48h reminder is on Tuesday, the 24h one on Thursday; the first
     # follow-up is on Monday (the weekend skipped), the second and the escalation on Tuesday.
-    plan_id = await plans.start(_holiday_plan(), date(2027, 1, 11), {"account_manager": "cleo"})
+    plan_id = await plans.start(holiday_plan(), date(2027, 1, 11), {"account_manager": "cleo"})
     await plans.until(local(date(2027, 1, 12), 10, WARSAW))
     assert [(m.to, m.kind, m.at) for m in plans.mails()[1:]] == [
         ("cleo", "reminder", local(date(2027, 1, 5), 17, WARSAW)),
