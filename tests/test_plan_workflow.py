@@ -15,7 +15,7 @@ from journeys.plans.records import PlanRecord
 from journeys.plans.state import Refused
 from tests.plan_fixtures import BLOG, ROLES, TEAM, WARSAW, Plans, local, next_weekday
 from tests.plan_scenarios import holiday_plan
-from workflows.plan_runs import change_plan
+from workflows.plan_runs import change_plan, start_plan
 
 
 async def test_a_blog_post_runs_from_idea_to_final_draft_with_every_message_once(
@@ -181,3 +181,25 @@ async def test_a_reassigned_task_is_announced_and_reminded_to_its_new_owner_unti
     assert stored is not None and stored.state == "cancelled"
     await plans.until(local(idea_due + timedelta(days=7), 12, WARSAW))
     assert len(plans.mails()) == 4  # no follow-up for a cancelled plan
+
+
+async def test_start_plan_refuses_missing_roles_unknown_people_and_a_second_run(
+    plans: Plans,
+) -> None:
+    target = (await plans.now()).date() + timedelta(days=60)
+    client, queue = plans.env.client, plans.settings.task_queue
+
+    async def start(instance: str, roles: dict[str, str]) -> None:
+        handle = await start_plan(
+            client, BLOG, instance, target, roles, "mia", 1.0, queue, store=plans.store
+        )
+        plans.started.append(handle)
+
+    missing = {r: p for r, p in ROLES.items() if r != "graphic_designer"}
+    with pytest.raises(Refused, match="assign every role the plan's tasks need; missing: graph"):
+        await start("one", missing)
+    with pytest.raises(Refused, match="not members of the team: nobody"):
+        await start("one", ROLES | {"graphic_designer": "nobody"})
+    await start("one", ROLES)
+    with pytest.raises(Refused, match="plan:blog_post:one was started already"):
+        await start("one", ROLES)
