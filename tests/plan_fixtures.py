@@ -68,7 +68,9 @@ class Plans:
     # run left waiting for a worker that is gone would stop time for the next test.
     started: list[WorkflowHandle[Any, Any]] = field(default_factory=list)
 
-    async def start(self, spec: PlanSpec, target: date, roles: dict[str, str]) -> str:
+    async def start(
+        self, spec: PlanSpec, target: date, roles: dict[str, str], speed: float = 1.0
+    ) -> str:
         handle = await start_plan(
             self.env.client,
             spec,
@@ -76,7 +78,7 @@ class Plans:
             target,
             roles,
             "mia",
-            1.0,
+            speed,
             self.settings.task_queue,
             store=self.store,
         )

@@ -203,3 +203,19 @@ async def test_start_plan_refuses_missing_roles_unknown_people_and_a_second_run(
     await start("one", ROLES)
     with pytest.raises(Refused, match="plan:blog_post:one was started already"):
         await start("one", ROLES)
+
+
+async def test_at_a_demo_speed_plan_time_runs_faster(plans: Plans) -> None:
+    started = await plans.now()
+    idea_due = next_weekday(started.date(), 2)
+    await plans.start(BLOG, idea_due + timedelta(days=30), ROLES, speed=24)
+    # A day of the plan is an hour: the 48h reminder comes 1/24 of the way to its moment.
+    reminder = local(idea_due - timedelta(days=2), 17, WARSAW)
+    real = (reminder - started) / 24
+    await plans.until(started + real - timedelta(minutes=2))
+    assert [m.kind for m in plans.mails()] == ["assigned"]
+    await plans.until(started + real + timedelta(minutes=2))
+    assert [(m.kind, m.at) for m in plans.mails()] == [
+        ("assigned", plans.mails()[0].at),
+        ("reminder", reminder),
+    ]
