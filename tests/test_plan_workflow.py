@@ -186,6 +186,8 @@ async def test_a_reassigned_task_is_announced_and_reminded_to_its_new_owner_unti
     record = await change_plan(client, plan_id, Cancel(by="mia", reason="dropped"))
     assert record.state == "cancelled"
     assert (await handle.result()).state == "cancelled"
+    attributes = (await handle.describe()).typed_search_attributes
+    assert attributes.get(PLAN_STATE) == "cancelled" and not attributes.get(PLAN_OWNERS)
     stored = await plans.store.plan(plan_id)
     assert stored is not None and stored.state == "cancelled"
     await plans.until(local(idea_due + timedelta(days=7), 12, WARSAW))

@@ -99,7 +99,10 @@ def acting(run: PlanRun, task: TaskSpec) -> list[str]:
 
 
 def owners(spec: PlanSpec, run: PlanRun) -> list[str]:
-    """Everyone an open task waits for (the PlanOwners search attribute)."""
+    """Everyone an open task waits for (the PlanOwners search attribute): nobody, once the
+    plan is cancelled."""
+    if run.plan.cancelled:
+        return []
     return sorted({p for t in run.plan.open_tasks() for p in acting(run, spec.task(t))})
 
 
