@@ -31,15 +31,15 @@ def holiday_plan() -> PlanSpec:
 
 
 def wednesday_holiday(after: date) -> date:
-    """The first Polish public holiday on a Wednesday, two weeks after `after` or later, in a
-    week and the next with no other (Epiphany, 6 January, is one in 2027). The session's test
-    server has skipped time for the tests before: dates are found from its clock."""
+    """The first Polish public holiday on a Wednesday two weeks after `after` or later, with
+    the working days around it that a test counts on (Tuesday before, Thursday, Friday, Monday
+    and Tuesday after) none: Epiphany, 6 January 2027, say."""
     days_off = public_holidays("PL")
     day = after + timedelta(days=14)
     while not (
         day.weekday() == 2
         and day in days_off
-        and not any(day + timedelta(days=n) in days_off for n in range(-7, 8) if n)
+        and not any(day + timedelta(days=n) in days_off for n in (-1, 1, 2, 5, 6))
     ):
         day += timedelta(days=1)
     return day
