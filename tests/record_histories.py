@@ -1,4 +1,6 @@
-"""Record a replay history for every scenario in `tests/scenarios.py`: `make histories`.
+"""Record a replay history for every scenario in `tests/scenarios.py` and every plan path in
+`tests/plan_scenarios.py`: `make histories` (`python -m tests.record_histories --plans`: the
+plans' only).
 
 Run it after a deliberate change to the workflow's commands (guarded by `workflow.patched()`),
 never to make a failing replay test pass by hiding the change.
@@ -7,6 +9,7 @@ never to make a failing replay test pass by hiding the change.
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,6 +24,8 @@ from journeys.library import load_journey
 from journeys.settings import LIBRARY_DIR
 from journeys.store import open_store
 from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN, sink_settings
+from tests.plan_fixtures import plan_stack
+from tests.plan_scenarios import PLAN_SCENARIOS, PlanScenario
 from tests.push_fixtures import FCM_PROJECT, FCM_TOKEN
 from tests.scenarios import SCENARIOS, Scenario, assert_outcome, play
 from tests.temporal_fixtures import CONVERTER, running_stack
@@ -36,13 +41,39 @@ def history_path(scenario: Scenario) -> Path:
     return HISTORIES / f"{journey}__{scenario.name}.json"
 
 
-async def record() -> None:
+def plan_history_path(scenario: PlanScenario) -> Path:
+    """`plan_<template>__<path>.json`."""
+    return HISTORIES / f"plan_{scenario.name}.json"
+
+
+async def record_plans(env: WorkflowEnvironment) -> None:
+    for scenario in PLAN_SCENARIOS:
+        with tempfile.TemporaryDirectory() as tmp:
+            mail, sms = MailSink(), SmsSink(TWILIO_SID, TWILIO_TOKEN)
+            for sink in (mail, sms):
+                await sink.start()
+            settings = sink_settings(Path(tmp), mail, sms)
+            store = await open_store(settings.database_url)
+            try:
+                async with plan_stack(env, store, settings, mail) as plans:
+                    plan_id = await scenario.play(plans)
+                    history = await env.client.get_workflow_handle(plan_id).fetch_history()
+            finally:
+                await store.close()
+                for sink in (mail, sms):
+                    await sink.stop()
+        path = plan_history_path(scenario)
+        path.write_text(history.to_json())
+        print(f"recorded {path.relative_to(Path.cwd())}")
+
+
+async def record(plans_only: bool = False) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_path(), data_converter=CONVERTER
     )
     await register_search_attributes(env.client, "default")
     try:
-        for scenario in SCENARIOS:
+        for scenario in [] if plans_only else SCENARIOS:
             with tempfile.TemporaryDirectory() as tmp:
                 mail, sms = MailSink(), SmsSink(TWILIO_SID, TWILIO_TOKEN)
                 web_push, fcm = WebPushSink(), FcmSink(FCM_PROJECT, FCM_TOKEN)
@@ -67,9 +98,10 @@ async def record() -> None:
             path = history_path(scenario)
             path.write_text(history.to_json())
             print(f"recorded {path.relative_to(Path.cwd())}")
+        await record_plans(env)
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record(plans_only="--plans" in sys.argv))
