@@ -31,6 +31,7 @@ from journeys.connection import connect
 from journeys.heap import settle_after_startup
 from journeys.identity import register_search_attributes
 from journeys.library import load_library
+from journeys.plans.library import load_plans
 from journeys.settings import Settings
 from journeys.store import open_store
 from workers.worker import journey_worker
@@ -181,7 +182,8 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             store = await open_store(settings.database_url)
             running.push_async_callback(store.close)
             await running.enter_async_context(journey_worker(client, store, settings))
-            gw = Gateway(settings, store, client, load_library(settings.library_dir))
+            library, plans = load_library(settings.library_dir), load_plans(settings.library_dir)
+            gw = Gateway(settings, store, client, library, plans)
             gateway = asyncio.create_task(serve_gateway(gw, "127.0.0.1", ports.gateway, stop))
             # A gateway that fails (its port taken) stops the stack rather than leave it half up.
             gateway.add_done_callback(lambda _: stop.set())
@@ -194,20 +196,23 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             running.push_async_callback(stop_gateway)
             settle_after_startup()
             print_banner(data_dir, ports, settings)
-            demo_task = None
+            demo_tasks = []
             if demo:
                 from devstack.demo import run_demo
+                from devstack.plan_demo import run_plan_demo
 
-                demo_task = asyncio.create_task(
-                    run_demo(client, store, settings, demo_speed, web_push)
-                )
-                demo_task.add_done_callback(_report_failure)
+                demo_tasks = [
+                    asyncio.create_task(run_demo(client, store, settings, demo_speed, web_push)),
+                    asyncio.create_task(run_plan_demo(client, store, settings, demo_speed)),
+                ]
+                for task in demo_tasks:
+                    task.add_done_callback(_report_failure)
             await stop.wait()
             log.info("stopping the dev stack")
-            if demo_task:
-                demo_task.cancel()
+            for task in demo_tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await demo_task
+                    await task
     finally:
         server.terminate()
         try:

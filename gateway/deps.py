@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from temporalio.client import Client
 
 from journeys.models import JourneyEvent
+from journeys.plans.spec import PlanSpec
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore
@@ -30,6 +31,8 @@ class Gateway:
     store: ContactStore
     client: Client
     library: dict[str, JourneySpec]
+    # The plan templates, by id: what `/v1/plans` starts and the task pages read a task from.
+    plans: dict[str, PlanSpec]
     api_calls: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_API_CALLS))
 
     async def hand(

@@ -14,8 +14,8 @@ _DESCRIPTIONS = {
     401: "Missing or wrong API key (Authorization: Bearer <JOURNEYS_API_KEY>)",
     403: "X-Twilio-Signature does not match the request",
     404: "No such contact, journey, survey, message, plan or task",
-    409: "The plan refused the change (the task is done, not yet active, or not theirs); the "
-    "page says why, and nothing was changed",
+    409: "The plan refused the change (the task is done, not yet active, or not theirs), or a "
+    "plan of that instance was started already; the answer says why, and nothing was changed",
     413: f"The request body is larger than {MAX_BODY_BYTES} bytes (checked before anything else)",
     415: "Not the content type this endpoint takes",
     503: "Temporal or the store is unavailable, or the API is switched off: retry later",

@@ -21,6 +21,7 @@ from journeys.connection import connect
 from journeys.heap import settle_after_startup
 from journeys.library import load_library
 from journeys.logging import configure_logging
+from journeys.plans.library import load_plans
 from journeys.settings import Settings
 from journeys.store import open_store
 
@@ -42,7 +43,8 @@ async def build_gateway(settings: Settings) -> Gateway:
     library = load_library(settings.library_dir)
     client = await connect(settings)
     store = await open_store(settings.database_url)
-    return Gateway(settings=settings, store=store, client=client, library=library)
+    plans = load_plans(settings.library_dir)
+    return Gateway(settings=settings, store=store, client=client, library=library, plans=plans)
 
 
 async def serve_gateway(

@@ -9,22 +9,18 @@ Times are shown on the person's own clock (their time zone in the team; UTC when
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from datetime import UTC, datetime
 from html import escape
-from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse
 
-from gateway.deps import GatewayDep
+from gateway.deps import Gateway, GatewayDep
 from gateway.pages import TokenRoute, page
 from gateway.responses import documented
 from journeys.plans.changes import Approve, Complete, PlanChange, Reject
-from journeys.plans.library import load_plans
 from journeys.plans.records import PlanRecord, TaskRecord
 from journeys.plans.spec import PlanSpec
 from journeys.plans.state import Refused
@@ -45,16 +41,10 @@ COMMENT_MAX = 2000
 DONE, APPROVE, REJECT = "done", "approve", "reject"
 
 
-@functools.cache
-def _templates(library_dir: Path) -> dict[str, PlanSpec]:
-    """The library's plan templates, read once per process like the journeys at start-up."""
-    return load_plans(library_dir)
-
-
-async def plan_template(library_dir: Path, plan: PlanRecord) -> PlanSpec | None:
+def plan_template(gw: Gateway, plan: PlanRecord) -> PlanSpec | None:
     """The template `plan` runs, when the library still has its version (None otherwise: the
     pages then go by the record alone)."""
-    found = (await asyncio.to_thread(_templates, library_dir)).get(plan.template)
+    found = gw.plans.get(plan.template)
     return found if found is not None and found.version == plan.version else None
 
 
@@ -174,7 +164,7 @@ async def _task_page(
     task = _task_of(plan, claims.task_id)
     if task is None:
         return page("This task is not in the plan", "<p>Nothing was changed.</p>", 404)
-    template = await plan_template(gw.settings.library_dir, plan)
+    template = plan_template(gw, plan)
     clock = await _clock_of(gw, claims.person_id)
     before, after = neighbours(plan, template, task.task_id)
     outcomes = []
@@ -260,7 +250,7 @@ async def _change_asked(
     task, by = claims.task_id, claims.person_id
     if action == DONE:
         plan = await gw.store.plan(claims.plan_id)
-        template = plan and await plan_template(gw.settings.library_dir, plan)
+        template = plan and plan_template(gw, plan)
         outcomes = template.task(task).outcomes if template and task in template.positions else []
         if outcomes and outcome not in outcomes:
             return f"Choose what came of it: {', '.join(outcomes)}."
@@ -286,7 +276,7 @@ async def my_tasks(token: str, gw: GatewayDep) -> HTMLResponse:
     items = []
     for open_task in await gw.store.open_tasks_of(claims.person_id):
         plan, task = open_task.plan, open_task.task
-        template = await plan_template(gw.settings.library_dir, plan)
+        template = plan_template(gw, plan)
         before, after = neighbours(plan, template, task.task_id)
         link = task_links(gw.settings, plan.plan_id, task.task_id, claims.person_id)["task"]
         overdue = task.due_at < now

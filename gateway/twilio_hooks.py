@@ -39,9 +39,7 @@ STARTED_REPLY = "You are subscribed again. Reply STOP to unsubscribe."
 # The event could not even be recorded (nor its id remembered): Twilio is told to retry.
 STORE_DOWN = HTTPException(503, "the event could not be recorded; retry later")
 
-router = APIRouter(
-    prefix="/twilio", tags=["twilio"], responses=documented(400, 403, 413, 415, 503)
-)
+router = APIRouter(prefix="/twilio", tags=["twilio"], responses=documented(400, 403, 413, 415, 503))
 
 
 async def twilio_form(request: Request, gw: GatewayDep) -> dict[str, str]:

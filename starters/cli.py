@@ -1,6 +1,6 @@
 """The `journeys` command line: validate and list journeys, import contacts, start journeys,
-hand events to runs, show where a contact is, report how a team plan's runs went, and run the
-worker or the whole dev stack."""
+hand events to runs, show where a contact is, and run the worker or the whole dev stack. Team
+plans' commands (`journeys plan`, `journeys task`) are in starters.plans."""
 
 from __future__ import annotations
 
@@ -27,14 +27,13 @@ from journeys.library import SpecError, journey_files, load_journey, load_librar
 from journeys.limits import MAX_EVENT_DATA_BYTES, MAX_SPEED, MIN_SPEED, check_json_object
 from journeys.logging import configure_logging
 from journeys.models import JourneyEvent
-from journeys.plans.library import find_plan, is_plan_file, load_plan
+from journeys.plans.library import is_plan_file, load_plan
 from journeys.plans.people import DAYS, Person, parse_people_csv
-from journeys.plans.records import PlanRecord
-from journeys.plans.report import Figures, plan_report, template_diff
 from journeys.plans.spec import PlanSpec
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore, open_store
+from starters.plans import plan_app, task_app
 from workflows.runs import hand_new_event, journey_statuses, start_journey
 
 app = typer.Typer(help="Durable customer journeys on Temporal.", no_args_is_help=True)
@@ -42,8 +41,8 @@ contacts_app = typer.Typer(help="Manage contacts in the contact store.", no_args
 app.add_typer(contacts_app, name="contacts")
 team_app = typer.Typer(help="The people team plans are run with.", no_args_is_help=True)
 app.add_typer(team_app, name="team")
-plan_app = typer.Typer(help="Team plans: runs of the plan templates.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
+app.add_typer(task_app, name="task")
 out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -236,98 +235,6 @@ def list_team() -> None:
         roles = ", ".join(person.roles)
         table.add_row(person.id, person.name, roles, person.time_zone, f"{days} {hours}")
     out.print(table)
-
-
-@plan_app.command("report")
-def report_plan(
-    template: Annotated[str, typer.Argument(help="The plan template's id (blog_post)")],
-    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON")] = False,
-    since: Annotated[
-        datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Only runs started on or after this date"),
-    ] = None,
-) -> None:
-    """How the template's recorded runs went, per task and per person: runs, on time, lateness,
-    time to complete; and a due offset per task learned from them, as a diff of the file."""
-    settings = Settings()
-    try:
-        found = find_plan(settings.library_dir, template)
-    except SpecError as e:
-        raise _fail(f"the plan library has problems:\n{e}") from None
-    if found is None:
-        raise _fail(f"no plan template '{template}' in {settings.library_dir}")
-    path, plan = found
-
-    async def read() -> list[PlanRecord]:
-        store = await open_store(settings.database_url)
-        try:
-            return await store.plans_of(template)
-        finally:
-            await store.close()
-
-    report = plan_report(plan, _run(read()), since.date() if since else None)
-    if as_json:
-        print(report.model_dump_json(indent=2))
-        return
-    if not report.runs:
-        typer.echo(f"{template} has no recorded runs{f' since {since:%Y-%m-%d}' if since else ''}")
-        return
-    typer.echo(
-        f"{template} v{plan.version}: {report.runs} runs ({report.finished} finished, "
-        f"{report.running} running, {report.cancelled} cancelled); lateness is done minus due"
-    )
-    tasks = Table(
-        "task", "runs", "on time", "median late", "p80 late", "to complete", "open", "redone"
-    )
-    for t in report.tasks:
-        tasks.add_row(
-            t.task_id,
-            *_figure_cells(t),
-            _span(t.median_hours_to_complete),
-            str(t.open),
-            str(t.redone),
-        )
-    out.print(tasks)
-    people = Table("person", "runs", "on time", "median late", "p80 late", "tasks")
-    for p in report.people:
-        people.add_row(p.person, *_figure_cells(p), ", ".join(p.tasks))
-    out.print(people)
-    typer.echo(f"suggested offsets ({report.rule}):")
-    suggestions = Table("task", "due", "suggested", "why")
-    for s in report.suggestions:
-        suggestions.add_row(s.task_id, s.current, s.suggested, s.reason)
-    out.print(suggestions)
-    # Named as from here when the file is below, for `patch -p0` or an editor.
-    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-    diff = template_diff(path.read_text("utf-8"), str(shown), plan, report)
-    typer.echo(diff if diff else "the template's offsets stand: no change suggested")
-
-
-def _figure_cells(figures: Figures) -> list[str]:
-    rate = figures.on_time_rate
-    return [
-        str(figures.runs),
-        f"{figures.on_time} ({rate:.0%})" if rate is not None else "-",
-        _late(figures.median_late_hours),
-        _late(figures.p80_late_hours),
-    ]
-
-
-def _late(hours: float | None) -> str:
-    """Lateness in whole hours as days and hours, signed: +2d 4h late, -1d 3h early."""
-    if hours is None:
-        return "-"
-    whole = round(hours)
-    return ("-" if whole < 0 else "+" if whole > 0 else "") + _span(abs(whole))
-
-
-def _span(hours: float | None) -> str:
-    if hours is None:
-        return "-"
-    days, rest = divmod(round(hours), 24)
-    if not days:
-        return f"{rest}h"
-    return f"{days}d {rest}h" if rest else f"{days}d"
 
 
 def _csv_text(file: Path) -> str:

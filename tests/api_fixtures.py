@@ -23,6 +23,7 @@ from gateway.deps import Gateway
 from gateway.serve import serve_gateway
 from journeys.identity import SEARCH_ATTRIBUTES
 from journeys.library import load_library
+from journeys.plans.library import load_plans
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.store import ContactStore
 from tests.channel_fixtures import free_port
@@ -114,7 +115,9 @@ async def gateway_stack(
             "api_key": SecretStr(API_KEY),
         }
     )
-    gw = Gateway(settings, store, dev_temporal.client, load_library(LIBRARY_DIR))
+    gw = Gateway(
+        settings, store, dev_temporal.client, load_library(LIBRARY_DIR), load_plans(LIBRARY_DIR)
+    )
     async with journey_worker(dev_temporal.client, store, settings), serving(gw) as http:
         http.headers["Authorization"] = f"Bearer {API_KEY}"
         yield GatewayStack(http, gw, mail_sink, dev_temporal, sms_sink, fcm_sink)

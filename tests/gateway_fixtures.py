@@ -25,6 +25,7 @@ from journeys.contacts import Contact
 from journeys.identity import workflow_id
 from journeys.library import load_library
 from journeys.models import JourneyEvent, JourneyResult
+from journeys.plans.library import load_plans
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore
@@ -120,7 +121,8 @@ async def site(
         path.write_text(text, encoding="utf-8")
     settings = settings.model_copy(update={"task_queue": f"site-{uuid.uuid4().hex[:8]}"})
     library = {**load_library(LIBRARY_DIR), PROBE.id: PROBE}
-    gw = Gateway(settings=settings, store=store, client=dev_temporal.client, library=library)
+    plans = load_plans(LIBRARY_DIR)
+    gw = Gateway(settings, store, dev_temporal.client, library, plans)
     async with journey_worker(gw.client, store, settings), serving(gw) as http:
         yield SiteStack(http, gw, mail_sink)
 

@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from gateway.deps import Gateway
 from journeys.library import load_library
+from journeys.plans.library import load_plans
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.store import ContactStore
 from tests.api_fixtures import serving
@@ -36,7 +37,9 @@ async def served(
     dev_temporal: WorkflowEnvironment, store: ContactStore, settings: Settings
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway as `journeys gateway` serves it (the docs pages use none of its parts)."""
-    gw = Gateway(settings, store, dev_temporal.client, load_library(LIBRARY_DIR))
+    gw = Gateway(
+        settings, store, dev_temporal.client, load_library(LIBRARY_DIR), load_plans(LIBRARY_DIR)
+    )
     async with serving(gw) as http:
         yield http
 

@@ -48,7 +48,7 @@ async def gateway_to(site: SiteStack, address: str) -> Gateway:
         # Gives up at once rather than after the default ~10 s of reconnecting.
         retry_config=RetryConfig(max_elapsed_time_millis=500, max_retries=1),
     )
-    return Gateway(site.settings, site.store, client, site.gw.library)
+    return Gateway(site.settings, site.store, client, site.gw.library, site.gw.plans)
 
 
 async def unreachable_gateway(site: SiteStack) -> Gateway:

@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from gateway import task_pages
 from gateway.deps import Gateway
 from journeys.plans.changes import Approve, Complete, PlanChange, Reject
+from journeys.plans.library import load_plans
 from journeys.plans.people import Person
 from journeys.plans.records import PlanRecord, TaskRecord, plan_workflow_id
 from journeys.plans.state import Refused
@@ -175,7 +176,9 @@ async def pages(
     await store.upsert_people([ANA, MIA])
     await store.record_plan(SALES_PLAN)
     await store.record_plan(_overdue_plan())
-    gw = Gateway(settings=settings, store=store, client=dev_temporal.client, library={})
+    gw = Gateway(
+        settings, store, dev_temporal.client, library={}, plans=load_plans(settings.library_dir)
+    )
     async with serving(gw) as http:
         yield Pages(http, settings, store)
 

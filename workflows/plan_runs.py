@@ -6,8 +6,14 @@ same name (`change.kind`), validated by the workflow before it is accepted: a re
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -20,6 +26,10 @@ from journeys.plans.spec import PlanSpec
 from journeys.plans.state import PlanState, Refused
 from journeys.store import ContactStore
 from workflows.plan import REFUSED, PlanWorkflow
+
+
+class AlreadyStarted(Refused):
+    """A run of that template and instance exists, or did: one run per instance, ever."""
 
 
 class PlanNotFound(LookupError):
@@ -69,14 +79,14 @@ async def start_plan(
             static_summary=f"plan {spec.id} for {instance}, target {target:%Y-%m-%d}",
         )
     except WorkflowAlreadyStartedError:
-        raise Refused(f"{inp.plan_id} was started already") from None
+        raise AlreadyStarted(f"{inp.plan_id} was started already") from None
 
 
 async def change_plan(client: Client, plan_id: str, change: PlanChange) -> PlanRecord:
     """Apply `change` to the running plan `plan_id`; the plan as it stands after it."""
     if not is_plan_id(plan_id):  # another run (a journey's) has no such update
         raise PlanNotFound(plan_id)
-    handle = client.get_workflow_handle(plan_id)
+    handle = client.get_workflow_handle(plan_id, result_type=PlanRecord)
     try:
         return await handle.execute_update(change.kind, change, result_type=PlanRecord)
     except WorkflowUpdateFailedError as err:
@@ -85,6 +95,21 @@ async def change_plan(client: Client, plan_id: str, change: PlanChange) -> PlanR
             raise Refused(cause.message) from None
         raise
     except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+    raise await _over(handle)
+
+
+async def _over(handle: WorkflowHandle[Any, PlanRecord]) -> Refused | PlanNotFound:
+    """Why a plan took no update: it is over (finished, cancelled, or ended by an operator), or
+    there is no such plan."""
+    try:
+        status = (await handle.describe()).status
+    except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise PlanNotFound(plan_id) from None
+            return PlanNotFound(handle.id)
         raise
+    if status == WorkflowExecutionStatus.COMPLETED:
+        record = await handle.result()
+        return Refused(f"the plan is over: {record.state}")
+    return Refused(f"the plan is over: {status.name.lower() if status else 'ended'}")

@@ -1,4 +1,5 @@
-"""The /v1 API for backend services: contacts, events, journeys, runs and push subscriptions.
+"""The /v1 API for backend services: contacts, events, journeys, runs, push subscriptions, the
+team and its plans.
 
 Every call carries `Authorization: Bearer <JOURNEYS_API_KEY>`. Bodies are pydantic models, so a
 malformed one is answered 422 with the field named, and FastAPI serves the OpenAPI description
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from gateway.api import contacts, events, push, runs, team
+from gateway.api import contacts, events, plans, push, runs, team
 from gateway.api.admission import admitted
 from gateway.api.auth import require_api_key
 from gateway.responses import documented
@@ -25,5 +26,5 @@ router = APIRouter(
     dependencies=[Depends(admitted), Depends(require_api_key)],
     responses=documented(401, 413, 503),
 )
-for resource in (contacts, events, runs, push, team):
+for resource in (contacts, events, runs, push, team, plans):
     router.include_router(resource.router)

@@ -97,9 +97,7 @@ async def add_push_subscription(
         await gw.store.add_push_subscription(contact_id, "mobile", body.token, {})
 
 
-@router.get(
-    "/contacts/{contact_id}/web-token", response_model=WebToken, responses=documented(404)
-)
+@router.get("/contacts/{contact_id}/web-token", response_model=WebToken, responses=documented(404))
 async def get_web_token(contact_id: KnownContact, gw: GatewayDep) -> WebToken:
     """A signed token naming the contact, for the website to hand to /sdk.js."""
     return WebToken(token=web_token(gw.settings, contact_id))

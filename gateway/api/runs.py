@@ -66,6 +66,7 @@ async def list_journeys(gw: GatewayDep) -> list[JourneyInfo]:
         for spec in gw.library.values()
     ]
 
+
 @router.get("/journeys/{journey_id}/nps", response_model=NpsSummary, responses=documented(404))
 async def journey_nps(journey_id: str, gw: GatewayDep) -> NpsSummary:
     """Net Promoter Score of the journey's survey answers (one per send, the latest kept)."""

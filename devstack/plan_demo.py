@@ -1,0 +1,155 @@
+"""The team-plan half of the demo behind `make run`: a demo team and a `blog_post` plan for a
+publish date five weeks out, run at demo speed, and a stand-in for the team that works through
+its tasks the way people do: some early, the first one only after its reminders, the outline
+sent back once with a comment, the images late enough to be followed up and escalated. Within a
+minute or two the Maildir shows assignments, reminders, hand-offs, the approval round trip,
+follow-ups and an escalation; the Temporal UI shows the plan's state and open tasks' owners.
+
+Starting is idempotent: a second `make run` finds the plan started and only goes on acting."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+
+import structlog
+from temporalio.client import Client
+
+from journeys.plans.changes import Approve, Complete, PlanChange, Reject
+from journeys.plans.library import load_plans
+from journeys.plans.people import Person
+from journeys.plans.records import TaskRecord, plan_workflow_id
+from journeys.plans.state import Refused
+from journeys.settings import Settings
+from journeys.store import ContactStore
+from workflows.plan_runs import AlreadyStarted, change_plan, start_plan
+
+log = structlog.get_logger()
+
+DEMO_TEAM = [
+    Person(id="demo-mia", name="Mia (marketing manager)", email="mia@example.com"),
+    Person(
+        id="demo-cora",
+        name="Cora",
+        email="cora@example.com",
+        roles=["content_strategist"],
+        time_zone="Europe/Warsaw",
+    ),
+    Person(
+        id="demo-sam",
+        name="Sam",
+        email="sam@example.com",
+        roles=["seo_strategist"],
+        time_zone="Europe/London",
+    ),
+    Person(
+        id="demo-wen",
+        name="Wen",
+        email="wen@example.com",
+        roles=["blog_writer"],
+        time_zone="America/New_York",
+    ),
+    Person(
+        id="demo-kit",
+        name="Kit",
+        email="kit@example.com",
+        roles=["marketing_stakeholder"],
+        time_zone="Europe/Warsaw",
+    ),
+    Person(
+        id="demo-gia",
+        name="Gia",
+        email="gia@example.com",
+        roles=["graphic_designer"],
+        time_zone="Europe/Rome",
+    ),
+    Person(
+        id="demo-sol",
+        name="Sol",
+        email="sol@example.com",
+        roles=["social_media_manager"],
+        time_zone="America/Los_Angeles",
+    ),
+]
+DEMO_PLAN = "demo-post"
+MANAGER = "demo-mia"
+# When the demo team finishes a task, in plan days: most soon after it became theirs; the first
+# one just before it is due (after its 48 h and 24 h reminders); the images well after it is
+# due (followed up each working day, then escalated to the manager).
+FINISH_AFTER_ACTIVE = timedelta(days=1.5)
+FINISH_BEFORE_DUE = {"generate_idea": timedelta(hours=8)}
+FINISH_AFTER_DUE = {"images": timedelta(days=4)}
+# The approver who sends the outline back once, and what they say.
+SENT_BACK_BY = "demo-kit"
+SENT_BACK_WITH = "Please add a section comparing the three pricing plans."
+POLL = 0.2
+
+
+def _assignments() -> dict[str, str]:
+    return {role: p.id for p in DEMO_TEAM for role in p.roles}
+
+
+async def run_plan_demo(
+    client: Client, store: ContactStore, settings: Settings, speed: float
+) -> None:
+    """Start the demo plan (once) and act for the demo team until the plan is over."""
+    spec = load_plans(settings.library_dir)["blog_post"]
+    await store.upsert_people(DEMO_TEAM)
+    try:
+        handle = await start_plan(
+            client,
+            spec,
+            DEMO_PLAN,
+            date.today() + timedelta(days=35),
+            _assignments(),
+            MANAGER,
+            speed,
+            settings.task_queue,
+            store=store,
+        )
+        log.info("demo plan started", plan_id=handle.id)
+    except AlreadyStarted as e:
+        log.info("demo plan goes on", reason=str(e))
+    plan_id = plan_workflow_id(spec.id, DEMO_PLAN)
+    seen: dict[tuple[str, int], datetime] = {}
+    sent_back = False
+    while (record := await store.plan(plan_id)) is None or record.state == "running":
+        await asyncio.sleep(POLL)
+        if record is None:
+            continue  # the run has not recorded itself yet
+        # Plan time runs `speed` times faster than real time from the run's start.
+        now = record.started_at + (datetime.now(UTC) - record.started_at) * speed
+        for task in (t for t in record.tasks if t.status == "active"):
+            since = seen.setdefault((task.task_id, task.rounds), now)
+            if now < _finishes_at(task, since):
+                continue
+            for change in _changes(task, sent_back):
+                sent_back = sent_back or isinstance(change, Reject)
+                await _apply(client, plan_id, change)
+    log.info("demo plan over", plan_id=plan_id, state=record.state)
+
+
+def _finishes_at(task: TaskRecord, since: datetime) -> datetime:
+    if task.task_id in FINISH_BEFORE_DUE:
+        return task.due_at - FINISH_BEFORE_DUE[task.task_id]
+    if task.task_id in FINISH_AFTER_DUE:
+        return task.due_at + FINISH_AFTER_DUE[task.task_id]
+    return since + FINISH_AFTER_ACTIVE
+
+
+def _changes(task: TaskRecord, rejected: bool) -> list[PlanChange]:
+    """What the demo team does with an active task it has had long enough."""
+    if task.kind == "task":
+        return [Complete(task=task.task_id, by=task.people[0])]
+    if not rejected:
+        return [Reject(task=task.task_id, by=SENT_BACK_BY, comment=SENT_BACK_WITH)]
+    return [Approve(task=task.task_id, by=p) for p in dict.fromkeys(task.people)]
+
+
+async def _apply(client: Client, plan_id: str, change: PlanChange) -> None:
+    try:
+        await change_plan(client, plan_id, change)
+        log.info("demo team", plan_id=plan_id, change=change.kind, by=change.by)
+    except Refused as e:
+        # Done already before a restart of `make run`, or approved by this approver before.
+        log.info("demo change refused", change=change.kind, reason=str(e))

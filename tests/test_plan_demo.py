@@ -1,0 +1,55 @@
+"""The team-plan demo behind `make run`, at a speed where its five weeks pass in seconds on the
+real dev server: the Maildir gets every kind of plan message, each once, and a second `make run`
+sends nothing again."""
+
+from __future__ import annotations
+
+import asyncio
+
+from devstack.plan_demo import DEMO_PLAN, SENT_BACK_WITH, run_plan_demo
+from tests.api_fixtures import GatewayStack
+
+# A plan day in half a second.
+SPEED = 172_800.0
+
+
+def _mails(stack: GatewayStack) -> list[tuple[str, str, str]]:
+    return [
+        (str(m["To"]).split("@")[0], str(m["X-Plan-Notice"]), str(m["X-Plan-Task"]))
+        for m in stack.mail.messages
+    ]
+
+
+async def test_the_demo_team_works_through_a_blog_post(gateway_stack: GatewayStack) -> None:
+    stack = gateway_stack
+    async with asyncio.timeout(90):
+        await run_plan_demo(stack.client, stack.store, stack.settings, SPEED)
+    record = await stack.store.plan(f"plan:blog_post:{DEMO_PLAN}")
+    assert record is not None and record.state == "finished"
+    assert record.tasks[3].rounds == 2  # the outline approval: sent back once, then approved
+    mails = _mails(stack)
+    # Each message once: its Message-ID is made from its ledger key.
+    ids = [str(m["Message-ID"]) for m in stack.mail.messages]
+    assert len(ids) == len(set(ids))
+    assert mails[0] == ("cora", "assigned", "generate_idea")
+    kinds = {(who, kind, task) for who, kind, task in mails}
+    assert ("cora", "reminder", "generate_idea") in kinds
+    assert ("sam", "handoff", "keyword_research") in kinds
+    assert ("sam", "handoff", "approve_outline") in kinds
+    assert ("kit", "handoff", "approve_outline") in kinds
+    assert ("wen", "sent_back", "outline") in kinds
+    assert ("gia", "follow_up", "images") in kinds
+    assert ("mia", "escalation", "images") in kinds
+    assert ("wen", "handoff", "publish_and_review") in kinds
+    sent_back = next(m for m in stack.mail.messages if str(m["X-Plan-Notice"]) == "sent_back")
+    assert SENT_BACK_WITH in sent_back.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    # Every message is in the ledger as sent, under its person.
+    for person in {who for who, _, _ in mails}:
+        rows = await stack.store.deliveries_of(f"demo-{person}")
+        assert [r["status"] for r in rows] == ["sent"] * sum(w == person for w, _, _ in mails)
+
+    sent = len(stack.mail.messages)
+    async with asyncio.timeout(10):
+        await run_plan_demo(stack.client, stack.store, stack.settings, SPEED)
+    await asyncio.sleep(1)
+    assert len(stack.mail.messages) == sent
