@@ -90,16 +90,20 @@ def _assignments() -> dict[str, str]:
 
 
 async def run_plan_demo(
-    client: Client, store: ContactStore, settings: Settings, speed: float
+    client: Client,
+    store: ContactStore,
+    settings: Settings,
+    speed: float,
+    instance: str = DEMO_PLAN,
 ) -> None:
-    """Start the demo plan (once) and act for the demo team until the plan is over."""
+    """Start the demo plan (once per `instance`) and act for the demo team until it is over."""
     spec = load_plans(settings.library_dir)["blog_post"]
     await store.upsert_people(DEMO_TEAM)
     try:
         handle = await start_plan(
             client,
             spec,
-            DEMO_PLAN,
+            instance,
             date.today() + timedelta(days=35),
             _assignments(),
             MANAGER,
@@ -110,7 +114,7 @@ async def run_plan_demo(
         log.info("demo plan started", plan_id=handle.id)
     except AlreadyStarted as e:
         log.info("demo plan goes on", reason=str(e))
-    plan_id = plan_workflow_id(spec.id, DEMO_PLAN)
+    plan_id = plan_workflow_id(spec.id, instance)
     seen: dict[tuple[str, int], datetime] = {}
     sent_back = False
     while (record := await store.plan(plan_id)) is None or record.state == "running":

@@ -20,6 +20,7 @@ from rich.table import Table
 from journeys import eventloop
 from journeys.codec import PayloadKeyError
 from journeys.connection import connect
+from journeys.limits import MAX_SPEED, MIN_SPEED
 from journeys.plans.changes import Approve, Cancel, Complete, Move, PlanChange, Reassign, Reject
 from journeys.plans.library import find_plan, load_plans
 from journeys.plans.records import INSTANCE_PATTERN, PlanRecord, plan_workflow_id
@@ -98,7 +99,10 @@ def start(
         str | None,
         typer.Option(help="Names this piece of work (no personal data); one run per name"),
     ] = None,
-    speed: Annotated[float, typer.Option(help="Divide every duration (demos)")] = 1.0,
+    speed: Annotated[
+        float,
+        typer.Option(min=MIN_SPEED, max=MAX_SPEED, help="Divide every duration (demos)"),
+    ] = 1.0,
 ) -> None:
     """Start a plan from its template for a target date, with its roles assigned to people."""
     settings = Settings()
