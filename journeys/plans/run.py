@@ -87,9 +87,11 @@ class PlanInput(BaseModel):
 
 def due_of(spec: PlanSpec, run: PlanRun, task: TaskSpec) -> datetime:
     """When `task` is due: its due date counted on its (first) person's working days, skipping
-    the plan's holidays, at the end of their working hours."""
+    the plan's holidays, at the end of their working hours (on their last working day before
+    it, should they not work that day)."""
     clock = run.clocks[run.plan.people(task)[0]]
-    return due_at(due_date(run.plan.target, task.offset, clock.working_days, run.holidays), clock)
+    day = due_date(run.plan.target, task.offset, clock.working_days, run.holidays)
+    return due_at(day, clock, run.holidays)
 
 
 def acting(run: PlanRun, task: TaskSpec) -> list[str]:

@@ -2,7 +2,8 @@
 and when a late task is followed up. Pure functions: the plan workflow asks them with
 `workflow.now()` and sleeps until the moment they name.
 
-A task is due at the end of its owner's working hours on its due date. A reminder of whole days
+A task is due at the end of its owner's working hours on its due date (on their last working
+day before it, when the due date is one of their days off). A reminder of whole days
 (48h, 24h) comes that many of the owner's working days earlier at the same time of day, so a
 task due on Monday is reminded on Thursday and Friday, not over the weekend; any other reminder
 that falls outside working hours comes at the last working moment before it: a heads-up should
@@ -59,9 +60,17 @@ class WorkingTime(BaseModel):
         return when.astimezone(ZoneInfo(self.time_zone)).date()
 
 
-def due_at(due: date, person: WorkingTime) -> datetime:
-    """When a task due on `due` is due: the end of its owner's working hours that day."""
-    return person.at(due, person.ends)
+def due_at(due: date, person: WorkingTime, days_off: Container[date]) -> datetime:
+    """When a task due on `due` is due: the end of its owner's working hours that day, or of
+    their last working day before it when they do not work that day. Thirty calendar days
+    before a publish date can be a Saturday or a public holiday; nobody hands work in then, and
+    a due date a team lead reads must be one somebody is at work on."""
+    day = due
+    for _ in range(_SEARCH_DAYS):
+        if person.works_on(day, days_off):
+            return person.at(day, person.ends)
+        day -= timedelta(days=1)
+    raise ValueError("no working day in a year before the due date")
 
 
 def last_working_moment(
