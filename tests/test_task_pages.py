@@ -49,7 +49,7 @@ from workflows.plan_runs import start_plan
 NOW = datetime.now(UTC).replace(microsecond=0)
 PLAN_ID = plan_workflow_id("sales_call", "week-48")
 
-# A template with outcomes and an approval, beside the project's own plans.
+# A template with outcomes and an approval that needs two approvers, beside the project's own.
 SALES_CALL = """\
 id: sales_call
 version: 1
@@ -57,6 +57,7 @@ description: A call to a lead, and the manager's sign-off
 roles:
   caller: Caller
   manager: Manager
+  coach: Coach
 tasks:
   - id: prepare
     title: Prepare the call
@@ -71,13 +72,14 @@ tasks:
   - id: sign_off
     title: Sign off the call notes
     kind: approval
-    approvers: [manager]
+    approvers: [manager, coach]
     due: 0d
     after: [call]
 """
 
 ANA = Person(id="ana", name="Ana Nowak", email="ana@example.com", time_zone="Europe/Warsaw")
 MIA = Person(id="mia", name="Mia Manager", email="mia@example.com", time_zone="America/New_York")
+OLA = Person(id="ola", name="Ola Coach", email="ola@example.com", time_zone="Europe/Warsaw")
 
 
 def _task(task_id: str, title: str, people: list[str], status: str, due: datetime) -> TaskRecord:
@@ -172,7 +174,7 @@ async def pages(
     # The team's mail, as the library words it.
     for mail in (LIBRARY_DIR / "templates" / "email").glob("plan_*.yaml"):
         shutil.copy(mail, settings.library_dir / "templates" / "email" / mail.name)
-    await store.upsert_people([ANA, MIA])
+    await store.upsert_people([ANA, MIA, OLA])
     await store.record_plan(SALES_PLAN)
     await store.record_plan(_overdue_plan())
     settings = settings.model_copy(update={"task_queue": f"pages-{uuid.uuid4().hex[:8]}"})
@@ -233,9 +235,9 @@ class SalesCall:
 async def sales_call(
     pages: Pages, dev_temporal: WorkflowEnvironment, mail_sink: MailSink
 ) -> AsyncIterator[SalesCall]:
-    """A sales call for Ana, signed off by Mia, on the template the gateway shows: started with
-    `start_plan` and run by a worker on the dev server. Its target is weeks away, so no reminder
-    falls due while a test runs: the only mail is what the changes send."""
+    """A sales call for Ana, signed off by Mia and Ola, on the template the gateway shows:
+    started with `start_plan` and run by a worker on the dev server. Its target is weeks away,
+    so no reminder falls due while a test runs: the only mail is what the changes send."""
     spec = pages.gw.plans["sales_call"]
     async with journey_worker(dev_temporal.client, pages.store, pages.settings):
         handle = await start_plan(
@@ -243,7 +245,7 @@ async def sales_call(
             spec,
             f"t{uuid.uuid4().hex[:10]}",
             date.today() + timedelta(days=28),
-            {"caller": "ana", "manager": "mia"},
+            {"caller": "ana", "manager": "mia", "coach": "ola"},
             "mia",
             1.0,
             pages.settings.task_queue,
@@ -333,18 +335,22 @@ async def test_done_with_an_outcome_hands_the_work_on_by_the_links_person(
     call = await run.task("call", lambda t: t.status == "done")
     assert (call.done_by, call.outcome, call.rounds) == ("ana", "reached", 1)
     sign_off = await run.task("sign_off", lambda t: t.status == "active")
-    assert sign_off.people == ["mia"] and sign_off.rounds == 1
-    # Ana got the plan's first task and then the call; Mia the sign-off, told who called.
-    mails = await run.mails(3)
-    assert [(to, kind, task) for to, kind, task, _ in mails] == [
+    assert sign_off.people == ["mia", "ola"] and sign_off.rounds == 1
+    # Ana got the plan's first task and then the call; Mia and Ola the sign-off, told who
+    # called.
+    mails = await run.mails(4)
+    assert [(to, kind, task) for to, kind, task, _ in mails[:2]] == [
         ("ana@example.com", "assigned", "prepare"),
         ("ana@example.com", "handoff", "call"),
-        ("mia@example.com", "handoff", "sign_off"),
     ]
-    assert "Ana Nowak" in mails[2][3]
+    assert sorted((to, kind, task) for to, kind, task, _ in mails[2:]) == [
+        ("mia@example.com", "handoff", "sign_off"),
+        ("ola@example.com", "handoff", "sign_off"),
+    ]
+    assert all("Ana Nowak" in text for *_, text in mails[2:])
 
 
-async def test_reject_sends_the_work_back_with_the_comment_and_approve_finishes_the_plan(
+async def test_reject_sends_the_work_back_with_the_comment_and_approvals_finish_the_plan(
     sales_call: SalesCall,
 ) -> None:
     run = sales_call
@@ -357,24 +363,46 @@ async def test_reject_sends_the_work_back_with_the_comment_and_approve_finishes_
     assert "Not active yet" in answer.text and "<button" not in answer.text
     call = await run.task("call", lambda t: t.rounds == 2)
     assert (call.status, call.done_by, call.outcome) == ("active", None, "no_answer")
+    assert (call.sent_back_by, call.sent_back_comment) == ("mia", "Call them again.")
     assert (await run.task("sign_off")).status == "waiting"
-    to, kind, task, text = (await run.mails(4))[3]
+    to, kind, task, text = (await run.mails(5))[4]
     assert (to, kind, task) == ("ana@example.com", "sent_back", "call")
     assert "Call them again." in text and "Mia Manager" in text
+    # Ana's page of the call says who sent it back and why, above her buttons.
+    page = (await run.pages.http.get(run.path())).text
+    assert "Sent back by Mia Manager:</p><blockquote>Call them again.</blockquote>" in page
+    assert 'value="done">Done</button>' in page
 
     assert (await run.post("call", "ana", action="done", outcome="reached")).status_code == 200
     await run.task("sign_off", lambda t: t.status == "active" and t.rounds == 2)
+    # Mia approves: the sign-off waits for Ola, and Mia has nothing left to do on it.
     answer = await run.post("sign_off", "mia", action="approve")
-    assert answer.status_code == 200 and "Done by Mia Manager on" in answer.text
+    assert answer.status_code == 200
+    assert "Active: approved by Mia Manager; waiting for Ola Coach." in answer.text
+    assert "<button" not in answer.text
+    sign_off = await run.task("sign_off", lambda t: t.approved_by == ["mia"])
+    assert (sign_off.status, sign_off.people) == ("active", ["mia", "ola"])
+    mias = (await run.pages.http.get(run.pages.path(link="my_tasks", person_id="mia"))).text
+    assert "Sign off the call notes" not in mias
+    olas = (await run.pages.http.get(run.path("sign_off", "ola"))).text
+    assert 'value="approve">Approve</button>' in olas
+    assert "Sent back by" not in (await run.pages.http.get(run.path())).text  # done now
+
+    answer = await run.post("sign_off", "ola", action="approve")
+    assert answer.status_code == 200 and "Done by Ola Coach on" in answer.text
     plan = await run.record(lambda p: p.state == "finished")
     sign_off = plan.tasks[2]
-    assert (sign_off.status, sign_off.done_by, sign_off.rounds) == ("done", "mia", 2)
+    assert (sign_off.status, sign_off.done_by, sign_off.rounds) == ("done", "ola", 2)
+    assert sign_off.approved_by == ["mia", "ola"]
     assert (plan.tasks[1].outcome, plan.tasks[1].rounds) == ("reached", 2)
-    # The second hand-off to Mia; the approval that ends the plan tells nobody.
-    mails = await run.mails(5)
-    assert [(to, kind, task) for to, kind, task, _ in mails[4:]] == [
-        ("mia@example.com", "handoff", "sign_off")
+    # The second hand-off to both approvers; the approval that ends the plan tells nobody.
+    mails = await run.mails(7)
+    assert sorted((to, kind, task) for to, kind, task, _ in mails[5:]) == [
+        ("mia@example.com", "handoff", "sign_off"),
+        ("ola@example.com", "handoff", "sign_off"),
     ]
+    await asyncio.sleep(0.3)
+    assert len(run.mail.messages) == 7
 
 
 async def test_a_form_the_plan_could_not_take_comes_back_with_what_to_fix(
@@ -400,6 +428,7 @@ async def test_a_form_the_plan_could_not_take_comes_back_with_what_to_fix(
     assert no_comment.status_code == 422 and "Say what should change" in no_comment.text
     assert (await run.task("sign_off")).status == "active"
     assert (await run.task("call")).status == "done"
+    assert len(await run.mails(4)) == 4
 
 
 async def test_a_refusal_shows_its_reason_with_409(sales_call: SalesCall) -> None:
@@ -414,7 +443,7 @@ async def test_a_refusal_shows_its_reason_with_409(sales_call: SalesCall) -> Non
     assert not_hers.status_code == 409 and "ana is not an approver of" in not_hers.text
     plan = await run.record()
     assert plan.tasks[1].outcome == "reached" and plan.tasks[2].status == "active"
-    assert len(await run.mails(3)) == 3
+    assert len(await run.mails(4)) == 4
 
 
 async def test_a_plan_nobody_runs_is_404_from_temporal_and_from_the_store(pages: Pages) -> None:
