@@ -105,7 +105,20 @@ def _status(task: TaskRecord, plan: PlanRecord, clock: Clock) -> str:
         return f"Done by {by} on {clock.when(task.done_at)}{outcome}."
     if task.status == "waiting":
         return "Not active yet: it waits for the work before it."
-    return "Active: waiting for " + escape(clock.who(task.people)) + "."
+    waiting = [p for p in task.people if p not in task.approved_by]
+    approved = f"approved by {escape(clock.who(task.approved_by))}; " if task.approved_by else ""
+    return f"Active: {approved}waiting for {escape(clock.who(waiting))}."
+
+
+def _sent_back(task: TaskRecord, clock: Clock) -> str:
+    """What the approver who sent the work back said, while it is to do again."""
+    if task.status != "active" or not task.sent_back_comment:
+        return ""
+    by = escape(clock.who([task.sent_back_by] if task.sent_back_by else []))
+    return (
+        f'<div class="sent-back"><p>Sent back by {by}:</p>'
+        f"<blockquote>{escape(task.sent_back_comment)}</blockquote></div>"
+    )
 
 
 def _others(title: str, tasks: list[TaskRecord], clock: Clock) -> str:
@@ -123,8 +136,9 @@ def _others(title: str, tasks: list[TaskRecord], clock: Clock) -> str:
 
 def _may_act(plan: PlanRecord, task: TaskRecord, person_id: str) -> bool:
     """Whether the page offers its buttons: the plan workflow decides, the page only spares
-    people buttons that would be refused (the manager may finish a task, never approve one)."""
-    if plan.state != "running" or task.status != "active":
+    people buttons that would be refused (the manager may finish a task, never approve one; an
+    approver who approved in this round has nothing left to do on it)."""
+    if plan.state != "running" or task.status != "active" or person_id in task.approved_by:
         return False
     return person_id in task.people or (task.kind == "task" and person_id == plan.manager)
 
@@ -179,7 +193,7 @@ async def _task_page(
         f"<p>Due <strong>{clock.when(task.due_at)}</strong> "
         f"<span class=muted>({escape(clock.zone)})</span></p>"
         f'<p class="status">{_status(task, plan, clock)}</p>'
-        f"{actions}"
+        f"{_sent_back(task, clock)}{actions}"
         f"{_others('Before it', before, clock)}{_others('After it', after, clock)}"
         f'<p><a href="{escape(person_links(gw.settings, claims.person_id)["my_tasks"])}">'
         "All my tasks</a></p>"

@@ -48,9 +48,14 @@ async def test_a_plan_is_recorded_over_its_last_record(
     done = first.tasks[0].model_copy(
         update={"status": "done", "done_at": T0 + timedelta(days=4), "done_by": "ana"}
     )
-    second = first.model_copy(
-        update={"tasks": [done, _task("outline", ["bo"], "active", timedelta(days=9))]}
+    # Sent back once with a comment, and an approval one of its two approvers has given.
+    outline = _task("outline", ["bo"], "active", timedelta(days=9)).model_copy(
+        update={"rounds": 2, "sent_back_by": "mia", "sent_back_comment": "Shorter, please. " * 50}
     )
+    approve = _task("approve", ["mia", "cy"], "active", timedelta(days=12)).model_copy(
+        update={"kind": "approval", "approved_by": ["mia"]}
+    )
+    second = first.model_copy(update={"tasks": [done, outline, approve]})
     await store.record_plan(second)
     assert await store.plan(first.plan_id) == second
     assert await store.plans_of("blog_post") == [second]
@@ -67,7 +72,9 @@ async def test_open_tasks_are_a_persons_active_tasks_of_running_plans_soonest_fi
             date(2027, 3, 1),
             [
                 _task("idea", ["ana"], "done", timedelta(days=1)),
-                _task("approve", ["ana", "bo"], "active", timedelta(days=20)),
+                _task("approve", ["ana", "bo", "cy"], "active", timedelta(days=20)).model_copy(
+                    update={"kind": "approval", "approved_by": ["bo"]}
+                ),
                 _task("publish", ["ana"], "waiting", timedelta(days=30)),
             ],
         )
@@ -89,7 +96,9 @@ async def test_open_tasks_are_a_persons_active_tasks_of_running_plans_soonest_fi
         ("later", "approve"),
     ]
     assert [t.task_id for t in mine[1].plan.tasks] == ["idea", "approve", "publish"]
-    assert [(o.plan.instance, o.task.task_id) for o in await store.open_tasks_of("bo")] == [
+    assert [(o.plan.instance, o.task.task_id) for o in await store.open_tasks_of("cy")] == [
         ("later", "approve")
     ]
-    assert await store.open_tasks_of("cy") == []
+    # Bo approved in this round: nothing left for them to do on it.
+    assert await store.open_tasks_of("bo") == []
+    assert await store.open_tasks_of("dee") == []

@@ -1,34 +1,33 @@
-"""The pages a team member reaches from plan notifications, over real HTTP against the store's
-record of plan runs: a task's page (and its form, in a headless browser), their open tasks, their
-calendar feed, and every bad link a clear 4xx that changes nothing.
+"""The pages a team member reaches from plan notifications, over real HTTP: a task's page (and
+its form, in a headless browser), their open tasks, their calendar feed, and every bad link a
+clear 4xx that changes nothing.
 
-The plan workflow is not on this branch: the success and refusal paths of a POST replace
-`change_plan` with `PlanWorkflowStandIn`, which answers as the workflow's updates will (the plan
-after the change, or `Refused`). Once the workflow lands, start a plan run for `PLAN_ID` instead
-and drop the stand-in; the not-found path already goes to Temporal.
+The pages read the store's record of plan runs: the GET tests write records by hand where a
+record is all they need. Every POST goes to a real plan run (`start_plan` on the dev server, a
+worker on a task queue of the test's own, the real store and SMTP sink), and the tests check what
+a person would: the page's answer, the store's record after the change and the mail it sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from icalendar import Calendar
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from gateway import task_pages
+from devstack.sinks.mail import MailSink
 from gateway.deps import Gateway
-from journeys.plans.changes import Approve, Complete, PlanChange, Reject
 from journeys.plans.library import load_plans
 from journeys.plans.people import Person
 from journeys.plans.records import PlanRecord, TaskRecord, plan_workflow_id
-from journeys.plans.state import Refused
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.store import ContactStore
 from journeys.tokens import (
@@ -44,11 +43,13 @@ from journeys.tokens import (
 from tests.api_fixtures import serving
 from tests.browser import Page, headless_chromium, outside
 from tests.gateway_fixtures import altered, signed_ago
+from workers.worker import journey_worker
+from workflows.plan_runs import start_plan
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 PLAN_ID = plan_workflow_id("sales_call", "week-48")
 
-# A template with outcomes and an approval, beside the project's own plans.
+# A template with outcomes and an approval that needs two approvers, beside the project's own.
 SALES_CALL = """\
 id: sales_call
 version: 1
@@ -56,6 +57,7 @@ description: A call to a lead, and the manager's sign-off
 roles:
   caller: Caller
   manager: Manager
+  coach: Coach
 tasks:
   - id: prepare
     title: Prepare the call
@@ -70,13 +72,14 @@ tasks:
   - id: sign_off
     title: Sign off the call notes
     kind: approval
-    approvers: [manager]
+    approvers: [manager, coach]
     due: 0d
     after: [call]
 """
 
 ANA = Person(id="ana", name="Ana Nowak", email="ana@example.com", time_zone="Europe/Warsaw")
 MIA = Person(id="mia", name="Mia Manager", email="mia@example.com", time_zone="America/New_York")
+OLA = Person(id="ola", name="Ola Coach", email="ola@example.com", time_zone="Europe/Warsaw")
 
 
 def _task(task_id: str, title: str, people: list[str], status: str, due: datetime) -> TaskRecord:
@@ -140,30 +143,25 @@ def _overdue_plan() -> PlanRecord:
 
 
 @dataclass
-class PlanWorkflowStandIn:
-    """What `change_plan` would answer, and the changes it was asked for."""
-
-    answer: PlanRecord | Refused
-    asked: list[tuple[str, PlanChange]] = field(default_factory=list)
-
-    async def __call__(self, _client: Client, plan_id: str, change: PlanChange) -> PlanRecord:
-        self.asked.append((plan_id, change))
-        if isinstance(self.answer, Refused):
-            raise self.answer
-        return self.answer
-
-
-@dataclass
 class Pages:
     http: httpx.AsyncClient
     settings: Settings
     store: ContactStore
+    gw: Gateway
 
-    def links(self, task_id: str = "call", person_id: str = "ana") -> dict[str, str]:
-        return task_links(self.settings, PLAN_ID, task_id, person_id)
+    def links(
+        self, task_id: str = "call", person_id: str = "ana", plan_id: str = PLAN_ID
+    ) -> dict[str, str]:
+        return task_links(self.settings, plan_id, task_id, person_id)
 
-    def path(self, task_id: str = "call", person_id: str = "ana", link: str = "task") -> str:
-        return urlsplit(self.links(task_id, person_id)[link]).path
+    def path(
+        self,
+        task_id: str = "call",
+        person_id: str = "ana",
+        link: str = "task",
+        plan_id: str = PLAN_ID,
+    ) -> str:
+        return urlsplit(self.links(task_id, person_id, plan_id)[link]).path
 
 
 @pytest.fixture
@@ -173,14 +171,95 @@ async def pages(
     plans = settings.library_dir / "plans"
     shutil.copytree(LIBRARY_DIR / "plans", plans, dirs_exist_ok=True)
     (plans / "sales_call.yaml").write_text(SALES_CALL, encoding="utf-8")
-    await store.upsert_people([ANA, MIA])
+    # The team's mail, as the library words it.
+    for mail in (LIBRARY_DIR / "templates" / "email").glob("plan_*.yaml"):
+        shutil.copy(mail, settings.library_dir / "templates" / "email" / mail.name)
+    await store.upsert_people([ANA, MIA, OLA])
     await store.record_plan(SALES_PLAN)
     await store.record_plan(_overdue_plan())
+    settings = settings.model_copy(update={"task_queue": f"pages-{uuid.uuid4().hex[:8]}"})
     gw = Gateway(
         settings, store, dev_temporal.client, library={}, plans=load_plans(settings.library_dir)
     )
     async with serving(gw) as http:
-        yield Pages(http, settings, store)
+        yield Pages(http, settings, store, gw)
+
+
+@dataclass
+class SalesCall:
+    """A real run of the sales_call template, and what a person checks of it."""
+
+    pages: Pages
+    plan_id: str
+    mail: MailSink
+
+    def path(self, task_id: str = "call", person_id: str = "ana") -> str:
+        return self.pages.path(task_id, person_id, plan_id=self.plan_id)
+
+    async def post(self, task_id: str, person_id: str, **form: str) -> httpx.Response:
+        return await self.pages.http.post(self.path(task_id, person_id), data=form)
+
+    async def record(self, check: Callable[[PlanRecord], bool] = lambda _: True) -> PlanRecord:
+        """The store's record of the run once the workflow has written it (and `check` holds)."""
+        for _ in range(200):
+            found = await self.pages.store.plan(self.plan_id)
+            if found is not None and check(found):
+                return found
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{self.plan_id} was not recorded as expected: {found}")
+
+    async def task(
+        self, task_id: str, check: Callable[[TaskRecord], bool] = lambda _: True
+    ) -> TaskRecord:
+        plan = await self.record(lambda p: check(next(t for t in p.tasks if t.task_id == task_id)))
+        return next(t for t in plan.tasks if t.task_id == task_id)
+
+    async def mails(self, count: int) -> list[tuple[str, str, str, str]]:
+        """(to, notice kind, task, plain text) of every mail, once `count` have arrived."""
+        await self.mail.wait_for(count)
+        found = []
+        for m in self.mail.messages:
+            body = m.get_body(("plain",))
+            found.append(
+                (
+                    str(m["To"]),
+                    str(m["X-Plan-Notice"]),
+                    str(m["X-Plan-Task"]),
+                    body.get_content() if body else "",
+                )
+            )
+        return found
+
+
+@pytest.fixture
+async def sales_call(
+    pages: Pages, dev_temporal: WorkflowEnvironment, mail_sink: MailSink
+) -> AsyncIterator[SalesCall]:
+    """A sales call for Ana, signed off by Mia and Ola, on the template the gateway shows:
+    started with `start_plan` and run by a worker on the dev server. Its target is weeks away,
+    so no reminder falls due while a test runs: the only mail is what the changes send."""
+    spec = pages.gw.plans["sales_call"]
+    async with journey_worker(dev_temporal.client, pages.store, pages.settings):
+        handle = await start_plan(
+            dev_temporal.client,
+            spec,
+            f"t{uuid.uuid4().hex[:10]}",
+            date.today() + timedelta(days=28),
+            {"caller": "ana", "manager": "mia", "coach": "ola"},
+            "mia",
+            1.0,
+            pages.settings.task_queue,
+            store=pages.store,
+        )
+        run = SalesCall(pages, handle.id, mail_sink)
+        await run.task("prepare", lambda t: t.status == "active")
+        yield run
+
+
+async def _prepared(run: SalesCall) -> None:
+    """Ana finishes preparing, by her link: the call is hers now."""
+    assert (await run.post("prepare", "ana", action="done")).status_code == 200
+    await run.task("call", lambda t: t.status == "active")
 
 
 async def test_the_task_page_shows_the_task_on_the_persons_clock_with_its_buttons(
@@ -243,66 +322,131 @@ async def test_a_plan_of_a_template_version_the_library_no_longer_has_goes_by_it
     assert "sales_call" in html
 
 
-async def test_done_sends_the_change_by_the_links_person_and_shows_the_plan_it_answers(
-    pages: Pages, monkeypatch: pytest.MonkeyPatch
+async def test_done_with_an_outcome_hands_the_work_on_by_the_links_person(
+    sales_call: SalesCall,
 ) -> None:
-    after = SALES_PLAN.model_copy(deep=True)
-    after.tasks[1] = after.tasks[1].model_copy(
-        update={"status": "done", "done_at": NOW, "done_by": "ana", "outcome": "reached"}
-    )
-    workflow = PlanWorkflowStandIn(after)
-    monkeypatch.setattr(task_pages, "change_plan", workflow)
-
-    answer = await pages.http.post(pages.path(), data={"action": "done", "outcome": "reached"})
+    run = sales_call
+    await _prepared(run)
+    answer = await run.post("call", "ana", action="done", outcome="reached")
     assert answer.status_code == 200
-    assert workflow.asked == [(PLAN_ID, Complete(task="call", by="ana", outcome="reached"))]
     assert "Done by Ana Nowak on" in answer.text and "(reached)" in answer.text
     assert "<button" not in answer.text
 
-
-async def test_approve_and_reject_go_to_the_plan_as_the_links_person(
-    pages: Pages, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    workflow = PlanWorkflowStandIn(SALES_PLAN)
-    monkeypatch.setattr(task_pages, "change_plan", workflow)
-    path = pages.path("sign_off", "mia")
-    assert (await pages.http.post(path, data={"action": "approve"})).status_code == 200
-    answer = await pages.http.post(path, data={"action": "reject", "comment": " Too short. "})
-    assert answer.status_code == 200
-    assert workflow.asked == [
-        (PLAN_ID, Approve(task="sign_off", by="mia")),
-        (PLAN_ID, Reject(task="sign_off", by="mia", comment="Too short.")),
+    call = await run.task("call", lambda t: t.status == "done")
+    assert (call.done_by, call.outcome, call.rounds) == ("ana", "reached", 1)
+    sign_off = await run.task("sign_off", lambda t: t.status == "active")
+    assert sign_off.people == ["mia", "ola"] and sign_off.rounds == 1
+    # Ana got the plan's first task and then the call; Mia and Ola the sign-off, told who
+    # called.
+    mails = await run.mails(4)
+    assert sorted((to, kind, task) for to, kind, task, _ in mails) == [
+        ("ana@example.com", "assigned", "prepare"),
+        ("ana@example.com", "handoff", "call"),
+        ("mia@example.com", "handoff", "sign_off"),
+        ("ola@example.com", "handoff", "sign_off"),
     ]
+    assert all("Ana Nowak" in text for _, _, task, text in mails if task == "sign_off")
+
+
+async def test_reject_sends_the_work_back_with_the_comment_and_approvals_finish_the_plan(
+    sales_call: SalesCall,
+) -> None:
+    run = sales_call
+    await _prepared(run)
+    await run.post("call", "ana", action="done", outcome="no_answer")
+    await run.task("sign_off", lambda t: t.status == "active")
+
+    answer = await run.post("sign_off", "mia", action="reject", comment=" Call them again. ")
+    assert answer.status_code == 200
+    assert "Not active yet" in answer.text and "<button" not in answer.text
+    call = await run.task("call", lambda t: t.rounds == 2)
+    assert (call.status, call.done_by, call.outcome) == ("active", None, "no_answer")
+    assert (call.sent_back_by, call.sent_back_comment) == ("mia", "Call them again.")
+    assert (await run.task("sign_off")).status == "waiting"
+    sent_back = [m for m in await run.mails(5) if m[1] == "sent_back"]
+    assert [(to, task) for to, _, task, _ in sent_back] == [("ana@example.com", "call")]
+    assert "Call them again." in sent_back[0][3] and "Mia Manager" in sent_back[0][3]
+    # Ana's page of the call says who sent it back and why, above her buttons.
+    page = (await run.pages.http.get(run.path())).text
+    assert "Sent back by Mia Manager:</p><blockquote>Call them again.</blockquote>" in page
+    assert 'value="done">Done</button>' in page
+
+    assert (await run.post("call", "ana", action="done", outcome="reached")).status_code == 200
+    await run.task("sign_off", lambda t: t.status == "active" and t.rounds == 2)
+    # Mia approves: the sign-off waits for Ola, and Mia has nothing left to do on it.
+    answer = await run.post("sign_off", "mia", action="approve")
+    assert answer.status_code == 200
+    assert "Active: approved by Mia Manager; waiting for Ola Coach." in answer.text
+    assert "<button" not in answer.text
+    sign_off = await run.task("sign_off", lambda t: t.approved_by == ["mia"])
+    assert (sign_off.status, sign_off.people) == ("active", ["mia", "ola"])
+    mias = (await run.pages.http.get(run.pages.path(link="my_tasks", person_id="mia"))).text
+    assert "Sign off the call notes" not in mias
+    olas = (await run.pages.http.get(run.path("sign_off", "ola"))).text
+    assert 'value="approve">Approve</button>' in olas
+    assert "Sent back by" not in (await run.pages.http.get(run.path())).text  # done now
+
+    answer = await run.post("sign_off", "ola", action="approve")
+    assert answer.status_code == 200 and "Done by Ola Coach on" in answer.text
+    plan = await run.record(lambda p: p.state == "finished")
+    sign_off = plan.tasks[2]
+    assert (sign_off.status, sign_off.done_by, sign_off.rounds) == ("done", "ola", 2)
+    assert sign_off.approved_by == ["mia", "ola"]
+    assert (plan.tasks[1].outcome, plan.tasks[1].rounds) == ("reached", 2)
+    # Each approver was handed the sign-off twice; the approval that ends the plan tells nobody.
+    mails = await run.mails(7)
+    assert sorted((to, kind, task) for to, kind, task, _ in mails) == [
+        ("ana@example.com", "assigned", "prepare"),
+        ("ana@example.com", "handoff", "call"),
+        ("ana@example.com", "sent_back", "call"),
+        ("mia@example.com", "handoff", "sign_off"),
+        ("mia@example.com", "handoff", "sign_off"),
+        ("ola@example.com", "handoff", "sign_off"),
+        ("ola@example.com", "handoff", "sign_off"),
+    ]
+    await asyncio.sleep(0.3)
+    assert len(run.mail.messages) == 7
 
 
 async def test_a_form_the_plan_could_not_take_comes_back_with_what_to_fix(
-    pages: Pages, monkeypatch: pytest.MonkeyPatch
+    sales_call: SalesCall,
 ) -> None:
-    workflow = PlanWorkflowStandIn(SALES_PLAN)
-    monkeypatch.setattr(task_pages, "change_plan", workflow)
-    no_comment = await pages.http.post(
-        pages.path("sign_off", "mia"), data={"action": "reject", "comment": "  "}
-    )
-    assert no_comment.status_code == 422 and "Say what should change" in no_comment.text
-    no_outcome = await pages.http.post(pages.path(), data={"action": "done"})
+    run = sales_call
+    await _prepared(run)
+    before = await run.record()
+    no_outcome = await run.post("call", "ana", action="done")
     assert no_outcome.status_code == 422
     assert "Choose what came of it: reached, no_answer, not_interested." in no_outcome.text
-    unknown = await pages.http.post(pages.path(), data={"action": "done", "outcome": "maybe"})
+    unknown = await run.post("call", "ana", action="done", outcome="maybe")
     assert unknown.status_code == 422
     # A JSON body is not a form: it names no action.
-    as_json = await pages.http.post(pages.path(), json={"action": "done", "outcome": "reached"})
+    as_json = await run.pages.http.post(run.path(), json={"action": "done", "outcome": "reached"})
     assert as_json.status_code == 422 and "Choose Done, Approve or Reject." in as_json.text
-    assert workflow.asked == []
+    assert (await run.record()).tasks == before.tasks
+    assert len(await run.mails(2)) == 2
+
+    await run.post("call", "ana", action="done", outcome="reached")
+    await run.task("sign_off", lambda t: t.status == "active")
+    no_comment = await run.post("sign_off", "mia", action="reject", comment="  ")
+    assert no_comment.status_code == 422 and "Say what should change" in no_comment.text
+    assert (await run.task("sign_off")).status == "active"
+    assert (await run.task("call")).status == "done"
+    assert len(await run.mails(4)) == 4
 
 
-async def test_a_refusal_shows_its_reason_with_409(
-    pages: Pages, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    reason = "'call' is done already"
-    monkeypatch.setattr(task_pages, "change_plan", PlanWorkflowStandIn(Refused(reason)))
-    answer = await pages.http.post(pages.path(), data={"action": "done", "outcome": "reached"})
-    assert answer.status_code == 409
-    assert '<p class="error" role="alert">&#x27;call&#x27; is done already</p>' in answer.text
+async def test_a_refusal_shows_its_reason_with_409(sales_call: SalesCall) -> None:
+    run = sales_call
+    await _prepared(run)
+    await run.post("call", "ana", action="done", outcome="reached")
+    again = await run.post("call", "ana", action="done", outcome="no_answer")
+    assert again.status_code == 409
+    assert '<p class="error" role="alert">&#x27;call&#x27; is done already</p>' in again.text
+    # Ana is not an approver: the workflow refuses, whatever the page offered.
+    not_hers = await run.post("sign_off", "ana", action="approve")
+    assert not_hers.status_code == 409 and "ana is not an approver of" in not_hers.text
+    plan = await run.record()
+    assert plan.tasks[1].outcome == "reached" and plan.tasks[2].status == "active"
+    assert len(await run.mails(4)) == 4
 
 
 async def test_a_plan_nobody_runs_is_404_from_temporal_and_from_the_store(pages: Pages) -> None:
@@ -314,15 +458,13 @@ async def test_a_plan_nobody_runs_is_404_from_temporal_and_from_the_store(pages:
     assert (await pages.http.get(pages.path("no_such_task"))).status_code == 404
 
 
-async def test_bad_task_links_are_400_and_change_nothing(
-    pages: Pages, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    workflow = PlanWorkflowStandIn(SALES_PLAN)
-    monkeypatch.setattr(task_pages, "change_plan", workflow)
+async def test_bad_task_links_are_400_and_change_nothing(sales_call: SalesCall) -> None:
+    pages = sales_call.pages
     secret = pages.settings.secret_key.get_secret_value()
-    claims = TaskClaims(plan_id=PLAN_ID, task_id="call", person_id="ana").model_dump()
+    # Each bad link names the running plan's open task, which a good one would finish.
+    claims = TaskClaims(plan_id=sales_call.plan_id, task_id="prepare", person_id="ana").model_dump()
     person = PersonClaims(person_id="ana").model_dump()
-    token = pages.path().rsplit("/", 1)[1]
+    token = sales_call.path("prepare").rsplit("/", 1)[1]
     my_tasks = pages.path(link="my_tasks").rsplit("/", 1)[1]
     calendar = pages.path(link="calendar").rsplit("/", 1)[1].removesuffix(".ics")
     bad = {
@@ -347,7 +489,9 @@ async def test_bad_task_links_are_400_and_change_nothing(
     assert (await pages.http.get(f"/calendar/{expired}.ics")).status_code == 400
     expired = signed_ago(secret, MY_TASKS, person, 366 * 24 * 3600)
     assert (await pages.http.get(f"/my-tasks/{expired}")).status_code == 400
-    assert workflow.asked == []
+    prepare = await sales_call.task("prepare")
+    assert (prepare.status, prepare.done_by) == ("active", None)
+    assert len(await sales_call.mails(1)) == 1
 
 
 async def test_my_tasks_lists_open_tasks_soonest_first_with_overdue_marked(pages: Pages) -> None:
@@ -404,18 +548,12 @@ async def test_the_calendar_feed_has_one_event_per_open_task(pages: Pages) -> No
     assert b"DTEND:20300104T160000Z" in unfolded
 
 
-async def test_the_task_form_works_in_a_browser_offline(
-    pages: Pages, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    after = SALES_PLAN.model_copy(deep=True)
-    after.tasks[1] = after.tasks[1].model_copy(
-        update={"status": "done", "done_at": NOW, "done_by": "ana", "outcome": "no_answer"}
-    )
-    workflow = PlanWorkflowStandIn(after)
-    monkeypatch.setattr(task_pages, "change_plan", workflow)
-    base = str(pages.http.base_url).rstrip("/")
+async def test_the_task_form_works_in_a_browser_offline(sales_call: SalesCall) -> None:
+    run = sales_call
+    await _prepared(run)
+    base = str(run.pages.http.base_url).rstrip("/")
     async with headless_chromium() as page:
-        await page.open(f"{base}{pages.path()}")
+        await page.open(f"{base}{run.path()}")
         await page.wait_for("document.querySelector('select#outcome')", 10)
         # The select is required: Done without an outcome does not post.
         assert await page.evaluate("document.querySelector('form').checkValidity()") is False
@@ -430,7 +568,8 @@ async def test_the_task_form_works_in_a_browser_offline(
         )
         assert "(no_answer)" in status
         _stayed_home(page, base)
-    assert workflow.asked == [(PLAN_ID, Complete(task="call", by="ana", outcome="no_answer"))]
+    call = await run.task("call", lambda t: t.status == "done")
+    assert (call.done_by, call.outcome) == ("ana", "no_answer")
 
 
 def _stayed_home(page: Page, base: str) -> None:

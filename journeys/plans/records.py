@@ -49,6 +49,13 @@ class TaskRecord(BaseModel):
     done_by: str | None = None
     # What its owner said came of it ("reached", "no_answer"), for a task that asks.
     outcome: str | None = None
+    # An approval: who has approved it in this round (an approval that needs all its approvers
+    # waits for the rest; those who approved have nothing left to do on it).
+    approved_by: list[str] = []
+    # A task an approver sent the work back to: the last such rejection, who made it and what
+    # they said should change (shown to whoever does the work again).
+    sent_back_by: str | None = None
+    sent_back_comment: str | None = None
 
 
 class PlanRecord(BaseModel):

@@ -234,20 +234,34 @@ def record(spec: PlanSpec, inp: PlanInput, run: PlanRun) -> PlanRecord:
         state=state,
         started_at=run.started_at,
         finished_at=run.finished_at,
-        tasks=[
-            TaskRecord(
-                task_id=t.id,
-                title=t.title,
-                kind=t.kind,
-                people=plan.people(t),
-                status=plan.tasks[t.id].status,
-                due_at=due_of(spec, run, t),
-                activated_at=next(iter(plan.tasks[t.id].activated_at), None),
-                rounds=len(plan.tasks[t.id].activated_at),
-                done_at=plan.tasks[t.id].done_at,
-                done_by=plan.tasks[t.id].done_by,
-                outcome=plan.tasks[t.id].outcome,
-            )
-            for t in spec.tasks
-        ],
+        tasks=[_task_record(spec, run, t) for t in spec.tasks],
     )
+
+
+def _task_record(spec: PlanSpec, run: PlanRun, task: TaskSpec) -> TaskRecord:
+    current = run.plan.tasks[task.id]
+    back = _last_rejection(spec, run.plan, task.id)
+    return TaskRecord(
+        task_id=task.id,
+        title=task.title,
+        kind=task.kind,
+        people=run.plan.people(task),
+        status=current.status,
+        due_at=due_of(spec, run, task),
+        activated_at=next(iter(current.activated_at), None),
+        rounds=len(current.activated_at),
+        done_at=current.done_at,
+        done_by=current.done_by,
+        outcome=current.outcome,
+        approved_by=list(dict.fromkeys(current.approvals.values())),
+        sent_back_by=back.by if back else None,
+        sent_back_comment=back.comment if back else None,
+    )
+
+
+def _last_rejection(spec: PlanSpec, plan: PlanState, task_id: str) -> rules.Rejection | None:
+    """The last rejection that sent the work back to `task_id`."""
+    rejections = [
+        r for a in spec.tasks if a.sent_back_to == task_id for r in plan.tasks[a.id].rejections
+    ]
+    return max(rejections, key=lambda r: r.at, default=None)

@@ -61,6 +61,9 @@ def _task(row: Any) -> TaskRecord:
         done_at=in_utc(m["done_at"]) if m["done_at"] else None,
         done_by=m["done_by"],
         outcome=m["outcome"],
+        approved_by=list(m["approved_by"]),
+        sent_back_by=m["sent_back_by"],
+        sent_back_comment=m["sent_back_comment"],
     )
 
 
@@ -112,14 +115,25 @@ def of_template(conn: Connection, template: str) -> list[PlanRecord]:
 
 
 def open_tasks_of(conn: Connection, person_id: str) -> list[OpenTask]:
-    """The active tasks of running plans that `person_id` acts on, soonest due first."""
+    """The active tasks of running plans that `person_id` still acts on (not an approval they
+    approved in this round), soonest due first."""
     query = (
-        select(plan_tasks.c.plan_id, plan_tasks.c.task_id, plan_tasks.c.people)
+        select(
+            plan_tasks.c.plan_id,
+            plan_tasks.c.task_id,
+            plan_tasks.c.people,
+            plan_tasks.c.approved_by,
+        )
         .join(plan_runs, plan_runs.c.plan_id == plan_tasks.c.plan_id)
         .where(plan_tasks.c.status == "active", plan_runs.c.state == "running")
     )
     # People are a JSON list: filtered here, over the open tasks only (a team's, not millions).
-    mine = [r for r in conn.execute(query) if person_id in r._mapping["people"]]
+    # An approver who approved in this round has nothing left to do on it.
+    mine = [
+        r
+        for r in conn.execute(query)
+        if person_id in r._mapping["people"] and person_id not in r._mapping["approved_by"]
+    ]
     plans = {
         p.plan_id: p
         for p in _plans(

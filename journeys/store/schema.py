@@ -262,6 +262,9 @@ plan_tasks = Table(
     Column("done_at", DateTime(timezone=True)),
     Column("done_by", String(64)),
     Column("outcome", String(64)),
+    Column("approved_by", JSON, nullable=False),
+    Column("sent_back_by", String(64)),
+    Column("sent_back_comment", Text),
     Index("plan_tasks_status", "status"),
     Index("plan_tasks_template", "template", "task_id"),
 )
