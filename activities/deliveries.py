@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -241,17 +242,33 @@ class ChannelActivities:
         classify: Classify = unclassified,
         reconcile: Reconcile = resend,
     ) -> SendResult:
-        """Send `req` exactly once: compliance before any provider call, the claim, the
-        reconciliation of an earlier attempt's unknown outcome, the attempt, and the ledger as
-        its outcome says. `contact` and `suppressed` as `ContactStore.recipient` reads them;
-        `address` is the contact's on this channel."""
-        async with _heartbeating():
-            if reason := reason_not_to_send(req, contact, suppressed, address):
+        """Send `req` exactly once: compliance before any provider call, then `deliver_once`.
+        `contact` and `suppressed` as `ContactStore.recipient` reads them; `address` is the
+        contact's on this channel."""
+        if reason := reason_not_to_send(req, contact, suppressed, address):
+            async with _heartbeating():
                 return await refuse(self.store, req, reason)
+        assert contact is not None and address is not None  # reason_not_to_send refused both
+        return await self.deliver_once(
+            req, address, partial(attempt, req, contact, address), classify, reconcile
+        )
+
+    async def deliver_once(
+        self,
+        req: SendRequest,
+        address: str,
+        attempt: Callable[[HandOver], Awaitable[Outcome]],
+        classify: Classify = unclassified,
+        reconcile: Reconcile = resend,
+    ) -> SendResult:
+        """Send `req` to `address` exactly once, with no compliance check: the claim, the
+        reconciliation of an earlier attempt's unknown outcome, the attempt, and the ledger as
+        its outcome says. Marketing goes through `send_once`; a colleague's work message
+        (activities.team_mail) comes here directly."""
+        async with _heartbeating():
             claimed = await claim(self.store, req)
             if isinstance(claimed, SendResult):
                 return claimed
-            assert contact is not None and address is not None  # reason_not_to_send refused both
             reconciled = None
             if claimed.status == SENDING:
                 row = await self.store.delivery(req.key) or {}
@@ -265,7 +282,7 @@ class ChannelActivities:
                 )
             hand_over = HandOver(self.store, req.key, claimed.attempt)
             try:
-                outcome = await attempt(req, contact, address, hand_over)
+                outcome = await attempt(hand_over)
             except BaseException as e:
                 outcome = classify(e, hand_over.done)
             return await self._record(req, claimed, outcome, reconciled)

@@ -126,9 +126,15 @@ def _outcome(e: BaseException, handed_over: bool) -> Outcome:
     return unclassified(error, handed_over)
 
 
-class EmailActivities(ChannelActivities):
-    def __init__(self, store: ContactStore, settings: Settings) -> None:
-        super().__init__(store, settings)
+class Mailer:
+    """What every email shares, marketing or work: the sender, the pooled SMTP sessions, the
+    headers that make a message one message (Message-ID from the ledger key), the transmission
+    and what an SMTP error says about the message (`outcome`)."""
+
+    outcome = staticmethod(_outcome)
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._sender = parseaddr(settings.mail_from)[1]
         self._sessions = SmtpSessions(settings)
 
@@ -136,23 +142,21 @@ class EmailActivities(ChannelActivities):
         """End the SMTP sessions kept open; call on worker shutdown."""
         await self._sessions.close()
 
-    @activity.defn(name=CHANNELS["email"].activity)
-    async def send_email(self, req: SendRequest) -> SendResult:
-        """Send one templated email to a contact who consented, exactly once per `req.key`.
+    def message(self, key: str, to: str, subject: str) -> EmailMessage:
+        """A new message for the ledger's `key` to `to`, with its headers and no body yet."""
+        message = EmailMessage(policy=_COMPOSE)
+        message["From"] = self.settings.mail_from
+        message["To"] = to
+        # A template line break must not end the header (or start a new one).
+        message["Subject"] = " ".join(subject.split())
+        message["Date"] = format_datetime(datetime.now(UTC))
+        message["Message-ID"] = message_id(key, self.settings.mail_from)
+        return message
 
-        Returns failed (without sending) for no contact, no address, no consent, or a 5xx from
-        the server for this recipient or message; raises for anything worth retrying.
-        """
-        contact, suppressed = await self.store.recipient(req.contact_id)
-        address = contact.email if contact else None
-        return await self.send_once(req, contact, suppressed, address, self._attempt, _outcome)
-
-    async def _attempt(
-        self, req: SendRequest, contact: Contact, address: str, hand_over: HandOver
-    ) -> Outcome:
-        message = self._compose(req, contact, address)
+    async def send(self, message: EmailMessage, to: str, hand_over: HandOver) -> Outcome:
+        """Hand `message` to the SMTP server in a pooled session; raises as SMTP does."""
         async with self._sessions.session(hand_over) as smtp:
-            await self._transmit(smtp, message, address)
+            await self._transmit(smtp, message, to)
         return Sent(message["Message-ID"])
 
     async def _transmit(self, smtp: Session, message: EmailMessage, to: str) -> None:
@@ -165,16 +169,38 @@ class EmailActivities(ChannelActivities):
             mail_options=["SMTPUTF8"] if utf8 else [],
         )
 
+
+class EmailActivities(ChannelActivities):
+    def __init__(self, store: ContactStore, settings: Settings) -> None:
+        super().__init__(store, settings)
+        self.mailer = Mailer(settings)
+
+    async def close(self) -> None:
+        """End the SMTP sessions kept open; call on worker shutdown."""
+        await self.mailer.close()
+
+    @activity.defn(name=CHANNELS["email"].activity)
+    async def send_email(self, req: SendRequest) -> SendResult:
+        """Send one templated email to a contact who consented, exactly once per `req.key`.
+
+        Returns failed (without sending) for no contact, no address, no consent, or a 5xx from
+        the server for this recipient or message; raises for anything worth retrying.
+        """
+        contact, suppressed = await self.store.recipient(req.contact_id)
+        address = contact.email if contact else None
+        return await self.send_once(
+            req, contact, suppressed, address, self._attempt, self.mailer.outcome
+        )
+
+    async def _attempt(
+        self, req: SendRequest, contact: Contact, address: str, hand_over: HandOver
+    ) -> Outcome:
+        return await self.mailer.send(self._compose(req, contact, address), address, hand_over)
+
     def _compose(self, req: SendRequest, contact: Contact, to: str) -> EmailMessage:
         links = message_links(self.settings, req)
         parts = render(self.settings, req, contact, links)
-        message = EmailMessage(policy=_COMPOSE)
-        message["From"] = self.settings.mail_from
-        message["To"] = to
-        # A template line break must not end the header (or start a new one).
-        message["Subject"] = " ".join(parts["subject"].split())
-        message["Date"] = format_datetime(datetime.now(UTC))
-        message["Message-ID"] = message_id(req.key, self.settings.mail_from)
+        message = self.mailer.message(req.key, to, parts["subject"])
         message["List-Unsubscribe"] = f"<{links['unsubscribe']}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message["X-Journey-Id"] = req.journey_id

@@ -37,6 +37,9 @@ class TaskSpec(_Model):
     due: str
     # Tasks that must be done first; the task becomes its owner's when they are.
     after: list[Id] = []
+    # What may come of a task (a sales call: reached, no_answer): its owner names one when they
+    # complete it. None declared: nothing is asked.
+    outcomes: list[Id] = []
     # How the author reads the source of the task (the seed's sentence); shown by nothing else.
     note: str | None = None
 
@@ -54,6 +57,10 @@ class TaskSpec(_Model):
             raise ValueError("an approval needs 'approvers' roles (and no 'owner')")
         if self.kind == "task" and self.on_reject is not None:
             raise ValueError("only an approval has 'on_reject'")
+        if self.kind == "approval" and self.outcomes:
+            raise ValueError("an approval's outcome is approved or rejected: no 'outcomes'")
+        if len(set(self.outcomes)) != len(self.outcomes):
+            raise ValueError("an outcome is named twice in 'outcomes'")
         return self
 
     @property
@@ -85,6 +92,9 @@ class PlanSpec(_Model):
     holidays: str | None = None
     # When each task's owner is reminded before it is due.
     reminders: list[str] = ["48h", "24h"]
+    # How many of its owner's working days a task may be late before the plan's manager is told
+    # (its owner is followed up every working day from the first).
+    escalate_after: int = Field(2, ge=1, le=60)
     tasks: list[TaskSpec] = Field(min_length=1)
 
     @field_validator("reminders")

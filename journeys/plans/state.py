@@ -33,6 +33,10 @@ class TaskState(BaseModel):
     activated_at: list[datetime] = []
     done_at: datetime | None = None
     done_by: str | None = None
+    # What its owner said came of it, for a task that names its outcomes.
+    outcome: str | None = None
+    # Given to someone other than its role's person by the manager (role -> person id).
+    reassigned: dict[str, str] = {}
     # An approval: who approved, by role, in this round.
     approvals: dict[str, str] = {}
     # An approval: every rejection, with its comment, over all rounds.
@@ -65,9 +69,13 @@ class PlanState(BaseModel):
             tasks={t.id: TaskState() for t in plan.tasks},
         )
 
+    def person(self, task: TaskSpec, role: str) -> str:
+        """Who acts on `task` in `role`: whom the manager gave it to, or the role's person."""
+        return self.tasks[task.id].reassigned.get(role, self.assignments[role])
+
     def people(self, task: TaskSpec) -> list[str]:
         """Who acts on `task`: its owner, or its approvers."""
-        return [self.assignments[r] for r in task.roles]
+        return [self.person(task, r) for r in task.roles]
 
     def open_tasks(self) -> list[str]:
         return [t for t, s in self.tasks.items() if s.status == "active"]
@@ -108,22 +116,34 @@ def _active(plan: PlanSpec, state: PlanState, task_id: str) -> TaskSpec:
     return task
 
 
-def complete(plan: PlanSpec, state: PlanState, task_id: str, person: str, now: datetime) -> None:
-    """`person` marks a task done: its owner, or the plan's manager."""
+def complete(
+    plan: PlanSpec,
+    state: PlanState,
+    task_id: str,
+    person: str,
+    now: datetime,
+    outcome: str | None = None,
+) -> None:
+    """`person` marks a task done: its owner, or the plan's manager; with one of the task's
+    `outcomes` when it names them."""
     task = _active(plan, state, task_id)
     if task.kind == "approval":
         raise Refused(f"{task_id!r} is an approval: approve or reject it")
-    owner = state.assignments[task.owner or ""]
+    owner = state.person(task, task.owner or "")
     if person not in (owner, state.manager):
         raise Refused(f"{task_id!r} is {owner}'s task: only they or the plan's manager finish it")
-    state.tasks[task_id].status = "done"
-    state.tasks[task_id].done_at = now
-    state.tasks[task_id].done_by = person
+    if task.outcomes and outcome not in task.outcomes:
+        said = f"not {outcome!r}" if outcome is not None else "it is required"
+        raise Refused(f"say what came of {task_id!r}: one of {', '.join(task.outcomes)} ({said})")
+    if not task.outcomes and outcome is not None:
+        raise Refused(f"{task_id!r} names no outcomes: complete it without one")
+    current = state.tasks[task_id]
+    current.status, current.done_at, current.done_by, current.outcome = "done", now, person, outcome
 
 
 def _approver_role(plan: PlanSpec, state: PlanState, task: TaskSpec, person: str) -> str:
     """The role `person` approves `task` in: one of theirs not yet given in this round."""
-    theirs = [r for r in task.approvers if state.assignments[r] == person]
+    theirs = [r for r in task.approvers if state.person(task, r) == person]
     if not theirs:
         raise Refused(f"{person} is not an approver of {task.id!r}")
     open_roles = [r for r in theirs if r not in state.tasks[task.id].approvals]
@@ -182,3 +202,62 @@ def _between(plan: PlanSpec, start: str, end: str) -> list[str]:
                 before_end.add(d)
                 frontier.append(d)
     return [t.id for t in plan.tasks if t.id in later and t.id in before_end and t.id != start]
+
+
+def _managed(state: PlanState, person: str, what: str) -> None:
+    """Only the plan's manager changes the plan itself, and only while it runs."""
+    if state.cancelled:
+        raise Refused("the plan was cancelled")
+    if finished(state):
+        raise Refused("the plan is finished")
+    if state.manager is None:
+        raise Refused(f"the plan has no manager: nobody may {what}")
+    if person != state.manager:
+        raise Refused(f"only the plan's manager ({state.manager}) may {what}")
+
+
+def reassign(
+    plan: PlanSpec,
+    state: PlanState,
+    by: str,
+    to: str,
+    task_id: str | None = None,
+    role: str | None = None,
+) -> list[str]:
+    """The manager gives one task, or a role (every task of it not given to someone by name),
+    to `to`, who must be a team member (the workflow asks the store). Returns the active tasks
+    that became `to`'s, whom they are then announced to."""
+    _managed(state, by, "reassign work")
+    if role is not None:
+        if role not in state.assignments:
+            raise Refused(f"the plan has no role {role!r}")
+        state.assignments[role] = to
+        tasks = [
+            t for t in plan.tasks if role in t.roles and role not in state.tasks[t.id].reassigned
+        ]
+    else:
+        if task_id not in plan.positions:
+            raise Refused(f"the plan has no task {task_id!r}")
+        task = plan.task(task_id)
+        if state.tasks[task.id].status == "done":
+            raise Refused(f"{task.id!r} is done already")
+        if len(task.roles) != 1:
+            raise Refused(f"{task.id!r} has several approvers: reassign one of their roles")
+        state.tasks[task.id].reassigned[task.roles[0]] = to
+        tasks = [task]
+    return [t.id for t in tasks if state.tasks[t.id].status == "active"]
+
+
+def move(state: PlanState, by: str, target: date, today: date) -> None:
+    """The manager moves the target date; every due date moves with it. `today` on the plan's
+    clock (its manager's): a target already past is refused."""
+    _managed(state, by, "move the target date")
+    if target < today:
+        raise Refused(f"{target:%Y-%m-%d} is in the past (today is {today:%Y-%m-%d})")
+    state.target = target
+
+
+def cancel(state: PlanState, by: str) -> None:
+    """The manager stops the plan: nothing more is due, nobody is reminded."""
+    _managed(state, by, "cancel the plan")
+    state.cancelled = True
