@@ -52,6 +52,7 @@ async def journey_worker(
             contacts.change_tags,
             contacts.change_audience,
             contacts.seconds_until_local_time,
+            contacts.assign_task,
             window.send_window,
         ],
         graceful_shutdown_timeout=timedelta(seconds=30),
