@@ -1,4 +1,6 @@
-"""Record a replay history for every scenario in `tests/scenarios.py`: `make histories`.
+"""Record a replay history for every scenario in `tests/scenarios.py`: `make histories`; with
+`--missing`, only for the scenarios that have none yet (a new path), leaving the others as the
+runs in flight recorded them.
 
 Run it after a deliberate change to the workflow's commands (guarded by `workflow.patched()`),
 never to make a failing replay test pass by hiding the change.
@@ -7,6 +9,7 @@ never to make a failing replay test pass by hiding the change.
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 from pathlib import Path
 
@@ -36,13 +39,13 @@ def history_path(scenario: Scenario) -> Path:
     return HISTORIES / f"{journey}__{scenario.name}.json"
 
 
-async def record() -> None:
+async def record(scenarios: list[Scenario]) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_path(), data_converter=CONVERTER
     )
     await register_search_attributes(env.client, "default")
     try:
-        for scenario in SCENARIOS:
+        for scenario in scenarios:
             with tempfile.TemporaryDirectory() as tmp:
                 mail, sms = MailSink(), SmsSink(TWILIO_SID, TWILIO_TOKEN)
                 web_push, fcm = WebPushSink(), FcmSink(FCM_PROJECT, FCM_TOKEN)
@@ -72,4 +75,5 @@ async def record() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    missing = "--missing" in sys.argv[1:]
+    asyncio.run(record([s for s in SCENARIOS if not (missing and history_path(s).is_file())]))

@@ -16,6 +16,7 @@ from journeys.contacts import Contact
 from journeys.identity import workflow_id
 from journeys.library import load_journey
 from journeys.models import JourneyEvent, JourneyInput, JourneyResult
+from journeys.plans.people import Person
 from journeys.settings import LIBRARY_DIR
 from tests.temporal_fixtures import Stack, wait_for_step
 from workflows.journey import JourneyWorkflow
@@ -61,6 +62,8 @@ class Scenario:
     devices: tuple[str, ...] = ()  # push subscriptions registered first: "web", "mobile"
     pushes: tuple[str, ...] = ()  # titles of the push notifications received (web and mobile)
     ends_at: str | None = None
+    team: tuple[Person, ...] = ()  # the team in the store, for task steps
+    team_mail: tuple[str, ...] = ()  # subjects of the mail the team got, in order
 
 
 DAN = Contact(id="c-dan", email="dan@example.com", consent={"email": True})
@@ -70,6 +73,8 @@ GIL = Contact(id="c-gil")
 NEWS = Contact(id="c-news", email="news@example.com", consent={"email": True, "newsletter": True})
 PUSHY = Contact(id="c-pushy", consent={"web_push": True})
 APPY = Contact(id="c-appy", consent={"mobile_push": True})
+
+CD_NEWSLETTER = "This month: three things customers like you set up first"
 
 NPS_ASK = "How likely are you to recommend us?"
 NPS_SHORT = "One question, ten seconds"
@@ -298,6 +303,15 @@ SCENARIOS = [
         tags=("NPS_OMNI_REVIEW_CHAT_NOT_VISITED",),
         ledger=(("review_chat", "onsite"),),
     ),
+    # --- cd_lead_followup ------------------------------------------------------------------------
+    Scenario(
+        "no_one_in_sales",
+        "cd_lead_followup",
+        ADA,
+        subjects=(CD_NEWSLETTER,),
+        tags=("CD_CALL_NOT_MADE",),
+        ends_at="call_overdue",
+    ),
 ]
 
 
@@ -331,6 +345,8 @@ async def register_device(stack: Stack, contact_id: str, kind: str) -> None:
 async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, JourneyResult]:
     """Run one scenario to its end, delivering its events when the run reaches each step."""
     await stack.store.upsert_contacts([scenario.contact])
+    if scenario.team:
+        await stack.store.upsert_people(scenario.team)
     await stack.store.change_tags(scenario.contact.id, scenario.tags_before, [])
     for kind in scenario.devices:
         await register_device(stack, scenario.contact.id, kind)
@@ -350,11 +366,13 @@ def push_title(message: dict[str, Any]) -> str:
 async def assert_outcome(stack: Stack, scenario: Scenario, result: JourneyResult) -> None:
     """What reached the contact, in order, and what the store holds, is what the seed says."""
     contact = scenario.contact
-    subjects = [m["Subject"] for m in stack.mail.messages]
+    theirs = [m for m in stack.mail.messages if m["To"] == contact.email]
+    team = [m["Subject"] for m in stack.mail.messages if m["To"] != contact.email]
+    assert team == list(scenario.team_mail)
+    subjects = [m["Subject"] for m in theirs]
     assert len(subjects) == len(scenario.subjects), subjects
     for subject, expected in zip(subjects, scenario.subjects, strict=True):
         assert subject in expected if isinstance(expected, tuple) else subject == expected
-    assert all(m["To"] == contact.email for m in stack.mail.messages)
     assert len(stack.sms.messages) == len(scenario.sms)
     for sent, expected in zip(stack.sms.messages, scenario.sms, strict=True):
         assert sent["to"] == contact.phone
