@@ -6,6 +6,7 @@ each scenario.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,10 +17,15 @@ from journeys.contacts import Contact
 from journeys.identity import workflow_id
 from journeys.library import load_journey
 from journeys.models import JourneyEvent, JourneyInput, JourneyResult
+from journeys.plans.changes import Complete
 from journeys.plans.people import Person
+from journeys.plans.records import PlanRecord, plan_workflow_id
 from journeys.settings import LIBRARY_DIR
+from journeys.spec import JourneySpec, TaskStep
+from journeys.tasks import task_instance, task_plan
 from tests.temporal_fixtures import Stack, wait_for_step
 from workflows.journey import JourneyWorkflow
+from workflows.plan_runs import change_plan
 
 ADA = Contact(
     id="c-ada",
@@ -64,6 +70,8 @@ class Scenario:
     ends_at: str | None = None
     team: tuple[Person, ...] = ()  # the team in the store, for task steps
     team_mail: tuple[str, ...] = ()  # subjects of the mail the team got, in order
+    # (task step, outcome): its owner completes the task with it once the run stands there.
+    completes: tuple[str, str] | None = None
 
 
 DAN = Contact(id="c-dan", email="dan@example.com", consent={"email": True})
@@ -354,8 +362,33 @@ async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, Journe
     for at_step, kind, about in scenario.actions:
         await wait_for_step(stack.env, handle, at_step)
         await handle.signal(JourneyWorkflow.event, event(kind, about))
+    if scenario.completes:
+        task, outcome = scenario.completes
+        plan = await task_plan_of(stack, handle, task)
+        owner = plan.tasks[0].people[0]
+        await change_plan(
+            stack.env.client, plan.plan_id, Complete(task=task, by=owner, outcome=outcome)
+        )
     result = await handle.result()
     return handle, result
+
+
+async def task_plan_of(
+    stack: Stack, handle: WorkflowHandle, step_id: str, journey: JourneySpec | None = None
+) -> PlanRecord:
+    """The plan of the run's first visit to the task step `step_id` of `journey` (by default the
+    library's), once its task is someone's (the plan has recorded itself)."""
+    await wait_for_step(stack.env, handle, step_id)
+    status = await handle.query(JourneyWorkflow.status)
+    journey = journey or load_journey(LIBRARY_DIR / f"{status.journey_id}.yaml", LIBRARY_DIR)
+    step = journey.step(step_id)
+    assert isinstance(step, TaskStep) and handle.first_execution_run_id is not None
+    instance = task_instance(status.contact_id, handle.first_execution_run_id, 1)
+    plan_id = plan_workflow_id(task_plan(journey, step).id, instance)
+    async with asyncio.timeout(20):
+        while (plan := await stack.store.plan(plan_id)) is None:  # noqa: ASYNC110 - the store
+            await asyncio.sleep(0.05)
+    return plan
 
 
 def push_title(message: dict[str, Any]) -> str:
