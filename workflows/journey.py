@@ -20,6 +20,7 @@ from temporalio.exceptions import (
     ChildWorkflowError,
     is_cancelled_exception,
 )
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from journeys import conditions, decisions, events, tasks
@@ -503,12 +504,14 @@ class JourneyWorkflow:
             assignments={tasks.OWNER: assignment.owner},
             speed=self._inp.speed,
         )
-        # By name: workflows.plan imports this module.
+        # By name: workflows.plan imports this module. A journey that ends any other way (an
+        # operator terminates it) asks the plan to cancel too, rather than leave the task open.
         child = await workflow.start_child_workflow(
             "Plan",
             plan,
             id=plan.plan_id,
             result_type=PlanRecord,
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
             static_summary=f"task '{step.id}' of {assignment.owner}",
         )
         due = max(assignment.due_at - workflow.now(), timedelta(0))
