@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.api_fixtures",
     "tests.gateway_fixtures",
     "tests.postgres_fixtures",
+    "tests.plan_fixtures",
 ]
 
 

@@ -1,6 +1,7 @@
-"""Record a replay history for every scenario in `tests/scenarios.py`: `make histories`; with
-`--missing`, only for the scenarios that have none yet (a new path), leaving the others as the
-runs in flight recorded them.
+"""Record a replay history for every scenario in `tests/scenarios.py` and every plan path in
+`tests/plan_scenarios.py`: `make histories` (`python -m tests.record_histories --plans`: the
+plans' only; `--missing`: only the paths that have none yet, leaving the others as the runs in
+flight recorded them).
 
 Run it after a deliberate change to the workflow's commands (guarded by `workflow.patched()`),
 never to make a failing replay test pass by hiding the change.
@@ -24,6 +25,8 @@ from journeys.library import load_journey
 from journeys.settings import LIBRARY_DIR
 from journeys.store import open_store
 from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN, sink_settings
+from tests.plan_fixtures import plan_stack
+from tests.plan_scenarios import PLAN_SCENARIOS, PlanScenario
 from tests.push_fixtures import FCM_PROJECT, FCM_TOKEN
 from tests.scenarios import SCENARIOS, Scenario, assert_outcome, play
 from tests.temporal_fixtures import CONVERTER, running_stack
@@ -39,7 +42,33 @@ def history_path(scenario: Scenario) -> Path:
     return HISTORIES / f"{journey}__{scenario.name}.json"
 
 
-async def record(scenarios: list[Scenario]) -> None:
+def plan_history_path(scenario: PlanScenario) -> Path:
+    """`plan_<template>__<path>.json`."""
+    return HISTORIES / f"plan_{scenario.name}.json"
+
+
+async def record_plans(env: WorkflowEnvironment, scenarios: list[PlanScenario]) -> None:
+    for scenario in scenarios:
+        with tempfile.TemporaryDirectory() as tmp:
+            mail, sms = MailSink(), SmsSink(TWILIO_SID, TWILIO_TOKEN)
+            for sink in (mail, sms):
+                await sink.start()
+            settings = sink_settings(Path(tmp), mail, sms)
+            store = await open_store(settings.database_url)
+            try:
+                async with plan_stack(env, store, settings, mail) as plans:
+                    plan_id = await scenario.play(plans)
+                    history = await env.client.get_workflow_handle(plan_id).fetch_history()
+            finally:
+                await store.close()
+                for sink in (mail, sms):
+                    await sink.stop()
+        path = plan_history_path(scenario)
+        path.write_text(history.to_json())
+        print(f"recorded {path.relative_to(Path.cwd())}")
+
+
+async def record(scenarios: list[Scenario], plans: list[PlanScenario]) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_path(), data_converter=CONVERTER
     )
@@ -70,10 +99,18 @@ async def record(scenarios: list[Scenario]) -> None:
             path = history_path(scenario)
             path.write_text(history.to_json())
             print(f"recorded {path.relative_to(Path.cwd())}")
+        await record_plans(env, plans)
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
     missing = "--missing" in sys.argv[1:]
-    asyncio.run(record([s for s in SCENARIOS if not (missing and history_path(s).is_file())]))
+    asyncio.run(
+        record(
+            []
+            if "--plans" in sys.argv[1:]
+            else [s for s in SCENARIOS if not (missing and history_path(s).is_file())],
+            [p for p in PLAN_SCENARIOS if not (missing and plan_history_path(p).is_file())],
+        )
+    )

@@ -206,3 +206,40 @@ def test_journeys_validate_checks_plans_too(tmp_path: Path) -> None:
         f"{broken}:8: task 'draft': unknown role 'nobody'; the plan's roles: writer, editor",
         f"{good}: ok: plan blog_post v1, 8 tasks, 6 roles",
     ]
+
+
+def test_outcomes_and_escalation_are_checked_by_line(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+  - id: call
+    title: Call the client
+    owner: writer
+    due: -3d
+    outcomes: [reached, no_answer, reached]
+  - id: check
+    title: Check
+    kind: approval
+    approvers: [editor]
+    outcomes: [fine]
+    due: -1d
+    after: [call]
+  - id: note
+    title: Note
+    owner: writer
+    due: 0d
+    outcomes: [Not An Id]
+""",
+    )
+    assert found == [
+        f"{tmp_path}/broken.yaml:8: task 'call': an outcome is named twice in 'outcomes'",
+        f"{tmp_path}/broken.yaml:13: task 'check': an approval's outcome is approved or rejected: "
+        "no 'outcomes'",
+        f"{tmp_path}/broken.yaml:20: task 'note': outcomes.0: String should match pattern "
+        "'^[a-z][a-z0-9_]*$'",
+    ]
+    assert problems(
+        tmp_path,
+        "  - {id: draft, title: Draft, owner: writer, due: -1d}\n",
+        HEADER.replace("roles:", "escalate_after: 0\nroles:"),
+    ) == [f"{tmp_path}/broken.yaml: escalate_after: Input should be greater than or equal to 1"]

@@ -9,13 +9,17 @@ from datetime import UTC, date, datetime
 import pytest
 
 from journeys.plans.library import load_plans
+from journeys.plans.spec import PlanSpec
 from journeys.plans.state import (
     PlanState,
     Refused,
     activate_ready,
     approve,
+    cancel,
     complete,
     finished,
+    move,
+    reassign,
     reject,
 )
 from journeys.settings import LIBRARY_DIR
@@ -123,3 +127,66 @@ def test_a_rejection_sends_the_work_back_with_its_comment_and_forward_again() ->
         activate_ready(BLOG, state, later)
         complete(BLOG, state, task, person, later)
     assert finished(state)
+
+
+def test_only_the_manager_reassigns_a_task_or_a_role() -> None:
+    state = started()
+    with pytest.raises(Refused, match=r"only the plan's manager \(mia\) may reassign work"):
+        reassign(BLOG, state, "cleo", "ola", task_id="generate_idea")
+    # One task: the active one is announced to its new owner, who may now finish it.
+    assert reassign(BLOG, state, "mia", "ola", task_id="generate_idea") == ["generate_idea"]
+    with pytest.raises(Refused, match="'generate_idea' is ola's task"):
+        complete(BLOG, state, "generate_idea", "cleo", NOW)
+    complete(BLOG, state, "generate_idea", "ola", NOW)
+    # A role: every task of it not given to someone by name, from now on.
+    assert reassign(BLOG, state, "mia", "bob", role="blog_writer") == []
+    assert state.people(BLOG.task("publish_and_review")) == ["bob"]
+    with pytest.raises(Refused, match="several approvers: reassign one of their roles"):
+        reassign(BLOG, state, "mia", "bob", task_id="approve_outline")
+    with pytest.raises(Refused, match="the plan has no role 'editor'"):
+        reassign(BLOG, state, "mia", "bob", role="editor")
+
+
+def test_the_manager_moves_the_target_but_not_into_the_past_and_cancels() -> None:
+    state = started()
+    with pytest.raises(Refused, match="only the plan's manager"):
+        move(state, "cleo", date(2027, 3, 1), today=date(2027, 1, 4))
+    with pytest.raises(Refused, match="2027-01-03 is in the past \\(today is 2027-01-04\\)"):
+        move(state, "mia", date(2027, 1, 3), today=date(2027, 1, 4))
+    move(state, "mia", date(2027, 3, 1), today=date(2027, 1, 4))
+    assert state.target == date(2027, 3, 1)
+    cancel(state, "mia")
+    with pytest.raises(Refused, match="the plan was cancelled"):
+        complete(BLOG, state, "generate_idea", "cleo", NOW)
+    with pytest.raises(Refused, match="the plan was cancelled"):
+        cancel(state, "mia")
+
+
+def test_a_task_that_names_its_outcomes_is_completed_with_one() -> None:
+    plan = PlanSpec.model_validate(
+        {
+            "id": "calls",
+            "version": 1,
+            "description": "A sales call.",
+            "roles": {"seller": "Seller"},
+            "tasks": [
+                {
+                    "id": "call",
+                    "title": "Call",
+                    "owner": "seller",
+                    "due": "0d",
+                    "outcomes": ["reached", "no_answer"],
+                }
+            ],
+        }
+    )
+    state = PlanState.new(plan, date(2027, 2, 1), {"seller": "sam"}, manager=None)
+    activate_ready(plan, state, NOW)
+    with pytest.raises(Refused, match="one of reached, no_answer \\(it is required\\)"):
+        complete(plan, state, "call", "sam", NOW)
+    with pytest.raises(Refused, match="one of reached, no_answer \\(not 'busy'\\)"):
+        complete(plan, state, "call", "sam", NOW, outcome="busy")
+    complete(plan, state, "call", "sam", NOW, outcome="no_answer")
+    assert state.tasks["call"].outcome == "no_answer"
+    with pytest.raises(Refused, match="names no outcomes"):
+        complete(BLOG, started(), "generate_idea", "cleo", NOW, outcome="reached")

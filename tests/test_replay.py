@@ -1,4 +1,5 @@
-"""Recorded histories of every seed-journey path replay against today's workflow code.
+"""Recorded histories of every seed-journey path and plan path replay against today's workflow
+code.
 
 A failure here means a change to the interpreter would break runs already in flight: guard the
 change with `workflow.patched()` (see docs/architecture.md), then `make histories`.
@@ -12,20 +13,23 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from tests.record_histories import HISTORIES, history_path
+from tests.plan_scenarios import PLAN_SCENARIOS
+from tests.record_histories import HISTORIES, history_path, plan_history_path
 from tests.scenarios import SCENARIOS
 from tests.temporal_fixtures import CONVERTER
 from workflows.journey import JourneyWorkflow
+from workflows.plan import PlanWorkflow
 
 
 def test_every_scenario_has_a_recorded_history() -> None:
     missing = [s.name for s in SCENARIOS if not history_path(s).is_file()]
+    missing += [s.name for s in PLAN_SCENARIOS if not plan_history_path(s).is_file()]
     assert missing == [], "run `make histories` to record them"
 
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[JourneyWorkflow], data_converter=CONVERTER)
+    replayer = Replayer(workflows=[JourneyWorkflow, PlanWorkflow], data_converter=CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"

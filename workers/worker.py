@@ -1,4 +1,4 @@
-"""The worker process: the journey workflow and every activity, on one task queue."""
+"""The worker process: the journey and plan workflows and every activity, on one task queue."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ from temporalio.worker import Worker
 from activities.contacts import ContactActivities
 from activities.email import EmailActivities
 from activities.onsite import OnsiteActivities
+from activities.plans import PlanActivities
 from activities.push import PushActivities
 from activities.send_window import SendWindowActivities
 from activities.sms import SmsActivities
+from activities.team_mail import TeamMailActivities
 from journeys.connection import connect
 from journeys.heap import settle_after_startup
 from journeys.settings import Settings
 from journeys.store import ContactStore, open_store
 from workflows.journey import JourneyWorkflow
+from workflows.plan import PlanWorkflow
 
 log = structlog.get_logger()
 
@@ -31,17 +34,21 @@ log = structlog.get_logger()
 async def journey_worker(
     client: Client, store: ContactStore, settings: Settings
 ) -> AsyncIterator[Worker]:
-    """A running worker for the journey workflow; stops (letting activities finish) on exit."""
+    """A running worker for the journey and plan workflows; stops (letting activities finish)
+    on exit."""
     sms = SmsActivities(store, settings)
     email = EmailActivities(store, settings)
     contacts = ContactActivities(store)
     onsite = OnsiteActivities(store, settings)
     push = PushActivities(store, settings)
     window = SendWindowActivities(store, settings)
+    # Work mail shares the marketing email's SMTP sessions.
+    team_mail = TeamMailActivities(store, settings, email.mailer)
+    plans = PlanActivities(store)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[JourneyWorkflow],
+        workflows=[JourneyWorkflow, PlanWorkflow],
         activities=[
             email.send_email,
             sms.send_sms,
@@ -54,6 +61,10 @@ async def journey_worker(
             contacts.seconds_until_local_time,
             contacts.assign_task,
             window.send_window,
+            team_mail.send_team_mail,
+            plans.load_clocks,
+            plans.load_holidays,
+            plans.record_plan,
         ],
         graceful_shutdown_timeout=timedelta(seconds=30),
     )

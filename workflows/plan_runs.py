@@ -5,20 +5,71 @@ same name (`change.kind`), validated by the workflow before it is accepted: a re
 
 from __future__ import annotations
 
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from datetime import date
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from journeys.identity import PLAN_STATE, PLAN_TEMPLATE
 from journeys.plans.changes import PlanChange
 from journeys.plans.records import PlanRecord, is_plan_id
-from journeys.plans.state import Refused
-
-# The ApplicationError type the plan workflow's validators raise for a change that does not apply.
-REFUSED = "Refused"
+from journeys.plans.run import PlanInput
+from journeys.plans.spec import PlanSpec
+from journeys.plans.state import PlanState, Refused
+from journeys.store import ContactStore
+from workflows.plan import REFUSED, PlanWorkflow
 
 
 class PlanNotFound(LookupError):
     """No plan run under that id (never started, or its history is gone)."""
+
+
+async def start_plan(
+    client: Client,
+    spec: PlanSpec,
+    instance: str,
+    target: date,
+    assignments: dict[str, str],
+    manager: str | None,
+    speed: float,
+    task_queue: str,
+    *,
+    store: ContactStore,
+) -> WorkflowHandle[PlanWorkflow, PlanRecord]:
+    """Start a run of `spec` for `instance` (`plan:<template>:<instance>`): Refused, before
+    anything starts, when a role the tasks need is not assigned, a role is not the plan's, a
+    person is not on the team, or the run exists already (one run per instance, ever)."""
+    PlanState.new(spec, target, assignments, manager)  # every role assigned, and only the plan's
+    inp = PlanInput(
+        spec=spec,
+        instance=instance,
+        target=target,
+        assignments=assignments,
+        manager=manager,
+        speed=speed,
+    )
+    unknown = [p for p in inp.people() if await store.person(p) is None]
+    if unknown:
+        raise Refused(f"not members of the team: {', '.join(unknown)}")
+    try:
+        return await client.start_workflow(
+            PlanWorkflow.run,
+            inp,
+            id=inp.plan_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(PLAN_TEMPLATE, spec.id),
+                    SearchAttributePair(PLAN_STATE, "running"),
+                ]
+            ),
+            static_summary=f"plan {spec.id} for {instance}, target {target:%Y-%m-%d}",
+        )
+    except WorkflowAlreadyStartedError:
+        raise Refused(f"{inp.plan_id} was started already") from None
 
 
 async def change_plan(client: Client, plan_id: str, change: PlanChange) -> PlanRecord:

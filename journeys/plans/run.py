@@ -11,13 +11,32 @@ from pydantic import BaseModel, Field
 from journeys.durations import parse_duration
 from journeys.fields import OpaqueId
 from journeys.plans import state as rules
-from journeys.plans.calendar import due_date, public_holidays
+from journeys.plans.calendar import due_date
 from journeys.plans.changes import Approve, Cancel, Complete, Move, PlanChange, Reassign, Reject
 from journeys.plans.notices import About, Notice, NoticeKind
 from journeys.plans.records import PlanRecord, TaskRecord, plan_workflow_id
 from journeys.plans.schedule import WorkingTime, due_at, follow_ups, reminders
 from journeys.plans.spec import PlanSpec, TaskSpec
 from journeys.plans.state import PlanState
+
+# The ApplicationError type of `load_clocks` for a person the team does not have.
+UNKNOWN_PEOPLE = "UnknownPeople"
+
+
+class Clocks(BaseModel):
+    """The clocks of the people asked for, by person id."""
+
+    clocks: dict[str, WorkingTime]
+
+
+class HolidaysRequest(BaseModel):
+    calendar: str
+    first_year: int
+    last_year: int
+
+
+class Holidays(BaseModel):
+    days: list[date]
 
 
 class PlanRun(BaseModel):
@@ -30,6 +49,11 @@ class PlanRun(BaseModel):
     # The clock of everyone the run has named (time zone, working days and hours), by person
     # id, as loaded when they were named: no addresses or names, those stay in the store.
     clocks: dict[str, WorkingTime]
+    # The public holidays of the template's calendar through the end of `holidays_through`
+    # (a year), loaded by an activity: the holidays package reads files as it counts, which
+    # workflow code may not; loaded further when the target moves past them.
+    holidays: set[date] = set()
+    holidays_through: int = 0
     # When each person got a task they were given after it became active ("task/person"):
     # reminders from before that moment are not theirs.
     given: dict[str, datetime] = {}
@@ -65,8 +89,7 @@ def due_of(spec: PlanSpec, run: PlanRun, task: TaskSpec) -> datetime:
     """When `task` is due: its due date counted on its (first) person's working days, skipping
     the plan's holidays, at the end of their working hours."""
     clock = run.clocks[run.plan.people(task)[0]]
-    days_off = public_holidays(spec.holidays)
-    return due_at(due_date(run.plan.target, task.offset, clock.working_days, days_off), clock)
+    return due_at(due_date(run.plan.target, task.offset, clock.working_days, run.holidays), clock)
 
 
 def acting(run: PlanRun, task: TaskSpec) -> list[str]:
@@ -158,7 +181,7 @@ def timed(spec: PlanSpec, run: PlanRun, plan_id: str, now: datetime) -> list[Not
     latest goes (after a worker was away for days: one message, not one per day missed)."""
     if run.plan.cancelled:
         return []
-    days_off = public_holidays(spec.holidays)
+    days_off = run.holidays
     before = [parse_duration(r) for r in spec.reminders]
     found: list[Notice] = []
     for task_id in run.plan.open_tasks():
