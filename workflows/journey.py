@@ -8,6 +8,7 @@ not part of the commands, so adding or rewording one leaves running histories re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Literal, TypeVar
@@ -504,14 +505,16 @@ class JourneyWorkflow:
             assignments={tasks.OWNER: assignment.owner},
             speed=self._inp.speed,
         )
-        # By name: workflows.plan imports this module. A journey that ends any other way (an
-        # operator terminates it) asks the plan to cancel too, rather than leave the task open.
+        # By name: workflows.plan imports this module. The journey withdraws the task itself
+        # whenever it stops waiting (below); a Temporal cancel as it closes would come on top,
+        # and could cut the plan's record or mail in half. (An operator's terminate leaves the
+        # plan to its owner and its manager.)
         child = await workflow.start_child_workflow(
             "Plan",
             plan,
             id=plan.plan_id,
             result_type=PlanRecord,
-            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            parent_close_policy=ParentClosePolicy.ABANDON,
             static_summary=f"task '{step.id}' of {assignment.owner}",
         )
         due = max(assignment.due_at - workflow.now(), timedelta(0))
@@ -527,12 +530,13 @@ class JourneyWorkflow:
             )
         except TimeoutError:
             pass
+        except asyncio.CancelledError:
+            await child.signal("withdraw")  # the journey is cancelled: so is its task
+            raise
         if not child.done():
-            child.cancel()
-            try:
-                await child  # the plan records itself cancelled before it ends
-            except ChildWorkflowError:
-                pass
+            # The plan cancels itself between sends (a Temporal cancel could cut one in half);
+            # the outcome is the due moment's, however long that takes.
+            await child.signal("withdraw")
             # The run loop leaves on the exit event before taking the branch.
             return ("left" if self._exit is not None else OVERDUE), step.on.get(OVERDUE)
         try:
