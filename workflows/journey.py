@@ -9,9 +9,10 @@ not part of the commands, so adding or rewording one leaves running histories re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -506,9 +507,9 @@ class JourneyWorkflow:
             speed=self._inp.speed,
         )
         # By name: workflows.plan imports this module. The journey withdraws the task itself
-        # whenever it stops waiting (below); a Temporal cancel as it closes would come on top,
-        # and could cut the plan's record or mail in half. (An operator's terminate leaves the
-        # plan to its owner and its manager.)
+        # whenever it stops waiting (_withdraw); a Temporal cancel as it closes would come on
+        # top, and could cut the plan's record or mail in half. (A journey an operator
+        # terminates leaves the plan to its owner.)
         child = await workflow.start_child_workflow(
             "Plan",
             plan,
@@ -531,12 +532,10 @@ class JourneyWorkflow:
         except TimeoutError:
             pass
         except asyncio.CancelledError:
-            await child.signal("withdraw")  # the journey is cancelled: so is its task
+            await self._withdraw(child)  # the journey is cancelled: so is its task
             raise
         if not child.done():
-            # The plan cancels itself between sends (a Temporal cancel could cut one in half);
-            # the outcome is the due moment's, however long that takes.
-            await child.signal("withdraw")
+            await self._withdraw(child)
             # The run loop leaves on the exit event before taking the branch.
             return ("left" if self._exit is not None else OVERDUE), step.on.get(OVERDUE)
         try:
@@ -547,6 +546,15 @@ class JourneyWorkflow:
         if outcome is None:  # the plan was cancelled by a person, not done
             return "cancelled", None
         return outcome, step.on.get(outcome)
+
+    async def _withdraw(self, plan: workflow.ChildWorkflowHandle[Any, PlanRecord]) -> None:
+        """Ask a task's plan to cancel itself (between two sends: a Temporal cancel could cut
+        one in half) and wait until it has ended, its record written, so the journey goes on
+        with the task closed. (A child that outlives its parent also leaves the time-skipping
+        test server unable to skip time.)"""
+        await plan.signal("withdraw")
+        with contextlib.suppress(ChildWorkflowError):  # it had failed: nothing left open
+            await plan
 
     async def _change_tags(self, add: list[str], remove: list[str]) -> None:
         await workflow.execute_activity(
