@@ -14,25 +14,18 @@ from journeys.library import load_journey
 from journeys.models import JourneyInput
 from journeys.plans.calendar import Offset
 from journeys.plans.changes import Complete
-from journeys.plans.people import Person
 from journeys.plans.records import PlanRecord
 from journeys.plans.schedule import WorkingTime
 from journeys.settings import LIBRARY_DIR
 from journeys.spec import JourneySpec, TaskStep
 from journeys.tasks import assigned, task_instance, task_plan
-from tests.scenarios import ADA, start, task_plan_of
+from tests.scenarios import ADA, CD_CALL, SALES, start, task_plan_of
 from tests.temporal_fixtures import Stack
 from workflows.journey import JourneyWorkflow
 from workflows.plan_runs import change_plan
 
 JOURNEY = "cd_lead_followup"
-SALES = [
-    Person(id="s-ola", name="Ola Sales", email="ola@team.example", roles=["sales"]),
-    Person(id="s-jan", name="Jan Sales", email="jan@team.example", roles=["sales"]),
-    Person(id="m-eva", name="Eva Manager", email="eva@team.example", roles=["manager"]),
-]
 ADDRESS = {p.id: str(p.email) for p in SALES}
-CALL_MAIL = "New task: Call a C/D lead who did not open the newsletter"
 
 
 async def run_to_call(
@@ -89,7 +82,7 @@ async def test_the_owner_gets_the_task_and_reached_takes_the_reached_branch(stac
     assert plan.tasks[0].people == [owner]
     # The task mail went to the owner, with the task's link; nothing of the contact is in it.
     mail = [m for m in stack.mail.messages if m["To"] == ADDRESS[owner]]
-    assert [m["Subject"] for m in mail] == [CALL_MAIL]
+    assert [m["Subject"] for m in mail] == [CD_CALL]
     plain = mail[0].get_body(("plain",))
     assert plain is not None
     body = plain.get_content()
