@@ -3,26 +3,25 @@ SMTP sink, and how a test reads what arrived (`Plans`)."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from temporalio.client import WorkflowHandle
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.embedded import test_server_path
 from devstack.sinks.mail import MailSink
+from journeys.identity import register_search_attributes
 from journeys.plans.library import load_plans
 from journeys.plans.people import Person
 from journeys.plans.spec import PlanSpec
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.store import ContactStore
+from tests.temporal_fixtures import CONVERTER
 from workers.worker import journey_worker
 from workflows.plan_runs import start_plan
 
@@ -64,11 +63,10 @@ class Plans:
     store: ContactStore
     settings: Settings
     mail: MailSink
-    # Runs still going at the end of a test are ended: on the session's time-skipping server a
-    # run left waiting for a worker that is gone would stop time for the next test.
-    started: list[WorkflowHandle[Any, Any]] = field(default_factory=list)
 
-    async def start(self, spec: PlanSpec, target: date, roles: dict[str, str]) -> str:
+    async def start(
+        self, spec: PlanSpec, target: date, roles: dict[str, str], speed: float = 1.0
+    ) -> str:
         handle = await start_plan(
             self.env.client,
             spec,
@@ -76,11 +74,10 @@ class Plans:
             target,
             roles,
             "mia",
-            1.0,
+            speed,
             self.settings.task_queue,
             store=self.store,
         )
-        self.started.append(handle)
         return handle.id
 
     def mails(self) -> list[Mail]:
@@ -130,19 +127,24 @@ async def plan_stack(
         update={"library_dir": LIBRARY_DIR, "task_queue": f"test-{uuid.uuid4().hex[:8]}"}
     )
     async with journey_worker(env.client, store, settings):
-        plans = Plans(env, store, settings, mail)
-        yield plans
-        for handle in plans.started:
-            with contextlib.suppress(RPCError):  # it finished
-                await handle.terminate("the test is over")
+        yield Plans(env, store, settings, mail)
 
 
 @pytest.fixture
 async def plans(
-    time_skipping: WorkflowEnvironment, store: ContactStore, settings: Settings, mail_sink: MailSink
+    store: ContactStore, settings: Settings, mail_sink: MailSink
 ) -> AsyncIterator[Plans]:
-    async with plan_stack(time_skipping, store, settings, mail_sink) as plans:
-        yield plans
+    # A time-skipping server of its own: a plan's dates are days and weeks from now, and the
+    # session's server has skipped however far the tests before it took it.
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_path(), data_converter=CONVERTER
+    )
+    try:
+        await register_search_attributes(env.client, "default")
+        async with plan_stack(env, store, settings, mail_sink) as plans:
+            yield plans
+    finally:
+        await env.shutdown()
 
 
 def local(day: date, hour: int, zone: str) -> datetime:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from journeys.plans.calendar import public_holidays
 from journeys.plans.changes import Approve, Cancel, Complete, Move, Reassign, Reject
 from journeys.plans.spec import PlanSpec
 from tests.plan_fixtures import BLOG, ROLES, WARSAW, Plans, local, next_weekday
@@ -27,6 +28,21 @@ def holiday_plan() -> PlanSpec:
             ],
         }
     )
+
+
+def wednesday_holiday(after: date) -> date:
+    """The first Polish public holiday on a Wednesday two weeks after `after` or later, with
+    the working days around it that a test counts on (Tuesday before, Thursday, Friday, Monday
+    and Tuesday after) none: Epiphany, 6 January 2027, say."""
+    days_off = public_holidays("PL")
+    day = after + timedelta(days=14)
+    while not (
+        day.weekday() == 2
+        and day in days_off
+        and not any(day + timedelta(days=n) in days_off for n in (-1, 1, 2, 5, 6))
+    ):
+        day += timedelta(days=1)
+    return day
 
 
 async def rejected_then_approved(plans: Plans) -> str:
@@ -68,8 +84,9 @@ async def late_escalated_moved_reassigned(plans: Plans) -> str:
 
 async def holidays_finished(plans: Plans) -> str:
     """Business days over a weekend and a public holiday, late and escalated, then finished."""
-    plan_id = await plans.start(holiday_plan(), date(2027, 1, 11), {"account_manager": "cleo"})
-    await plans.until(local(date(2027, 1, 12), 10, WARSAW))
+    monday = wednesday_holiday((await plans.now()).date()) + timedelta(days=5)
+    plan_id = await plans.start(holiday_plan(), monday, {"account_manager": "cleo"})
+    await plans.until(local(monday + timedelta(days=1), 10, WARSAW))
     await change_plan(plans.env.client, plan_id, Complete(task="handover", by="cleo"))
     await plans.settle()
     return plan_id

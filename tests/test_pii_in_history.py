@@ -1,12 +1,21 @@
-"""No PII in Temporal: a branch loads only the facts its conditions read."""
+"""No PII in Temporal: a branch loads only the facts its conditions read; a plan run carries
+person ids and clocks, never names or addresses."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
+
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload
 
 from activities.contacts import ContactActivities
 from journeys.conditions import facts_needed
 from journeys.contacts import Contact
 from journeys.models import ContactFacts, FactsRequest
 from journeys.store import ContactStore
+from tests.plan_fixtures import TEAM, Plans
+from tests.plan_scenarios import rejected_then_approved
 from tests.temporal_fixtures import CONVERTER, Stack
 from tests.test_interpreter import run, spec
 
@@ -104,3 +113,27 @@ async def test_a_branch_scheduled_before_the_change_still_gets_every_fact(
     facts = await ContactActivities(store).load_contact_facts(ZOE.id)
     assert facts.attributes == ZOE.attributes
     assert facts.time_zone == "Europe/Warsaw"
+
+
+async def test_a_plan_run_keeps_names_and_addresses_out_of_the_history(plans: Plans) -> None:
+    # The busiest path: every kind of change, hand-offs naming who finished, a comment.
+    plan_id = await rejected_then_approved(plans)
+    handle = plans.env.client.get_workflow_handle(plan_id)
+    history = json.loads((await handle.fetch_history()).to_json())
+    payloads: list[Payload] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict) and {"metadata", "data"} <= set(node):
+            payloads.append(json_format.ParseDict(node, Payload(), ignore_unknown_fields=True))
+        elif isinstance(node, dict | list):
+            for child in node.values() if isinstance(node, dict) else node:
+                collect(child)
+
+    collect(history)
+    assert CONVERTER.payload_codec is not None
+    text = "\n".join(
+        p.data.decode("utf-8", "replace") for p in await CONVERTER.payload_codec.decode(payloads)
+    )
+    assert '"cleo"' in text and "Needs a case study." in text  # decoded: ids and the comment
+    for person in TEAM:
+        assert person.name not in text and str(person.email) not in text

@@ -14,8 +14,8 @@ from journeys.plans.changes import Approve, Cancel, Complete, Move, Reassign, Re
 from journeys.plans.records import PlanRecord
 from journeys.plans.state import Refused
 from tests.plan_fixtures import BLOG, ROLES, TEAM, WARSAW, Plans, local, next_weekday
-from tests.plan_scenarios import holiday_plan
-from workflows.plan_runs import change_plan
+from tests.plan_scenarios import holiday_plan, wednesday_holiday
+from workflows.plan_runs import change_plan, start_plan
 
 
 async def test_a_blog_post_runs_from_idea_to_final_draft_with_every_message_once(
@@ -137,17 +137,26 @@ async def test_moving_the_target_re_dates_open_tasks_and_never_re_sends_a_remind
 async def test_a_friday_due_business_day_task_skips_the_weekend_and_a_public_holiday(
     plans: Plans,
 ) -> None:
-    # Target Monday 2027-01-11: due Friday the 8th. Wednesday the 6th is Epiphany, a public
-    # holiday in Poland: the 48h reminder is on Tuesday, the 24h one on Thursday; the first
-    # follow-up is on Monday (the weekend skipped), the second and the escalation on Tuesday.
-    plan_id = await plans.start(holiday_plan(), date(2027, 1, 11), {"account_manager": "cleo"})
-    await plans.until(local(date(2027, 1, 12), 10, WARSAW))
+    def day(n: int) -> date:
+        """`n` days after the holiday."""
+        return holiday + timedelta(days=n)
+
+    # A Wednesday public holiday in Poland (Epiphany in 2027), the target the Monday after it:
+    # due on Friday; the 48h reminder is on Tuesday (the holiday is no working day), the 24h
+    # one on Thursday; the first follow-up on Monday (the weekend skipped), the second and the
+    # escalation on Tuesday.
+    holiday = wednesday_holiday((await plans.now()).date())
+    monday = holiday + timedelta(days=5)
+    plan_id = await plans.start(holiday_plan(), monday, {"account_manager": "cleo"})
+    await plans.until(local(monday + timedelta(days=1), 10, WARSAW))
+    stored = await plans.store.plan(plan_id)
+    assert stored is not None and stored.tasks[0].due_at == local(day(2), 17, WARSAW)
     assert [(m.to, m.kind, m.at) for m in plans.mails()[1:]] == [
-        ("cleo", "reminder", local(date(2027, 1, 5), 17, WARSAW)),
-        ("cleo", "reminder", local(date(2027, 1, 7), 17, WARSAW)),
-        ("cleo", "follow_up", local(date(2027, 1, 11), 9, WARSAW)),
-        ("cleo", "follow_up", local(date(2027, 1, 12), 9, WARSAW)),
-        ("mia", "escalation", local(date(2027, 1, 12), 9, WARSAW)),
+        ("cleo", "reminder", local(day(-1), 17, WARSAW)),
+        ("cleo", "reminder", local(day(1), 17, WARSAW)),
+        ("cleo", "follow_up", local(day(5), 9, WARSAW)),
+        ("cleo", "follow_up", local(day(6), 9, WARSAW)),
+        ("mia", "escalation", local(day(6), 9, WARSAW)),
     ]
     record = await change_plan(plans.env.client, plan_id, Complete(task="handover", by="cleo"))
     assert record.state == "finished"
@@ -177,7 +186,46 @@ async def test_a_reassigned_task_is_announced_and_reminded_to_its_new_owner_unti
     record = await change_plan(client, plan_id, Cancel(by="mia", reason="dropped"))
     assert record.state == "cancelled"
     assert (await handle.result()).state == "cancelled"
+    attributes = (await handle.describe()).typed_search_attributes
+    assert attributes.get(PLAN_STATE) == "cancelled" and not attributes.get(PLAN_OWNERS)
     stored = await plans.store.plan(plan_id)
     assert stored is not None and stored.state == "cancelled"
     await plans.until(local(idea_due + timedelta(days=7), 12, WARSAW))
     assert len(plans.mails()) == 4  # no follow-up for a cancelled plan
+
+
+async def test_start_plan_refuses_missing_roles_unknown_people_and_a_second_run(
+    plans: Plans,
+) -> None:
+    target = (await plans.now()).date() + timedelta(days=60)
+    client, queue = plans.env.client, plans.settings.task_queue
+
+    async def start(instance: str, roles: dict[str, str]) -> None:
+        await start_plan(
+            client, BLOG, instance, target, roles, "mia", 1.0, queue, store=plans.store
+        )
+
+    missing = {r: p for r, p in ROLES.items() if r != "graphic_designer"}
+    with pytest.raises(Refused, match="assign every role the plan's tasks need; missing: graph"):
+        await start("one", missing)
+    with pytest.raises(Refused, match="not members of the team: nobody"):
+        await start("one", ROLES | {"graphic_designer": "nobody"})
+    await start("one", ROLES)
+    with pytest.raises(Refused, match="plan:blog_post:one was started already"):
+        await start("one", ROLES)
+
+
+async def test_at_a_demo_speed_plan_time_runs_faster(plans: Plans) -> None:
+    started = await plans.now()
+    idea_due = next_weekday(started.date(), 2)
+    await plans.start(BLOG, idea_due + timedelta(days=30), ROLES, speed=24)
+    # A day of the plan is an hour: the 48h reminder comes 1/24 of the way to its moment.
+    reminder = local(idea_due - timedelta(days=2), 17, WARSAW)
+    real = (reminder - started) / 24
+    await plans.until(started + real - timedelta(minutes=2))
+    assert [m.kind for m in plans.mails()] == ["assigned"]
+    await plans.until(started + real + timedelta(minutes=2))
+    assert [(m.kind, m.at) for m in plans.mails()] == [
+        ("assigned", plans.mails()[0].at),
+        ("reminder", reminder),
+    ]

@@ -29,7 +29,7 @@ class Notice(BaseModel):
     task: str
     # How many times the task has become someone's: a task done again is reminded again.
     round: int
-    # Which of the task's reminders or follow-ups (0 for the rest).
+    # Which of the task's reminders, the day of a follow-up (20270111), 0 for the rest.
     index: int = 0
     person: str
     # The moment (plan time) it is for.

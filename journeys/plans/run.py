@@ -99,7 +99,10 @@ def acting(run: PlanRun, task: TaskSpec) -> list[str]:
 
 
 def owners(spec: PlanSpec, run: PlanRun) -> list[str]:
-    """Everyone an open task waits for (the PlanOwners search attribute)."""
+    """Everyone an open task waits for (the PlanOwners search attribute): nobody, once the
+    plan is cancelled."""
+    if run.plan.cancelled:
+        return []
     return sorted({p for t in run.plan.open_tasks() for p in acting(run, spec.task(t))})
 
 
@@ -194,12 +197,12 @@ def timed(spec: PlanSpec, run: PlanRun, plan_id: str, now: datetime) -> list[Not
             for i, moment in enumerate(reminders(due, before, clock, days_off)):
                 if moment >= since:
                     found.append(Notice(kind="reminder", index=i, person=person, at=moment, **at))
-            follow = [
-                (i, m) for i, m in enumerate(follow_ups(due, clock, days_off, late)) if m >= since
-            ]
-            passed = [(i, m) for i, m in follow if m <= now]
-            for i, moment in passed[-1:] + [(i, m) for i, m in follow if m > now][:1]:
-                found.append(Notice(kind="follow_up", index=i, person=person, at=moment, **at))
+            follow = [m for m in follow_ups(due, clock, days_off, late) if m >= since]
+            passed = [m for m in follow if m <= now]
+            for moment in passed[-1:] + [m for m in follow if m > now][:1]:
+                # Indexed by its day (20270111): one follow-up a day, however the due date moves.
+                day = int(f"{clock.local_date(moment):%Y%m%d}")
+                found.append(Notice(kind="follow_up", index=day, person=person, at=moment, **at))
         owner = run.plan.people(task)[0]
         escalate = follow_ups(due, run.clocks[owner], days_off, spec.escalate_after)
         if run.plan.manager and len(escalate) == spec.escalate_after:
