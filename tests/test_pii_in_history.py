@@ -131,8 +131,9 @@ async def test_a_plan_run_keeps_names_and_addresses_out_of_the_history(plans: Pl
 
 
 async def test_a_task_step_keeps_the_contact_out_of_its_journey_and_its_plan(
-    stack: Stack,
+    own_stack: Stack,
 ) -> None:
+    stack = own_stack
     handle, plan = await run_to_call(stack)
     await change_plan(
         stack.env.client,

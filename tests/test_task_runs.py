@@ -66,49 +66,51 @@ def test_a_tasks_plan_is_named_by_ids_only_within_their_lengths() -> None:
     assert len(task_instance("x" * 64, entry, 99999)) <= 100
 
 
-async def test_nobody_with_the_role_takes_unassigned_at_once(stack: Stack) -> None:
-    await stack.store.upsert_contacts([ADA])
-    handle = await start(stack, JOURNEY, ADA.id)
+async def test_nobody_with_the_role_takes_unassigned_at_once(own_stack: Stack) -> None:
+    await own_stack.store.upsert_contacts([ADA])
+    handle = await start(own_stack, JOURNEY, ADA.id)
     result = await handle.result()
     assert result.ended_at_step == "call_overdue"
     status = await handle.query(JourneyWorkflow.status)
     call = next(v for v in status.visits if v.step == "sales_call")
     assert call.outcome == "unassigned: nobody on the team has the role 'sales'"
     assert call.left_at is not None and call.left_at - call.at < timedelta(minutes=1)
-    assert await stack.store.tags_of(ADA.id) == ["CD_CALL_NOT_MADE"]
+    assert await own_stack.store.tags_of(ADA.id) == ["CD_CALL_NOT_MADE"]
 
 
-async def test_the_owner_gets_the_task_and_reached_takes_the_reached_branch(stack: Stack) -> None:
-    handle, plan = await run_to_call(stack)
+async def test_the_owner_gets_the_task_and_reached_takes_the_reached_branch(
+    own_stack: Stack,
+) -> None:
+    handle, plan = await run_to_call(own_stack)
     owner = task_owner(["s-ola", "s-jan"], ADA.id)
     assert plan.tasks[0].people == [owner]
     # The task mail went to the owner, with the task's link; nothing of the contact is in it.
-    mail = [m for m in stack.mail.messages if m["To"] == ADDRESS[owner]]
+    mail = [m for m in own_stack.mail.messages if m["To"] == ADDRESS[owner]]
     assert [m["Subject"] for m in mail] == [CD_CALL]
     plain = mail[0].get_body(("plain",))
     assert plain is not None
     body = plain.get_content()
     # Its signed link names the plan, the task and the owner.
-    [token] = re.findall(rf"{stack.settings.gateway_url}/tasks/([^\s]+)", body)
-    claims = verify(stack.settings, TASK, token, TaskClaims)
+    [token] = re.findall(rf"{own_stack.settings.gateway_url}/tasks/([^\s]+)", body)
+    claims = verify(own_stack.settings, TASK, token, TaskClaims)
     assert (claims.plan_id, claims.task_id, claims.person_id) == (plan.plan_id, "sales_call", owner)
     assert ADA.email not in body and "Ada" not in body and ADA.phone not in body
     await change_plan(
-        stack.env.client,
+        own_stack.env.client,
         plan.plan_id,
         Complete(task="sales_call", by=owner, outcome="reached"),
     )
     result = await handle.result()
     assert result.ended_at_step == "reached"
-    assert await stack.store.tags_of(ADA.id) == ["CD_CALL_REACHED"]
+    assert await own_stack.store.tags_of(ADA.id) == ["CD_CALL_REACHED"]
     call = next(v for v in result.visits if v.step == "sales_call")
     assert call.outcome == "reached"
 
 
 async def test_no_outcome_by_the_due_moment_is_overdue_and_the_plan_is_cancelled(
-    stack: Stack,
+    own_stack: Stack,
 ) -> None:
-    handle, plan = await run_to_call(stack)
+    handle, plan = await run_to_call(own_stack)
     result = await handle.result()
     assert result.ended_at_step == "call_overdue"
     call = next(v for v in result.visits if v.step == "sales_call")
@@ -119,8 +121,8 @@ async def test_no_outcome_by_the_due_moment_is_overdue_and_the_plan_is_cancelled
     assert call.left_at is not None and timedelta(0) <= call.left_at - expected < timedelta(
         minutes=1
     )
-    assert await stack.store.tags_of(ADA.id) == ["CD_CALL_NOT_MADE"]
-    await plan_cancelled(stack, plan)
+    assert await own_stack.store.tags_of(ADA.id) == ["CD_CALL_NOT_MADE"]
+    await plan_cancelled(own_stack, plan)
 
 
 def calling(**who: str) -> JourneySpec:
@@ -156,38 +158,40 @@ async def call_plan(
     return handle, await task_plan_of(stack, handle, "call", spec)
 
 
-async def test_the_owner_may_come_from_an_attribute_and_no_answer_branches(stack: Stack) -> None:
+async def test_the_owner_may_come_from_an_attribute_and_no_answer_branches(
+    own_stack: Stack,
+) -> None:
     spec = calling(owner_attribute="account_owner")
     contact = Contact(id="c-acct", attributes={"account_owner": "s-jan"})
-    handle, plan = await call_plan(stack, spec, contact)
+    handle, plan = await call_plan(own_stack, spec, contact)
     assert plan.tasks[0].people == ["s-jan"]
     await change_plan(
-        stack.env.client, plan.plan_id, Complete(task="call", by="s-jan", outcome="no_answer")
+        own_stack.env.client, plan.plan_id, Complete(task="call", by="s-jan", outcome="no_answer")
     )
     result = await handle.result()
     assert result.ended_at_step == "missed"
 
 
-async def test_an_attribute_naming_nobody_on_the_team_is_unassigned(stack: Stack) -> None:
+async def test_an_attribute_naming_nobody_on_the_team_is_unassigned(own_stack: Stack) -> None:
     spec = calling(owner_attribute="account_owner")
     contact = Contact(id="c-gone", attributes={"account_owner": "s-left-us"})
-    result = await (await start_calling(stack, spec, contact)).result()
+    result = await (await start_calling(own_stack, spec, contact)).result()
     # No `on: unassigned`: on with `next`; the reason names no value the attribute held.
     assert result.ended_at_step == "talked"
     assert result.visits[0].outcome == "unassigned: the task's owner is nobody on the team"
 
 
-async def test_the_members_of_a_role_take_turns_by_contact(stack: Stack) -> None:
+async def test_the_members_of_a_role_take_turns_by_contact(own_stack: Stack) -> None:
     # Two contacts the hash gives to different people.
     contacts = [Contact(id=f"c-lead-{i}") for i in range(2)]
     owners = [task_owner(["s-ola", "s-jan"], c.id) for c in contacts]
     assert set(owners) == {"s-ola", "s-jan"}
     for contact, owner in zip(contacts, owners, strict=True):
-        handle, plan = await call_plan(stack, calling(role="sales"), contact)
+        handle, plan = await call_plan(own_stack, calling(role="sales"), contact)
         assert plan.tasks[0].people == [owner]
         # A journey stopped while it waits asks its task's plan to cancel as it closes.
         await handle.cancel()
-        await plan_cancelled(stack, plan)
+        await plan_cancelled(own_stack, plan)
 
 
 async def plan_cancelled(stack: Stack, plan: PlanRecord) -> None:
