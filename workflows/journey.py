@@ -479,7 +479,7 @@ class JourneyWorkflow:
     async def _task(self, step: TaskStep) -> tuple[str, str | None]:
         """Give the task to one team member as a plan of one task (the plan workflow mails
         them, with signed links, and takes what came of it), and wait for that outcome until the
-        task is due: then it is `overdue`, and the plan is cancelled, not left open."""
+        task is due: then it is `overdue`, and the plan withdrawn, not left open."""
         assignment = await workflow.execute_activity(
             "assign_task",
             tasks.TaskRequest(
