@@ -1,4 +1,5 @@
-"""Activities over the contact store: facts for branches, tags, audiences, local time."""
+"""Activities over the contact store: facts for branches, tags, audiences, local time, and who
+on the team a task step about a contact goes to."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pydantic_core import PydanticSerializationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from journeys.decisions import task_owner
 from journeys.models import (
     CONTACT_UNREADABLE,
     AudienceChange,
@@ -17,7 +19,9 @@ from journeys.models import (
     LocalTimeRequest,
     TagChange,
 )
+from journeys.plans.calendar import Offset
 from journeys.store import ContactStore
+from journeys.tasks import TaskAssignment, TaskRequest, assigned
 
 
 def seconds_until(now: datetime, time_zone: str, at: str) -> float:
@@ -71,3 +75,27 @@ class ContactActivities:
             return seconds_until(req.now, facts.time_zone, req.at)
         except (ZoneInfoNotFoundError, ValueError) as e:
             raise _unreadable(req.contact_id, f"time zone '{facts.time_zone}': {e}") from None
+
+    @activity.defn
+    async def assign_task(self, req: TaskRequest) -> TaskAssignment:
+        """The team member a task step goes to, and when it is due on their clock; no owner,
+        with the reason, when nobody can be given it (returned, not raised: retrying would not
+        make one, the step goes on `unassigned`). Ids and dates only: the reason never repeats
+        what the contact's attribute holds."""
+        if req.role is not None:
+            members = [p.id for p in await self.store.team_members() if req.role in p.roles]
+            owner = task_owner(members, req.contact_id)
+            if owner is None:
+                return TaskAssignment(reason=f"nobody on the team has the role '{req.role}'")
+        else:
+            contact = await self.store.get_contact(req.contact_id)
+            value = contact.attributes.get(req.owner_attribute or "") if contact else None
+            if not isinstance(value, str) or not value:
+                return TaskAssignment(
+                    reason=f"the contact has no team member id in '{req.owner_attribute}'"
+                )
+            owner = value
+        person = await self.store.person(owner)
+        if person is None:  # an attribute's id, or a member gone since the role was read
+            return TaskAssignment(reason="the task's owner is nobody on the team")
+        return assigned(person.id, person.working_time(), Offset.parse(req.due), req.now)

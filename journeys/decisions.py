@@ -3,6 +3,7 @@ which branch holds. No I/O and no clock: the workflow passes everything in."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from journeys import conditions
@@ -50,3 +51,14 @@ def branch_target(
         if conditions.holds(condition.when, facts, events):
             return condition.next, condition.when
     return branch.otherwise, "otherwise"
+
+
+def task_owner(members: Sequence[str], contact_id: str) -> str | None:
+    """Whose turn a task step about `contact_id` is, among the team members with its role (by
+    id): the SHA-256 of the contact id, modulo their number, over their ids sorted. The same
+    contact always goes to the same person while the team stays the same, whichever worker asks
+    and however often (a retry, a replay); contacts spread evenly. None when nobody has it."""
+    if not members:
+        return None
+    turn = int.from_bytes(hashlib.sha256(contact_id.encode()).digest()[:8], "big")
+    return sorted(members)[turn % len(members)]

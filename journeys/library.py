@@ -13,12 +13,14 @@ from journeys.events import BUILT_IN_EVENTS
 from journeys.graphs import cycles
 from journeys.spec import (
     MANUAL,
+    OVERDUE,
     STEP_KINDS,
-    WAITING_KINDS,
+    UNASSIGNED,
     BranchStep,
     JourneySpec,
     SendStep,
     Step,
+    TaskStep,
     WaitForStep,
 )
 from journeys.templates import TemplateError, load_template
@@ -70,11 +72,9 @@ def _substitute_params(file: str, raw: Any, lines: list[int]) -> list[Problem]:
 
 
 def _loops_without_wait(spec: JourneySpec) -> list[list[str]]:
-    """Cycles made only of steps that take no time (they would spin forever)."""
-    graph = spec.graph()
-    instant = [s.id for s in spec.steps if s.kind not in WAITING_KINDS]
-    taking_no_time = set(instant)
-    return cycles(instant, lambda step: (n for n in graph.get(step, []) if n in taking_no_time))
+    """Cycles along which no time passes (they would spin forever)."""
+    graph = spec.instant_graph()
+    return cycles([s.id for s in spec.steps], lambda step: graph.get(step, []))
 
 
 def _known_events(spec: JourneySpec) -> frozenset[str]:
@@ -114,6 +114,13 @@ def _step_problems(
         names = [v.name for v in step.variants]
         if len(set(names)) != len(names):
             found.append("variant names repeat")
+    if isinstance(step, TaskStep):
+        known = [*step.outcomes, OVERDUE, UNASSIGNED]
+        found += [
+            f"'on' names {k!r}, which is no outcome of this task{did_you_mean(k, known)}: "
+            f"one of {', '.join(known)}"
+            for k in step.unknown_outcomes()
+        ]
     if isinstance(step, BranchStep):
         for c in step.conditions:
             try:

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from journeys.channels import CHANNELS, Channel
 from journeys.durations import describe_duration, parse_duration
+from journeys.plans.calendar import Offset
+from journeys.plans.people import RoleId
 
 StepId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 MANUAL = "manual"
@@ -219,6 +221,88 @@ class AudienceStep(_Sequential):
         return f"{verb} audience '{self.audience}'"
 
 
+# What the owner of a task step may say came of it when the step names no outcomes: a sales call.
+DEFAULT_OUTCOMES = ("reached", "no_answer", "not_interested")
+# Outcomes the run gives a task step itself, never its owner: the task's due moment passed before
+# it was done, or no team member could be given it (no one has the role, the contact's attribute
+# names no team member).
+OVERDUE = "overdue"
+UNASSIGNED = "unassigned"
+Outcome = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+
+
+class TaskStep(_Sequential):
+    """Work for a team member about this contact (a call by sales): the run hands it to one
+    person, waits for what came of it, and goes on with `on[outcome]`, else with `next`."""
+
+    kind: Literal["task"]
+    # Plain text the team member reads, never a template: a contact's name, address or number
+    # cannot reach the task's mail, its page or the plan's history unless an author typed it in.
+    title: str = Field(min_length=1, max_length=200)
+    # Who does it, exactly one of: the team members with this role take turns, one per contact
+    # (journeys.decisions.task_owner), or the team member whose id this contact attribute holds
+    # (their account owner, say).
+    role: RoleId | None = None
+    owner_attribute: str | None = Field(None, min_length=1, max_length=64)
+    # From the day the step is reached, on the owner's clock: 2bd (business days), 1d. It falls
+    # due at the end of the owner's working day, as a plan's task does (journeys.plans.schedule).
+    due: str
+    outcomes: list[Outcome] = Field(list(DEFAULT_OUTCOMES), min_length=1)
+    # Outcome (or overdue, unassigned) -> the step it leads to; any other goes on with `next`.
+    on: dict[str, StepId] = {}
+
+    @field_validator("title")
+    @classmethod
+    def _plain(cls, v: str) -> str:
+        if "{{" in v or "{%" in v:
+            raise ValueError("a task's title is plain text: no contact data is templated into it")
+        return v
+
+    @field_validator("due")
+    @classmethod
+    def _due(cls, v: str) -> str:
+        # 0d could already be over: a step reached after the owner's working day would be late
+        # as it starts.
+        if Offset.parse(v).days < 1:
+            raise ValueError(f"'{v}' is not a due offset of at least a day after the step (2bd)")
+        return v
+
+    @field_validator("outcomes")
+    @classmethod
+    def _outcomes(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("an outcome is named twice")
+        if taken := {OVERDUE, UNASSIGNED} & set(v):
+            raise ValueError(f"{', '.join(sorted(taken))}: the run's own outcomes, not an owner's")
+        return v
+
+    @model_validator(mode="after")
+    def _one_owner(self) -> TaskStep:
+        if (self.role is None) == (self.owner_attribute is None):
+            raise ValueError("a task needs exactly one of 'role' or 'owner_attribute'")
+        return self
+
+    @property
+    def offset(self) -> Offset:
+        return Offset.parse(self.due)
+
+    def successors(self) -> list[str]:
+        return super().successors() + list(self.on.values())
+
+    def unknown_outcomes(self) -> list[str]:
+        """Keys of `on` that no owner and no run can give."""
+        return [k for k in self.on if k not in (*self.outcomes, OVERDUE, UNASSIGNED)]
+
+    def owner(self) -> str:
+        """Who does it, in words."""
+        if self.role is not None:
+            return f"role '{self.role}'"
+        return f"the team member in attribute '{self.owner_attribute}'"
+
+    def describe(self) -> str:
+        return f"waiting for task '{self.id}' ({self.owner()}, due {self.due})"
+
+
 class GotoStep(_Step):
     kind: Literal["goto"]
     target: StepId
@@ -241,6 +325,7 @@ Step = Annotated[
     | WaitForStep
     | BranchStep
     | SplitStep
+    | TaskStep
     | TagStep
     | AudienceStep
     | GotoStep
@@ -248,10 +333,11 @@ Step = Annotated[
     Field(discriminator="kind"),
 ]
 STEP_KINDS = (
-    "send", "wait", "wait_for", "branch", "split", "tag", "audience", "goto", "end"
+    "send", "wait", "wait_for", "branch", "split", "task", "tag", "audience", "goto", "end"
 )  # fmt: skip
-# Kinds that pass time: every loop must contain one, or it would spin without end.
-WAITING_KINDS = ("wait", "wait_for")
+# Kinds that pass time: every loop must contain one, or it would spin without end. A task step
+# passes none when it goes on `unassigned` (JourneySpec.instant_graph).
+WAITING_KINDS = ("wait", "wait_for", "task")
 
 
 class JourneySpec(_Model):
@@ -321,4 +407,18 @@ class JourneySpec(_Model):
             if isinstance(s, _Sequential) and s.next is None and index + 1 < len(self.steps):
                 succ.insert(0, self.steps[index + 1].id)
             out[s.id] = succ
+        return out
+
+    def instant_graph(self) -> dict[str, list[str]]:
+        """The successors each step reaches with no time passing: every one of a step that
+        takes none, none of a wait, and of a task step the one `unassigned` leads to (nobody
+        is given the task, so nothing is waited for)."""
+        graph = self.graph()
+        out: dict[str, list[str]] = {}
+        for s in self.steps:
+            if isinstance(s, TaskStep):
+                after = s.on.get(UNASSIGNED) or self.next_of(s, None)
+                out[s.id] = [after] if after is not None else []
+            else:
+                out[s.id] = [] if s.kind in WAITING_KINDS else graph[s.id]
         return out

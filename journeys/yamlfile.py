@@ -5,6 +5,7 @@ with a clear problem before anything expands."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,23 @@ class SpecError(ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+_BOOL = "tag:yaml.org,2002:bool"
+
+
+class _Loader(yaml.CSafeLoader):
+    """libyaml's safe loader with YAML 1.2's booleans: only true and false. YAML 1.1 also reads
+    on, off, yes, no, y and n as booleans, so a task step's `on:` would be the key True."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 # Deeper than any journey or plan needs; deep enough nesting would overflow Python's stack.
 MAX_NESTING = 64
 
@@ -58,7 +76,7 @@ def parse(file: str, text: str) -> tuple[yaml.Node | None, Any]:
                     raise refuse(f"nested deeper than {MAX_NESTING} levels", event.start_mark)
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-        loader = yaml.CSafeLoader(text)
+        loader = _Loader(text)
         try:
             root = loader.get_single_node()
             return root, None if root is None else loader.construct_document(root)

@@ -1,6 +1,7 @@
 """Record a replay history for every scenario in `tests/scenarios.py` and every plan path in
 `tests/plan_scenarios.py`: `make histories` (`python -m tests.record_histories --plans`: the
-plans' only).
+plans' only; `--missing`: only the paths that have none yet, leaving the others as the runs in
+flight recorded them).
 
 Run it after a deliberate change to the workflow's commands (guarded by `workflow.patched()`),
 never to make a failing replay test pass by hiding the change.
@@ -46,8 +47,8 @@ def plan_history_path(scenario: PlanScenario) -> Path:
     return HISTORIES / f"plan_{scenario.name}.json"
 
 
-async def record_plans(env: WorkflowEnvironment) -> None:
-    for scenario in PLAN_SCENARIOS:
+async def record_plans(env: WorkflowEnvironment, scenarios: list[PlanScenario]) -> None:
+    for scenario in scenarios:
         with tempfile.TemporaryDirectory() as tmp:
             mail, sms = MailSink(), SmsSink(TWILIO_SID, TWILIO_TOKEN)
             for sink in (mail, sms):
@@ -67,13 +68,13 @@ async def record_plans(env: WorkflowEnvironment) -> None:
         print(f"recorded {path.relative_to(Path.cwd())}")
 
 
-async def record(plans_only: bool = False) -> None:
+async def record(scenarios: list[Scenario], plans: list[PlanScenario]) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_path(), data_converter=CONVERTER
     )
     await register_search_attributes(env.client, "default")
     try:
-        for scenario in [] if plans_only else SCENARIOS:
+        for scenario in scenarios:
             with tempfile.TemporaryDirectory() as tmp:
                 mail, sms = MailSink(), SmsSink(TWILIO_SID, TWILIO_TOKEN)
                 web_push, fcm = WebPushSink(), FcmSink(FCM_PROJECT, FCM_TOKEN)
@@ -98,10 +99,18 @@ async def record(plans_only: bool = False) -> None:
             path = history_path(scenario)
             path.write_text(history.to_json())
             print(f"recorded {path.relative_to(Path.cwd())}")
-        await record_plans(env)
+        await record_plans(env, plans)
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(record(plans_only="--plans" in sys.argv))
+    missing = "--missing" in sys.argv[1:]
+    asyncio.run(
+        record(
+            []
+            if "--plans" in sys.argv[1:]
+            else [s for s in SCENARIOS if not (missing and history_path(s).is_file())],
+            [p for p in PLAN_SCENARIOS if not (missing and plan_history_path(p).is_file())],
+        )
+    )

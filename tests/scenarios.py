@@ -6,6 +6,7 @@ each scenario.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,9 +17,15 @@ from journeys.contacts import Contact
 from journeys.identity import workflow_id
 from journeys.library import load_journey
 from journeys.models import JourneyEvent, JourneyInput, JourneyResult
+from journeys.plans.changes import Complete
+from journeys.plans.people import Person
+from journeys.plans.records import PlanRecord, plan_workflow_id
 from journeys.settings import LIBRARY_DIR
+from journeys.spec import JourneySpec, TaskStep
+from journeys.tasks import task_instance, task_plan
 from tests.temporal_fixtures import Stack, wait_for_step
 from workflows.journey import JourneyWorkflow
+from workflows.plan_runs import change_plan
 
 ADA = Contact(
     id="c-ada",
@@ -61,6 +68,10 @@ class Scenario:
     devices: tuple[str, ...] = ()  # push subscriptions registered first: "web", "mobile"
     pushes: tuple[str, ...] = ()  # titles of the push notifications received (web and mobile)
     ends_at: str | None = None
+    team: tuple[Person, ...] = ()  # the team in the store, for task steps
+    team_mail: tuple[str, ...] = ()  # the start of each subject of the team's mail, in order
+    # (task step, outcome): its owner completes the task with it once the run stands there.
+    completes: tuple[str, str] | None = None
 
 
 DAN = Contact(id="c-dan", email="dan@example.com", consent={"email": True})
@@ -70,6 +81,14 @@ GIL = Contact(id="c-gil")
 NEWS = Contact(id="c-news", email="news@example.com", consent={"email": True, "newsletter": True})
 PUSHY = Contact(id="c-pushy", consent={"web_push": True})
 APPY = Contact(id="c-appy", consent={"mobile_push": True})
+
+CD_NEWSLETTER = "This month: three things customers like you set up first"
+CD_CALL = "New task: Call a C/D lead who did not open the newsletter"
+CD_CALL_REMINDER = "Reminder: Call a C/D lead who did not open the newsletter is due"
+SALES = (
+    Person(id="s-ola", name="Ola Sales", email="ola@team.example", roles=["sales"]),
+    Person(id="s-jan", name="Jan Sales", email="jan@team.example", roles=["sales"]),
+)
 
 NPS_ASK = "How likely are you to recommend us?"
 NPS_SHORT = "One question, ten seconds"
@@ -298,6 +317,47 @@ SCENARIOS = [
         tags=("NPS_OMNI_REVIEW_CHAT_NOT_VISITED",),
         ledger=(("review_chat", "onsite"),),
     ),
+    # --- cd_lead_followup ------------------------------------------------------------------------
+    Scenario(
+        "call_reached",
+        "cd_lead_followup",
+        ADA,
+        team=SALES,
+        completes=("sales_call", "reached"),
+        subjects=(CD_NEWSLETTER,),
+        team_mail=(CD_CALL,),
+        tags=("CD_CALL_REACHED",),
+        ends_at="reached",
+    ),
+    Scenario(
+        "call_no_answer",
+        "cd_lead_followup",
+        ADA,
+        team=SALES,
+        completes=("sales_call", "no_answer"),
+        subjects=(CD_NEWSLETTER, "Sorry we missed you"),
+        team_mail=(CD_CALL,),
+        tags=("CD_CALL_NO_ANSWER",),
+        ends_at="no_answer",
+    ),
+    Scenario(
+        "call_overdue",
+        "cd_lead_followup",
+        ADA,
+        team=SALES,
+        subjects=(CD_NEWSLETTER,),
+        team_mail=(CD_CALL, CD_CALL_REMINDER),
+        tags=("CD_CALL_NOT_MADE",),
+        ends_at="call_overdue",
+    ),
+    Scenario(
+        "no_one_in_sales",
+        "cd_lead_followup",
+        ADA,
+        subjects=(CD_NEWSLETTER,),
+        tags=("CD_CALL_NOT_MADE",),
+        ends_at="call_overdue",
+    ),
 ]
 
 
@@ -331,6 +391,8 @@ async def register_device(stack: Stack, contact_id: str, kind: str) -> None:
 async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, JourneyResult]:
     """Run one scenario to its end, delivering its events when the run reaches each step."""
     await stack.store.upsert_contacts([scenario.contact])
+    if scenario.team:
+        await stack.store.upsert_people(scenario.team)
     await stack.store.change_tags(scenario.contact.id, scenario.tags_before, [])
     for kind in scenario.devices:
         await register_device(stack, scenario.contact.id, kind)
@@ -338,8 +400,33 @@ async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, Journe
     for at_step, kind, about in scenario.actions:
         await wait_for_step(stack.env, handle, at_step)
         await handle.signal(JourneyWorkflow.event, event(kind, about))
+    if scenario.completes:
+        task, outcome = scenario.completes
+        plan = await task_plan_of(stack, handle, task)
+        owner = plan.tasks[0].people[0]
+        await change_plan(
+            stack.env.client, plan.plan_id, Complete(task=task, by=owner, outcome=outcome)
+        )
     result = await handle.result()
     return handle, result
+
+
+async def task_plan_of(
+    stack: Stack, handle: WorkflowHandle, step_id: str, journey: JourneySpec | None = None
+) -> PlanRecord:
+    """The plan of the run's first visit to the task step `step_id` of `journey` (by default the
+    library's), once its task is someone's (the plan has recorded itself)."""
+    await wait_for_step(stack.env, handle, step_id)
+    status = await handle.query(JourneyWorkflow.status)
+    journey = journey or load_journey(LIBRARY_DIR / f"{status.journey_id}.yaml", LIBRARY_DIR)
+    step = journey.step(step_id)
+    assert isinstance(step, TaskStep) and handle.first_execution_run_id is not None
+    instance = task_instance(status.contact_id, handle.first_execution_run_id, 1)
+    plan_id = plan_workflow_id(task_plan(journey, step).id, instance)
+    async with asyncio.timeout(20):
+        while (plan := await stack.store.plan(plan_id)) is None:  # noqa: ASYNC110 - the store
+            await asyncio.sleep(0.05)
+    return plan
 
 
 def push_title(message: dict[str, Any]) -> str:
@@ -350,11 +437,14 @@ def push_title(message: dict[str, Any]) -> str:
 async def assert_outcome(stack: Stack, scenario: Scenario, result: JourneyResult) -> None:
     """What reached the contact, in order, and what the store holds, is what the seed says."""
     contact = scenario.contact
-    subjects = [m["Subject"] for m in stack.mail.messages]
+    theirs = [m for m in stack.mail.messages if m["To"] == contact.email]
+    team = [m["Subject"] for m in stack.mail.messages if m["To"] != contact.email]
+    assert len(team) == len(scenario.team_mail), team
+    assert all(sent.startswith(start) for sent, start in zip(team, scenario.team_mail, strict=True))
+    subjects = [m["Subject"] for m in theirs]
     assert len(subjects) == len(scenario.subjects), subjects
     for subject, expected in zip(subjects, scenario.subjects, strict=True):
         assert subject in expected if isinstance(expected, tuple) else subject == expected
-    assert all(m["To"] == contact.email for m in stack.mail.messages)
     assert len(stack.sms.messages) == len(scenario.sms)
     for sent, expected in zip(stack.sms.messages, scenario.sms, strict=True):
         assert sent["to"] == contact.phone

@@ -33,14 +33,22 @@ PAYLOAD_KEYS = "tests:" + base64.b64encode(b"journeys-tests-payload-key-0001!").
 CONVERTER = data_converter(Settings(env="dev", payload_keys=SecretStr(PAYLOAD_KEYS)))
 
 
-@pytest.fixture(scope="session")
-async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+@asynccontextmanager
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_path(), data_converter=CONVERTER
     )
-    await register_search_attributes(env.client, "default")
-    yield env
-    await env.shutdown()
+    try:
+        await register_search_attributes(env.client, "default")
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    async with time_skipping_server() as env:
+        yield env
 
 
 @dataclass
@@ -87,6 +95,27 @@ async def stack(
     async with running_stack(
         time_skipping, store, push_settings, mail_sink, sms_sink, web_push_sink, fcm_sink
     ) as stack:
+        yield stack
+
+
+@pytest.fixture
+async def own_stack(
+    store: ContactStore,
+    push_settings: Settings,
+    mail_sink: MailSink,
+    sms_sink: SmsSink,
+    web_push_sink: WebPushSink,
+    fcm_sink: FcmSink,
+) -> AsyncIterator[Stack]:
+    """`stack` on a time-skipping server of its own, for a test that lets days pass while runs
+    of workflows talk to each other: the session's server may be left unable to skip time by a
+    test before (an activity cut off when its worker stopped)."""
+    async with (
+        time_skipping_server() as env,
+        running_stack(
+            env, store, push_settings, mail_sink, sms_sink, web_push_sink, fcm_sink
+        ) as stack,
+    ):
         yield stack
 
 

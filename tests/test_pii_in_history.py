@@ -1,5 +1,6 @@
 """No PII in Temporal: a branch loads only the facts its conditions read; a plan run carries
-person ids and clocks, never names or addresses."""
+person ids and clocks, never names or addresses; a journey's task step and its plan carry
+nothing of the contact but its id."""
 
 from __future__ import annotations
 
@@ -8,16 +9,21 @@ from typing import Any
 
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
+from temporalio.client import Client
 
 from activities.contacts import ContactActivities
 from journeys.conditions import facts_needed
 from journeys.contacts import Contact
 from journeys.models import ContactFacts, FactsRequest
+from journeys.plans.changes import Complete
 from journeys.store import ContactStore
 from tests.plan_fixtures import TEAM, Plans
 from tests.plan_scenarios import rejected_then_approved
+from tests.scenarios import ADA
 from tests.temporal_fixtures import CONVERTER, Stack
 from tests.test_interpreter import run, spec
+from tests.test_task_runs import run_to_call
+from workflows.plan_runs import change_plan
 
 NATIONAL_ID = "ID-55-0071-9913"
 ZOE = Contact(
@@ -118,8 +124,34 @@ async def test_a_branch_scheduled_before_the_change_still_gets_every_fact(
 async def test_a_plan_run_keeps_names_and_addresses_out_of_the_history(plans: Plans) -> None:
     # The busiest path: every kind of change, hand-offs naming who finished, a comment.
     plan_id = await rejected_then_approved(plans)
-    handle = plans.env.client.get_workflow_handle(plan_id)
-    history = json.loads((await handle.fetch_history()).to_json())
+    text = await decoded_history(plans.env.client, plan_id)
+    assert '"cleo"' in text and "Needs a case study." in text  # decoded: ids and the comment
+    for person in TEAM:
+        assert person.name not in text and str(person.email) not in text
+
+
+async def test_a_task_step_keeps_the_contact_out_of_its_journey_and_its_plan(
+    own_stack: Stack,
+) -> None:
+    stack = own_stack
+    handle, plan = await run_to_call(stack)
+    await change_plan(
+        stack.env.client,
+        plan.plan_id,
+        Complete(task="sales_call", by=plan.tasks[0].people[0], outcome="reached"),
+    )
+    await handle.result()
+    for run_id in (handle.id, plan.plan_id):
+        text = await decoded_history(stack.env.client, run_id)
+        assert "Call a C/D lead" in text  # decoded
+        for pii in (str(ADA.email), str(ADA.phone), "Ada"):
+            assert pii not in text, (run_id, pii)
+
+
+async def decoded_history(client: Client, workflow_id: str) -> str:
+    """Every payload of a run's history, decrypted, as text: what whoever holds the payload
+    keys reads there."""
+    history = json.loads((await client.get_workflow_handle(workflow_id).fetch_history()).to_json())
     payloads: list[Payload] = []
 
     def collect(node: Any) -> None:
@@ -131,9 +163,6 @@ async def test_a_plan_run_keeps_names_and_addresses_out_of_the_history(plans: Pl
 
     collect(history)
     assert CONVERTER.payload_codec is not None
-    text = "\n".join(
+    return "\n".join(
         p.data.decode("utf-8", "replace") for p in await CONVERTER.payload_codec.decode(payloads)
     )
-    assert '"cleo"' in text and "Needs a case study." in text  # decoded: ids and the comment
-    for person in TEAM:
-        assert person.name not in text and str(person.email) not in text

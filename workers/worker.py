@@ -59,6 +59,7 @@ async def journey_worker(
             contacts.change_tags,
             contacts.change_audience,
             contacts.seconds_until_local_time,
+            contacts.assign_task,
             window.send_window,
             team_mail.send_team_mail,
             plans.load_clocks,

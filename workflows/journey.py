@@ -8,16 +8,24 @@ not part of the commands, so adding or rewording one leaves running histories re
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    is_cancelled_exception,
+)
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from journeys import conditions, decisions, events
+    from journeys import conditions, decisions, events, tasks
     from journeys.channels import CHANNELS
     from journeys.durations import describe_duration
     from journeys.identity import CONTACT_ID, JOURNEY_ID, JOURNEY_VERSION, STEP
@@ -39,7 +47,11 @@ with workflow.unsafe.imports_passed_through():
         TagChange,
         Visit,
     )
+    from journeys.plans.records import PlanRecord
+    from journeys.plans.run import PlanInput
     from journeys.spec import (
+        OVERDUE,
+        UNASSIGNED,
         WAITING_KINDS,
         AudienceStep,
         BranchStep,
@@ -49,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         SplitStep,
         Step,
         TagStep,
+        TaskStep,
         WaitForStep,
         WaitStep,
     )
@@ -244,6 +257,8 @@ class JourneyWorkflow:
                 return await self._branch(step)
             case SplitStep():
                 return self._split(step)
+            case TaskStep():
+                return await self._task(step)
             case TagStep():
                 await self._change_tags(step.add, step.remove)
                 return "tagged", None
@@ -299,8 +314,7 @@ class JourneyWorkflow:
                 start_to_close_timeout=SEND_TIMEOUT,
                 heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
                 retry_policy=SEND_RETRY,
-                summary=f"{channel.display} '{step.id}' with template "
-                f"{template}{suffix}",
+                summary=f"{channel.display} '{step.id}' with template {template}{suffix}",
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
@@ -461,6 +475,86 @@ class JourneyWorkflow:
     def _split(self, step: SplitStep) -> tuple[str, str | None]:
         index = decisions.weighted_choice([a.weight for a in step.arms], workflow.random().random())
         return f"arm {index + 1}", step.arms[index].next
+
+    async def _task(self, step: TaskStep) -> tuple[str, str | None]:
+        """Give the task to one team member as a plan of one task (the plan workflow mails
+        them, with signed links, and takes what came of it), and wait for that outcome until the
+        task is due: then it is `overdue`, and the plan withdrawn, not left open."""
+        assignment = await workflow.execute_activity(
+            "assign_task",
+            tasks.TaskRequest(
+                contact_id=self._inp.contact_id,
+                role=step.role,
+                owner_attribute=step.owner_attribute,
+                due=step.due,
+                now=workflow.now(),
+            ),
+            result_type=tasks.TaskAssignment,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=STORE_RETRY,
+            summary=f"who does task '{step.id}' ({step.owner()})",
+        )
+        if assignment.owner is None:
+            return f"{UNASSIGNED}: {assignment.reason}", step.on.get(UNASSIGNED)
+        assert assignment.reached_on is not None and assignment.due_at is not None
+        plan = PlanInput(
+            spec=tasks.task_plan(self._spec, step),
+            instance=tasks.task_instance(
+                self._inp.contact_id, self._state.entry_id, self._state.entered[step.id]
+            ),
+            target=assignment.reached_on,
+            assignments={tasks.OWNER: assignment.owner},
+            speed=self._inp.speed,
+        )
+        # By name: workflows.plan imports this module. The journey withdraws the task itself
+        # whenever it stops waiting (_withdraw); a Temporal cancel as it closes would come on
+        # top, and could cut the plan's record or mail in half. (A journey an operator
+        # terminates leaves the plan to its owner.)
+        child = await workflow.start_child_workflow(
+            "Plan",
+            plan,
+            id=plan.plan_id,
+            result_type=PlanRecord,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"task '{step.id}' of {assignment.owner}",
+        )
+        due = max(assignment.due_at - workflow.now(), timedelta(0))
+        self._set_details(
+            f"{step.describe()}: {assignment.owner}'s in plan {plan.plan_id} "
+            f"(due {self._until(due)})"
+        )
+        try:
+            await workflow.wait_condition(
+                lambda: child.done() or self._exit is not None,
+                timeout=self._scaled(due),
+                timeout_summary=self._timer_summary(f"task '{step.id}' due", due),
+            )
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:
+            await self._withdraw(child)  # the journey is cancelled: so is its task
+            raise
+        if not child.done():
+            await self._withdraw(child)
+            # The run loop leaves on the exit event before taking the branch.
+            return ("left" if self._exit is not None else OVERDUE), step.on.get(OVERDUE)
+        try:
+            outcome = child.result().tasks[0].outcome
+        except ChildWorkflowError as err:
+            # The plan could not start (its owner left the team since): nobody has the task.
+            return f"{UNASSIGNED}: the plan failed: {err.cause or err}", step.on.get(UNASSIGNED)
+        if outcome is None:  # the plan was cancelled by a person, not done
+            return "cancelled", None
+        return outcome, step.on.get(outcome)
+
+    async def _withdraw(self, plan: workflow.ChildWorkflowHandle[Any, PlanRecord]) -> None:
+        """Ask a task's plan to cancel itself (between two sends: a Temporal cancel could cut
+        one in half) and wait until it has ended, its record written, so the journey goes on
+        with the task closed. (A child that outlives its parent also leaves the time-skipping
+        test server unable to skip time.)"""
+        await plan.signal("withdraw")
+        with contextlib.suppress(ChildWorkflowError):  # it had failed: nothing left open
+            await plan
 
     async def _change_tags(self, add: list[str], remove: list[str]) -> None:
         await workflow.execute_activity(

@@ -70,6 +70,8 @@ class PlanWorkflow:
         self._run: PlanRun | None = inp.state
         # A change arrived: the loop recomputes what is pending.
         self._changed = False
+        # The journey whose task step started this plan no longer waits for the task.
+        self._withdrawn = False
         # Records go to the store one at a time, each with the run as it stands then, so the
         # last write is the latest state.
         self._recording = asyncio.Lock()
@@ -80,6 +82,9 @@ class PlanWorkflow:
             self._run = await self._start()
         run = self._run
         while run.finished_at is None or run.outbox:
+            if self._withdrawn and run.finished_at is None:
+                run.plan.cancelled, run.finished_at = True, self._now(run)
+                await self._record(run)
             await self._send_outbox(run)
             if run.finished_at is not None:
                 break
@@ -94,7 +99,7 @@ class PlanWorkflow:
             self._changed = False
             try:
                 await workflow.wait_condition(
-                    lambda: self._changed or bool(run.outbox),
+                    lambda: self._changed or bool(run.outbox) or self._withdrawn,
                     timeout=self._until(run, pending[0].at) if pending else None,
                     timeout_summary=f"next: {pending[0].kind} of {pending[0].task}"
                     if pending
@@ -132,6 +137,14 @@ class PlanWorkflow:
         return max(moment - self._now(run), timedelta(0)) / self._inp.speed
 
     # -- changes ----------------------------------------------------------------------------
+
+    @workflow.signal
+    def withdraw(self) -> None:
+        """The journey that started this plan for one of its task steps no longer waits for the
+        task (it took `overdue`, left on an exit event, or was cancelled): the plan is cancelled
+        between two sends, not in the middle of one, and its record says so, so the task leaves
+        its owner's page and calendar."""
+        self._withdrawn = True
 
     @workflow.query
     def record(self) -> PlanRecord | None:
