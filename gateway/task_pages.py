@@ -96,6 +96,17 @@ def _plan_heading(plan: PlanRecord, template: PlanSpec | None) -> str:
     return f"{escape(what)} <span class=muted>(target date {plan.target.isoformat()})</span>"
 
 
+async def _contact(gw: Gateway, plan: PlanRecord) -> str:
+    """Whom a journey's task is about (a sales call: whom to call), for its owner, an operator
+    of this contact; nothing for a team's own plan."""
+    contact = await gw.store.get_contact(plan.contact_id) if plan.contact_id else None
+    if contact is None:
+        return ""
+    reach = [f"phone {contact.phone}" if contact.phone else "", contact.email or ""]
+    details = ", ".join(escape(x) for x in (contact.display_name(), *reach) if x)
+    return f'<p class="contact">About: {details}</p>'
+
+
 def _status(task: TaskRecord, plan: PlanRecord, clock: Clock) -> str:
     if plan.state == "cancelled":
         return "The plan was cancelled."
@@ -181,15 +192,13 @@ async def _task_page(
     template = plan_template(gw, plan)
     clock = await _clock_of(gw, claims.person_id)
     before, after = neighbours(plan, template, task.task_id)
-    outcomes = []
-    if template is not None and task.task_id in template.positions:
-        outcomes = template.task(task.task_id).outcomes
+    outcomes = task.outcomes
     alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     actions = ""
     if _may_act(plan, task, claims.person_id):
         actions = f'<div class="actions">{_buttons(task, outcomes, comment)}</div>'
     body = (
-        f"{alert}<p>{_plan_heading(plan, template)}</p>"
+        f"{alert}<p>{_plan_heading(plan, template)}</p>{await _contact(gw, plan)}"
         f"<p>Due <strong>{clock.when(task.due_at)}</strong> "
         f"<span class=muted>({escape(clock.zone)})</span></p>"
         f'<p class="status">{_status(task, plan, clock)}</p>'

@@ -33,6 +33,14 @@ class Contact(BaseModel):
     in_mobile_app: StrictBool = False
     web_push: StrictBool = False
 
+    def display_name(self) -> str:
+        """How a person on the team reads this contact (a task to call them): the name in the
+        `first_name` and `last_name` attributes the import keeps, else the id."""
+        names = [
+            str(self.attributes[k]) for k in ("first_name", "last_name") if self.attributes.get(k)
+        ]
+        return " ".join(names) or self.id
+
     @field_validator("attributes")
     @classmethod
     def _attributes(cls, v: dict[str, Any]) -> dict[str, Any]:

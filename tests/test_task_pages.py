@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack.sinks.mail import MailSink
 from gateway.deps import Gateway
+from journeys.contacts import Contact
 from journeys.plans.library import load_plans
 from journeys.plans.people import Person
 from journeys.plans.records import PlanRecord, TaskRecord, plan_workflow_id
@@ -94,6 +95,8 @@ def _task(task_id: str, title: str, people: list[str], status: str, due: datetim
         rounds=0 if status == "waiting" else 1,
         done_at=NOW - timedelta(days=2) if status == "done" else None,
         done_by=people[0] if status == "done" else None,
+        # As the run records them from SALES_CALL.
+        outcomes=["reached", "no_answer", "not_interested"] if task_id == "call" else [],
     )
 
 
@@ -315,11 +318,30 @@ async def test_a_plan_of_a_template_version_the_library_no_longer_has_goes_by_it
 ) -> None:
     await pages.store.record_plan(SALES_PLAN.model_copy(update={"version": 2}))
     html = (await pages.http.get(pages.path())).text
-    # No outcomes to offer (the workflow still checks them); neighbours in the record's order.
-    assert "<select" not in html and 'value="done">Done</button>' in html
+    # The outcomes from the record; neighbours in the record's order.
+    assert '<option value="no_answer">no_answer</option>' in html
     assert "Prepare the call: done by Ana Nowak" in html
     assert "Sign off the call notes: Mia Manager, due" in html
     assert "sales_call" in html
+
+
+async def test_a_journeys_task_shows_whom_it_is_about_and_its_outcomes_from_its_record(
+    pages: Pages,
+) -> None:
+    # A task step's plan: its template is made by the journey, not in the library.
+    lead = Contact(id="c-lead", phone="+48601234567", attributes={"first_name": "Lena"})
+    await pages.store.upsert_contacts([lead])
+    call = SALES_PLAN.tasks[1].model_copy(update={"outcomes": ["reached", "no_answer"]})
+    plan = SALES_PLAN.model_copy(
+        update={"template": "cd_lead_followup__sales_call", "contact_id": lead.id, "tasks": [call]}
+    )
+    await pages.store.record_plan(plan)
+    html = (await pages.http.get(pages.path())).text
+    assert '<p class="contact">About: Lena, phone +48601234567</p>' in html
+    assert '<option value="no_answer">no_answer</option>' in html
+    # A team's own plan is about nobody.
+    await pages.store.record_plan(SALES_PLAN)
+    assert 'class="contact"' not in (await pages.http.get(pages.path())).text
 
 
 async def test_done_with_an_outcome_hands_the_work_on_by_the_links_person(

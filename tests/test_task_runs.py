@@ -84,6 +84,9 @@ async def test_the_owner_gets_the_task_and_reached_takes_the_reached_branch(
     handle, plan = await run_to_call(own_stack)
     owner = task_owner(["s-ola", "s-jan"], ADA.id)
     assert plan.tasks[0].people == [owner]
+    # The task page shows its owner whom to call and what they may answer.
+    assert plan.contact_id == ADA.id
+    assert plan.tasks[0].outcomes == ["reached", "no_answer", "not_interested"]
     # The task mail went to the owner, with the task's link; nothing of the contact is in it.
     mail = [m for m in own_stack.mail.messages if m["To"] == ADDRESS[owner]]
     assert [m["Subject"] for m in mail] == [CD_CALL]

@@ -504,6 +504,7 @@ class JourneyWorkflow:
             ),
             target=assignment.reached_on,
             assignments={tasks.OWNER: assignment.owner},
+            contact_id=self._inp.contact_id,
             speed=self._inp.speed,
         )
         # By name: workflows.plan imports this module. The journey withdraws the task itself

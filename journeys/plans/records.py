@@ -47,7 +47,9 @@ class TaskRecord(BaseModel):
     rounds: int = 0
     done_at: datetime | None = None
     done_by: str | None = None
-    # What its owner said came of it ("reached", "no_answer"), for a task that asks.
+    # What its owner may say came of it (the template's `outcomes`; none: nothing is asked), and
+    # what they said ("reached", "no_answer").
+    outcomes: list[str] = []
     outcome: str | None = None
     # An approval: who has approved it in this round (an approval that needs all its approvers
     # waits for the rest; those who approved have nothing left to do on it).
@@ -65,6 +67,8 @@ class PlanRecord(BaseModel):
     instance: str
     target: date
     manager: str | None = None
+    # The contact a journey's task is about, for a plan a task step started.
+    contact_id: str | None = None
     state: PlanRunState = "running"
     started_at: datetime
     finished_at: datetime | None = None

@@ -71,6 +71,8 @@ class PlanInput(BaseModel):
     # Role -> person id, for every role the plan's tasks need.
     assignments: dict[str, OpaqueId]
     manager: OpaqueId | None = None
+    # The contact a journey's task is about (a sales call): its owner is shown whom to call.
+    contact_id: OpaqueId | None = None
     # Divides every duration (demos): plan time runs this many times faster than real time.
     speed: float = Field(1.0, gt=0)
     state: PlanRun | None = None
@@ -231,6 +233,7 @@ def record(spec: PlanSpec, inp: PlanInput, run: PlanRun) -> PlanRecord:
         instance=inp.instance,
         target=plan.target,
         manager=plan.manager,
+        contact_id=inp.contact_id,
         state=state,
         started_at=run.started_at,
         finished_at=run.finished_at,
@@ -252,6 +255,7 @@ def _task_record(spec: PlanSpec, run: PlanRun, task: TaskSpec) -> TaskRecord:
         rounds=len(current.activated_at),
         done_at=current.done_at,
         done_by=current.done_by,
+        outcomes=list(task.outcomes),
         outcome=current.outcome,
         approved_by=list(dict.fromkeys(current.approvals.values())),
         sent_back_by=back.by if back else None,
