@@ -1,4 +1,5 @@
-"""The demo behind `make run`: sample contacts walk every path of the lead-nurturing journey.
+"""The demo behind `make run`: sample contacts walk every path of the lead-nurturing journey, and
+two C/D leads reach sales as phone-call tasks (the team's side is devstack.plan_demo).
 
 At demo speed a 3-day wait lasts seconds, so within a minute the Temporal UI, the Maildir and the
 SMS log show every path. Starting is idempotent: a second `make run` resumes, it does not repeat.
@@ -100,6 +101,10 @@ async def run_demo(
     await event("demo-fay", "app_installed")  # mobile_app_nurturing runs beside lead_nurturing
     for buyer in ("demo-ada", "demo-gus"):
         await event(buyer, "purchase")  # nps_omnichannel: by SMS for Ada, web push for Gus
+    # The CRM grades two leads C/D (cd_lead_followup): neither opens the newsletter, both have a
+    # phone, so sales gets a call task for each; Cy is reached, Ben's call is never made.
+    for lead in ("demo-cy", "demo-ben"):
+        await event(lead, "lead_graded_cd")
     # A few seconds later the mail clients open what these contacts open. An open may arrive
     # before its wait starts (the follow-up is not even sent yet): it still counts.
     await asyncio.sleep(3)

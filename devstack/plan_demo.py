@@ -71,6 +71,16 @@ DEMO_TEAM = [
         time_zone="America/Los_Angeles",
     ),
 ]
+# Sales, who takes the phone calls `cd_lead_followup` asks for (a journey's task step).
+SALES = Person(
+    id="demo-rex",
+    name="Rex (sales)",
+    email="rex@example.com",
+    roles=["sales"],
+    time_zone="Europe/Warsaw",
+)
+# What came of each C/D lead's call; a lead not here is never called (the task goes overdue).
+CALL_OUTCOMES = {"demo-cy": "reached"}
 DEMO_PLAN = "demo-post"
 MANAGER = "demo-mia"
 # When the demo team finishes a task, in plan days: most soon after it became theirs; the first
@@ -98,7 +108,7 @@ async def run_plan_demo(
 ) -> None:
     """Start the demo plan (once per `instance`) and act for the demo team until it is over."""
     spec = load_plans(settings.library_dir)["blog_post"]
-    await store.upsert_people(DEMO_TEAM)
+    await store.upsert_people([*DEMO_TEAM, SALES])
     try:
         handle = await start_plan(
             client,
@@ -139,6 +149,20 @@ def _finishes_at(task: TaskRecord, since: datetime) -> datetime:
     if task.task_id in FINISH_AFTER_DUE:
         return task.due_at + FINISH_AFTER_DUE[task.task_id]
     return since + FINISH_AFTER_ACTIVE
+
+
+async def answer_calls(client: Client, store: ContactStore, speed: float) -> None:
+    """Act for sales on the calls journeys give them, until cancelled (with the stack): each
+    lead in CALL_OUTCOMES is called a day and a half of plan time after the task came."""
+    while True:
+        await asyncio.sleep(POLL)
+        for found in await store.open_tasks_of(SALES.id):
+            plan, task = found.plan, found.task
+            outcome = CALL_OUTCOMES.get(plan.contact_id or "")
+            now = plan.started_at + (datetime.now(UTC) - plan.started_at) * speed
+            if outcome and now >= (task.activated_at or now) + FINISH_AFTER_ACTIVE:
+                done = Complete(task=task.task_id, by=SALES.id, outcome=outcome)
+                await _apply(client, plan.plan_id, done)
 
 
 def _changes(task: TaskRecord, rejected: bool) -> list[PlanChange]:

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
-from devstack.plan_demo import DEMO_PLAN, SENT_BACK_WITH, run_plan_demo
+from devstack.demo import DEMO_CONTACTS
+from devstack.plan_demo import DEMO_PLAN, SALES, SENT_BACK_WITH, answer_calls, run_plan_demo
+from journeys.identity import workflow_id
 from tests.api_fixtures import GatewayStack
+from workflows.runs import start_journey
 
 # A plan day in half a second.
 SPEED = 172_800.0
@@ -53,3 +56,27 @@ async def test_the_demo_team_works_through_a_blog_post(gateway_stack: GatewaySta
         await run_plan_demo(stack.client, stack.store, stack.settings, SPEED)
     await asyncio.sleep(1)
     assert len(stack.mail.messages) == sent
+
+
+async def test_sales_calls_the_lead_it_reaches_and_the_other_goes_overdue(
+    gateway_stack: GatewayStack,
+) -> None:
+    stack = gateway_stack
+    leads = [c for c, _ in DEMO_CONTACTS if c.id in ("demo-cy", "demo-ben")]
+    await stack.store.upsert_contacts(leads)
+    await stack.store.upsert_people([SALES])
+    spec = stack.gw.library["cd_lead_followup"]
+    for lead in leads:
+        await start_journey(stack.client, spec, lead.id, stack.settings.task_queue, SPEED)
+    calls = asyncio.create_task(answer_calls(stack.client, stack.store, SPEED))
+    try:
+        async with asyncio.timeout(60):
+            for lead in leads:
+                handle = stack.client.get_workflow_handle(workflow_id(spec.id, lead.id))
+                await handle.result()
+    finally:
+        calls.cancel()
+    assert await stack.store.tags_of("demo-cy") == ["CD_CALL_REACHED"]
+    assert await stack.store.tags_of("demo-ben") == ["CD_CALL_NOT_MADE"]
+    to_rex = [str(m["X-Plan-Notice"]) for m in stack.mail.messages if m["To"] == SALES.email]
+    assert to_rex.count("assigned") == 2
