@@ -16,7 +16,6 @@ from journeys.plans.calendar import Offset
 from journeys.plans.library import load_plan
 from journeys.plans.records import PlanRecord, PlanRunState, TaskRecord, plan_workflow_id
 from journeys.plans.report import (
-    met_offset,
     p80,
     plan_report,
     suggested_template,
@@ -118,30 +117,6 @@ def test_p80_is_the_nearest_rank() -> None:
     assert p80([10, 20, 30, 40]) == 40
     assert p80([1, 2, 3, 4, 5, 6]) == 5
     assert p80([7]) == 7
-
-
-def test_the_offset_a_run_met_counts_whole_days_and_business_days_on_the_holidays() -> None:
-    target = date(2027, 3, 15)  # a Monday
-    # Due 5 days before, done 1 hour late: the day after; 24 hours late: still that day.
-    assert met_offset(target, date(2027, 3, 10), timedelta(hours=1), False, set()) == -4
-    assert met_offset(target, date(2027, 3, 10), timedelta(hours=24), False, set()) == -4
-    assert met_offset(target, date(2027, 3, 10), timedelta(hours=25), False, set()) == -3
-    # Done a day and a bit early: due one day earlier would have been met, two would not.
-    assert met_offset(target, date(2027, 3, 10), timedelta(hours=-30), False, set()) == -6
-    # -2bd is Thursday 11th; done Saturday 13th: only Monday (0bd) would have been met...
-    assert met_offset(target, date(2027, 3, 11), timedelta(days=1, hours=5), True, set()) == 0
-    # ... and done Friday 12th: -1bd; with the 12th a holiday, Friday is not a due date: 0bd.
-    assert met_offset(target, date(2027, 3, 11), timedelta(hours=5), True, set()) == -1
-    holiday = {date(2027, 3, 12)}
-    assert met_offset(target, date(2027, 3, 11), timedelta(hours=5), True, holiday) == 0
-    # Done Wednesday 10th by its end of day: -3bd would have been met; done that evening, after
-    # it (20 hours before Thursday's end), only -2bd.
-    assert met_offset(target, date(2027, 3, 11), timedelta(hours=-30), True, set()) == -3
-    assert met_offset(target, date(2027, 3, 11), timedelta(hours=-20), True, set()) == -2
-    # After the target (Friday 19th): +2bd is Tuesday 23rd; done Sunday 21st, +1bd (Monday).
-    friday = date(2027, 3, 19)
-    assert met_offset(friday, date(2027, 3, 23), timedelta(days=-2), True, set()) == 1
-    assert met_offset(friday, date(2027, 3, 23), timedelta(0), True, set()) == 2
 
 
 def test_the_report_of_the_simulated_history_per_task_and_per_person() -> None:

@@ -132,25 +132,6 @@ def _figures(done: list[TaskRecord]) -> dict[str, float | int | None]:
     }
 
 
-def met_offset(
-    target: date, due: date, late: timedelta, business: bool, days_off: Container[date]
-) -> int:
-    """The tightest offset (latest due date) a run would have met, in the unit of the task's.
-    Done `late` after the end of its due day, it was done by the end of day `due + ceil(late /
-    1 day)`, which no due date earlier than that one would have met."""
-    day = due + math.ceil(late / _DAY) * _DAY
-    count = (day - target).days
-    if not business:
-        return count
-    # A business-day offset is at least as many calendar days from the target as it counts: the
-    # tightest one is no earlier than the calendar count before the target, and no earlier than
-    # the target itself after it. From there, later until its due date reaches `day`.
-    count = min(count, 0)
-    while due_date(target, Offset(count, True), WORKWEEK, days_off) < day:
-        count += 1
-    return count
-
-
 def _not_after(offset: Offset, later: Offset, days_off: Container[date]) -> bool:
     """Whether `offset` is due no later than `later` for every sample target (the units may
     differ, as the template's validation compares them)."""
