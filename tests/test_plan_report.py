@@ -16,7 +16,6 @@ from journeys.plans.calendar import Offset
 from journeys.plans.library import load_plan
 from journeys.plans.records import PlanRecord, PlanRunState, TaskRecord, plan_workflow_id
 from journeys.plans.report import (
-    met_offset,
     p80,
     plan_report,
     suggested_template,
@@ -120,30 +119,6 @@ def test_p80_is_the_nearest_rank() -> None:
     assert p80([7]) == 7
 
 
-def test_the_offset_a_run_met_counts_whole_days_and_business_days_on_the_holidays() -> None:
-    target = date(2027, 3, 15)  # a Monday
-    # Due 5 days before, done 1 hour late: the day after; 24 hours late: still that day.
-    assert met_offset(target, date(2027, 3, 10), timedelta(hours=1), False, set()) == -4
-    assert met_offset(target, date(2027, 3, 10), timedelta(hours=24), False, set()) == -4
-    assert met_offset(target, date(2027, 3, 10), timedelta(hours=25), False, set()) == -3
-    # Done a day and a bit early: due one day earlier would have been met, two would not.
-    assert met_offset(target, date(2027, 3, 10), timedelta(hours=-30), False, set()) == -6
-    # -2bd is Thursday 11th; done Saturday 13th: only Monday (0bd) would have been met...
-    assert met_offset(target, date(2027, 3, 11), timedelta(days=1, hours=5), True, set()) == 0
-    # ... and done Friday 12th: -1bd; with the 12th a holiday, Friday is not a due date: 0bd.
-    assert met_offset(target, date(2027, 3, 11), timedelta(hours=5), True, set()) == -1
-    holiday = {date(2027, 3, 12)}
-    assert met_offset(target, date(2027, 3, 11), timedelta(hours=5), True, holiday) == 0
-    # Done Wednesday 10th by its end of day: -3bd would have been met; done that evening, after
-    # it (20 hours before Thursday's end), only -2bd.
-    assert met_offset(target, date(2027, 3, 11), timedelta(hours=-30), True, set()) == -3
-    assert met_offset(target, date(2027, 3, 11), timedelta(hours=-20), True, set()) == -2
-    # After the target (Friday 19th): +2bd is Tuesday 23rd; done Sunday 21st, +1bd (Monday).
-    friday = date(2027, 3, 19)
-    assert met_offset(friday, date(2027, 3, 23), timedelta(days=-2), True, set()) == 1
-    assert met_offset(friday, date(2027, 3, 23), timedelta(0), True, set()) == 2
-
-
 def test_the_report_of_the_simulated_history_per_task_and_per_person() -> None:
     plan = load_plan(BLOG_POST)
     report = plan_report(plan, simulated_history(plan))
@@ -174,19 +149,56 @@ def test_the_report_of_the_simulated_history_per_task_and_per_person() -> None:
     assert (people["eve"].on_time, people["eve"].p80_late_hours) == (0, 52)
 
 
-def test_suggested_offsets_follow_the_p80_of_when_the_work_was_done() -> None:
+def test_suggested_offsets_schedule_backwards_from_the_target() -> None:
     plan = load_plan(BLOG_POST)
     found = {s.task_id: s for s in suggestions(plan, simulated_history(plan))}
-    # images, due -5d, done by -4, -3, -2, -2, -1 days: the 4th of 5 is -2d.
-    assert (found["images"].suggested, found["images"].reason) == ("-2d", "p80 of 5 runs")
-    # social promotions done by -3, -2, -2, -1, 0 days: -1d.
-    assert found["social_promotions"].suggested == "-1d"
-    # keyword research done by -30, -29, -28, -28, -27: -28d, earlier than -25d.
-    assert found["keyword_research"].suggested == "-28d"
-    # Done two hours before it was due: the day it was due.
-    assert found["outline"].suggested == found["outline"].current == "-20d"
-    # The idea was done in seven runs; the others' in five.
-    assert found["generate_idea"].reason == "p80 of 7 runs"
+    # Publishing comes after nothing: it stays on the target.
+    assert found["publish_and_review"].suggested == "0d"
+    # Every task is activated 3 days before its due date; done 2 hours early it took 70 hours:
+    # 3 days (ceil). Social promotions: due 3 days before publishing.
+    assert found["social_promotions"].suggested == "-3d"
+    assert found["social_promotions"].reason == (
+        "publish_and_review (due 0d) less p80 3d to complete of 5 runs"
+    )
+    # Social promotions took 72 + 4, 28, 32, 52, 76 hours: p80 124 hours, 6 days (ceil): images
+    # -3 - 6 = -9d; images took 72 + 24, 48, 52, 72, 96 hours: p80 144, 6 days: final draft -15d.
+    assert found["images"].suggested == "-9d"
+    assert found["final_draft"].suggested == "-15d"
+    # Then 3 days each: -18d, -21d, -24d.
+    assert [found[t].suggested for t in ("approve_outline", "outline", "keyword_research")] == [
+        "-18d",
+        "-21d",
+        "-24d",
+    ]
+    # Keyword research done before it was activated (72 - 120 ... hours): never less than 0d.
+    assert found["generate_idea"].suggested == "-24d"
+
+
+def test_a_chronically_slow_images_pulls_every_earlier_task_earlier() -> None:
+    plan = load_plan(BLOG_POST)
+    history = simulated_history(plan)
+    base = {s.task_id: s.suggested for s in suggestions(plan, history)}
+    slow = [
+        r.model_copy(
+            update={
+                "tasks": [
+                    t.model_copy(update={"done_at": t.done_at + timedelta(days=4)})
+                    if t.task_id == "images" and t.done_at is not None
+                    else t
+                    for t in r.tasks
+                ]
+            }
+        )
+        for r in history
+    ]
+    found = {s.task_id: s.suggested for s in suggestions(plan, slow)}
+    assert found["publish_and_review"] == "0d"
+    assert found["social_promotions"] == base["social_promotions"] == "-3d"
+    assert found["images"] == base["images"] == "-9d"
+    # Images taking 4 more days: everything before them is due 4 days earlier.
+    earlier = [t.id for t in plan.tasks[: plan.positions["images"]]]
+    assert [found[t] for t in earlier] == ["-28d", "-28d", "-25d", "-22d", "-19d"]
+    assert all(Offset.parse(found[t]).days < Offset.parse(base[t]).days for t in earlier)
 
 
 def test_few_runs_keep_the_offset_and_no_task_is_due_after_one_that_waits_for_it() -> None:
@@ -194,17 +206,31 @@ def test_few_runs_keep_the_offset_and_no_task_is_due_after_one_that_waits_for_it
     history = simulated_history(plan)
     found = {s.task_id: s for s in suggestions(plan, history[:2])}
     assert found["images"].suggested == "-5d"
-    assert found["images"].reason == "too few runs (2 of 3)"
-    # Social promotions recorded in no run keeps -4d: images, done by -2d at p80, may not be
-    # due after it.
+    assert found["images"].reason == "too few runs of social_promotions (2 of 3)"
+    assert found["publish_and_review"].suggested == "0d"
+    # Social promotions recorded in no run: images keep -5d, and the tasks before them follow
+    # images' 6 days from -5d: final draft -11d, then 3 days each.
     fewer_social = [
         r.model_copy(update={"tasks": [t for t in r.tasks if t.task_id != "social_promotions"]})
         for r in history[:5]
     ]
-    capped = {s.task_id: s for s in suggestions(plan, fewer_social)}
-    assert capped["social_promotions"].suggested == "-4d"
-    assert capped["images"].suggested == "-4d"
-    assert capped["images"].reason == "p80 of 5 runs, capped by social_promotions (due -4d)"
+    kept = {s.task_id: s for s in suggestions(plan, fewer_social)}
+    assert kept["images"].suggested == "-5d"
+    assert kept["images"].reason == "too few runs of social_promotions (0 of 3)"
+    assert kept["final_draft"].suggested == "-11d"
+    # A task is never due after one that comes after it: publishing due 6 days before its
+    # target in this template, social promotions (-3d by the rule) is capped there.
+    early = plan.model_copy(
+        update={
+            "tasks": [
+                t.model_copy(update={"due": "-6d"}) if t.id == "publish_and_review" else t
+                for t in plan.tasks
+            ]
+        }
+    )
+    capped = {s.task_id: s for s in suggestions(early, history)}
+    assert capped["publish_and_review"].suggested == "-6d"
+    assert capped["social_promotions"].suggested == "-9d"
     # Runs of another version were due on other offsets: they teach nothing.
     older = [r.model_copy(update={"version": 0}) for r in history]
     assert all(s.suggested == s.current for s in suggestions(plan, older))
@@ -227,12 +253,20 @@ def test_the_diff_changes_only_the_due_lines_and_the_version(tmp_path: Path) -> 
     assert changed == [
         "-version: 1",
         "+version: 2",
+        "-    due: -30d",
+        "+    due: -24d",
         "-    due: -25d",
-        "+    due: -28d",
+        "+    due: -24d",
+        "-    due: -20d",
+        "+    due: -21d",
+        "-    due: -15d",
+        "+    due: -18d",
+        "-    due: -10d",
+        "+    due: -15d",
         "-    due: -5d",
-        "+    due: -2d",
+        "+    due: -9d",
         "-    due: -4d",
-        "+    due: -1d",
+        "+    due: -3d",
     ]
     assert diff.startswith("--- blog_post.yaml\n+++ blog_post.yaml (suggested)\n")
     # No change: no diff.
@@ -291,11 +325,12 @@ def test_journeys_plan_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         "0",
     ]
     assert "+++ journeys/library/plans/blog_post.yaml (suggested)" in lines
-    assert "+    due: -2d" in lines and "-    due: -5d" in lines
+    assert "+    due: -9d" in lines and "-    due: -5d" in lines
+    assert "-    due: 0d" not in lines
     as_json = runner.invoke(app, ["plan", "report", "blog_post", "--json"])
     data = json.loads(as_json.output)
     assert data["tasks"][5]["p80_late_hours"] == 72
-    assert {s["task_id"]: s["suggested"] for s in data["suggestions"]}["images"] == "-2d"
+    assert {s["task_id"]: s["suggested"] for s in data["suggestions"]}["images"] == "-9d"
     unknown = runner.invoke(app, ["plan", "report", "blog_pots"])
     assert unknown.exit_code == 1
     assert "no plan template 'blog_pots'" in unknown.output
@@ -328,7 +363,7 @@ def test_business_days_done_on_the_dot_and_the_diff_keeps_what_the_author_wrote(
     plan = load_plan(file)
     runs = []
     for n, target in enumerate([date(2027, 3, 15), date(2027, 3, 22), date(2027, 4, 5)]):
-        # Draft due Wednesday, done Thursday: -2bd would have been met. Ship done at its due time.
+        # Draft due Wednesday, done Thursday. Ship takes 20 hours, done at its due time.
         draft_due = datetime.combine(target - timedelta(days=5), time(17), UTC)
         ship_due = datetime.combine(target, time(17), UTC)
         runs.append(
@@ -348,25 +383,27 @@ def test_business_days_done_on_the_dot_and_the_diff_keeps_what_the_author_wrote(
                         people=["ana"],
                         status="done",
                         due_at=due_at,
+                        activated_at=activated_at,
                         rounds=1,
                         done_at=done_at,
                         done_by="ana",
                     )
-                    for task_id, due_at, done_at in [
-                        ("draft", draft_due, draft_due + timedelta(days=1)),
-                        ("ship", ship_due, ship_due),
+                    for task_id, due_at, activated_at, done_at in [
+                        ("draft", draft_due, None, draft_due + timedelta(days=1)),
+                        ("ship", ship_due, ship_due - timedelta(hours=20), ship_due),
                     ]
                 ],
             )
         )
     report = plan_report(plan, runs)
     assert [(t.on_time, t.median_late_hours) for t in report.tasks] == [(0, 24), (3, 0)]
-    assert [s.suggested for s in report.suggestions] == ["-2bd", "0d"]
+    # Ship's 20 hours are a day (ceil): draft due by the working day before the target, -1bd.
+    assert [s.suggested for s in report.suggestions] == ["-1bd", "0d"]
     assert report.tasks[0].median_hours_to_complete is None  # never activated in these records
     diff = template_diff(LAUNCH, "launch.yaml", plan, report).splitlines()
     assert [line for line in diff if line[:1] in "+-"][2:] == [
         "-version: 3",
         "+version: 4",
         '-    due: "-3bd"  # three working days before',
-        "+    due: -2bd  # three working days before",
+        "+    due: -1bd  # three working days before",
     ]

@@ -41,10 +41,12 @@ from journeys.yamlfile import item_values, mapping_value, parse, replace_scalars
 MIN_RUNS = 3
 ON_TIME_SHARE = 0.8
 RULE = (
-    f"p80 of when it was done: the tightest offset that {ON_TIME_SHARE:.0%} of the task's done "
-    f"runs of this version would have met, in whole days (business days for a 'bd' task, "
-    f"on the plan's holidays); never after a task that comes after it; kept with fewer than "
-    f"{MIN_RUNS} runs"
+    "backwards from the target: a task nothing comes after keeps its offset (the target holds); "
+    "each other task is due the earliest, over the tasks that come after it, of that task's "
+    "suggested due date less its p80 time to complete (first activation to done, in the done "
+    "runs of this version), in whole days rounded earlier (business days for a 'bd' task, on "
+    f"the plan's holidays); never after a task that comes after it; kept with fewer than "
+    f"{MIN_RUNS} runs of the task after it"
 )
 _DAY = timedelta(days=1)
 _HOUR = timedelta(hours=1)
@@ -130,25 +132,6 @@ def _figures(done: list[TaskRecord]) -> dict[str, float | int | None]:
     }
 
 
-def met_offset(
-    target: date, due: date, late: timedelta, business: bool, days_off: Container[date]
-) -> int:
-    """The tightest offset (latest due date) a run would have met, in the unit of the task's.
-    Done `late` after the end of its due day, it was done by the end of day `due + ceil(late /
-    1 day)`, which no due date earlier than that one would have met."""
-    day = due + math.ceil(late / _DAY) * _DAY
-    count = (day - target).days
-    if not business:
-        return count
-    # A business-day offset is at least as many calendar days from the target as it counts: the
-    # tightest one is no earlier than the calendar count before the target, and no earlier than
-    # the target itself after it. From there, later until its due date reaches `day`.
-    count = min(count, 0)
-    while due_date(target, Offset(count, True), WORKWEEK, days_off) < day:
-        count += 1
-    return count
-
-
 def _not_after(offset: Offset, later: Offset, days_off: Container[date]) -> bool:
     """Whether `offset` is due no later than `later` for every sample target (the units may
     differ, as the template's validation compares them)."""
@@ -174,43 +157,56 @@ def _latest_first(plan: PlanSpec) -> list[str]:
 
 
 def suggestions(plan: PlanSpec, runs: list[PlanRecord]) -> list[Suggestion]:
-    """A due offset per task learned from `runs` (RULE).
+    """A due offset per task learned from `runs` (RULE): backward scheduling from the target.
 
-    Why this rule: a due date is a promise to the tasks after it, so the estimate is the date by
-    which the work is usually done, not an average (half the runs would miss it). Counting from
-    the target keeps the target and the order of the work fixed; a task's offset moves to where
-    80% of its runs were done by, later for a task done late, earlier for one done early (giving
-    the tasks after it room). A task is never due after a task that comes after it (which would
-    wait for it): then it is capped at that task's offset, and the plan asks for earlier work
-    instead of moving the target. Only runs of the template's current version count: earlier
-    versions' runs were due on other offsets. A run's due date is counted as the template's
-    validation counts it, on Monday to Friday: the owner's own working days are not recorded."""
+    Why this rule: the target (the publish date) is the fixed point a team lead plans to, and an
+    estimate should say when work must start for it to hold, not move it to where late work
+    ended up. So a task nothing comes after keeps its offset, and, latest first, each task is
+    due early enough that the task after it, starting then, is done by its own due date in 80%
+    of the runs: that task's suggested offset less the 80th percentile of its time to complete
+    (first activation to final done, rework included), rounded up to whole days so the due date
+    is never later than the history allows. A task with several after it takes the earliest. A
+    time to complete is never counted as less than nothing (a record done before it was
+    activated). Only runs of the template's current version count, as for the figures of a
+    version. With fewer than MIN_RUNS durations of a task after it, one odd run would move the
+    earlier task: its offset is kept. A task is still never due after a task that comes after
+    it (by construction, checked as the template's validation counts it: Monday to Friday, on
+    the plan's holidays, over sample targets)."""
     days_off = public_holidays(plan.holidays)
-    met: dict[str, list[int]] = defaultdict(list)
+    durations: dict[str, list[timedelta]] = defaultdict(list)
     for run in runs:
         if run.version != plan.version:
             continue
         for task in run.tasks:
-            if task.done_at is None or task.task_id not in plan.positions:
+            if task.done_at is None or task.activated_at is None:
                 continue
-            offset = plan.task(task.task_id).offset
-            due = due_date(run.target, offset, WORKWEEK, days_off)
-            met[task.task_id].append(
-                met_offset(run.target, due, _late(task), offset.business, days_off)
-            )
+            durations[task.task_id].append(max(task.done_at - task.activated_at, timedelta(0)))
     found: dict[str, Suggestion] = {}
     chosen: dict[str, Offset] = {}
     for task_id in _latest_first(plan):
         spec = plan.task(task_id)
         current = spec.offset
-        if len(met[task_id]) < MIN_RUNS:
-            offset = current
-            reason = f"too few runs ({len(met[task_id])} of {MIN_RUNS})"
+        later_tasks = [t.id for t in plan.tasks if task_id in t.after]
+        few = [t for t in later_tasks if len(durations[t]) < MIN_RUNS]
+        offset = current
+        if not later_tasks:
+            reason = "nothing comes after it: kept on the target"
+        elif few:
+            reason = f"too few runs of {few[0]} ({len(durations[few[0]])} of {MIN_RUNS})"
         else:
-            offset = Offset(int(p80(met[task_id])), current.business)
-            reason = f"p80 of {len(met[task_id])} runs"
+            options = []
+            for later in later_tasks:
+                days = math.ceil(p80(d / _DAY for d in durations[later]))
+                options.append(
+                    (
+                        _before(current.business, chosen[later], days, days_off),
+                        f"{later} (due {chosen[later]}) less p80 {days}d to complete "
+                        f"of {len(durations[later])} runs",
+                    )
+                )
+            offset, reason = min(options, key=lambda o: _earliest_due(o[0], days_off))
         # Kept offsets too: a task after this one may have moved earlier.
-        for later in (t.id for t in plan.tasks if task_id in t.after):
+        for later in later_tasks:
             if not _not_after(offset, chosen[later], days_off):
                 offset = _capped(offset, chosen[later], days_off)
                 reason += f", capped by {later} (due {chosen[later]})"
@@ -219,6 +215,33 @@ def suggestions(plan: PlanSpec, runs: list[PlanRecord]) -> list[Suggestion]:
             task_id=task_id, current=spec.due, suggested=str(offset), reason=reason
         )
     return [found[t.id] for t in plan.tasks]
+
+
+def _before(business: bool, later: Offset, days: int, days_off: Container[date]) -> Offset:
+    """The latest offset in the unit `business` due at least `days` calendar days before
+    `later` for every sample target."""
+
+    def meets(offset: Offset) -> bool:
+        return all(
+            due_date(t, offset, WORKWEEK, days_off)
+            <= due_date(t, later, WORKWEEK, days_off) - days * _DAY
+            for t in SAMPLE_TARGETS
+        )
+
+    # A calendar offset needs exactly the calendar count; a business-day one is no later than
+    # it when positive and may be a little later when negative (over a weekend): from 0 or the
+    # count, whichever is later, earlier until it meets.
+    counts = [
+        (due_date(t, later, WORKWEEK, days_off) - days * _DAY - t).days for t in SAMPLE_TARGETS
+    ]
+    offset = Offset(max(max(counts), 0) if business else min(counts), business)
+    while not meets(offset):
+        offset = Offset(offset.days - 1, business)
+    return offset
+
+
+def _earliest_due(offset: Offset, days_off: Container[date]) -> date:
+    return min(due_date(t, offset, WORKWEEK, days_off) for t in SAMPLE_TARGETS)
 
 
 def _capped(offset: Offset, later: Offset, days_off: Container[date]) -> Offset:
