@@ -204,7 +204,10 @@ async def run_gateways(
             settings.secret_key.get_secret_value(),
             OPEN,
             MessageClaims(
-                contact_id=c, channel="email", key=f"bench/{c}", journey_id="listener",
+                contact_id=c,
+                channel="email",
+                key=f"bench/{c}",
+                journey_id="listener",
                 step_id="listen",
             ).model_dump(),
         )

@@ -51,8 +51,7 @@ async def capped(stack: Stack) -> AsyncIterator[Stack]:
 
 def journey(name: str, *steps: dict[str, Any], **extra: Any) -> JourneySpec:
     return JourneySpec.model_validate(
-        {"id": name, "version": 1, "description": name, "trigger": "manual", "steps": steps}
-        | extra
+        {"id": name, "version": 1, "description": name, "trigger": "manual", "steps": steps} | extra
     )
 
 
@@ -167,4 +166,3 @@ def test_old_send_steps_read_as_before() -> None:
 def test_a_transactional_send_cannot_say_what_to_do_when_capped() -> None:
     with pytest.raises(ValueError, match="never skipped"):
         journey("bad", TEXT | {"transactional": True, "when_capped": "skip"})
-

@@ -413,8 +413,7 @@ def test_yaml_aliases_are_refused_before_they_expand(tmp_path: Path) -> None:
     levels += [f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7)]
     text = HOSTILE + "params:\n" + "\n".join(levels) + "\nsteps:\n  - id: done\n    kind: end\n"
     assert refused(tmp_path, text.encode()) == [
-        f"{tmp_path}/hostile.yaml:7: not valid YAML: aliases (*name) are not allowed in this "
-        "file"
+        f"{tmp_path}/hostile.yaml:7: not valid YAML: aliases (*name) are not allowed in this file"
     ]
 
 

@@ -36,8 +36,7 @@ def test_team_members_are_read_from_csv_and_every_problem_named_by_line() -> Non
         "line 4: id: looks like an email address: ids end up in workflow ids and "
         "search attributes: use an opaque id",
         "line 5: name: String should have at least 1 character",
-        "line 5: time_zone: time_zone 'Mars/Olympus' is not an IANA time zone (e.g. "
-        "Europe/Warsaw)",
+        "line 5: time_zone: time_zone 'Mars/Olympus' is not an IANA time zone (e.g. Europe/Warsaw)",
         "line 5: working_days: 'sun-mon' is not working days: a range such as mon-fri, or days "
         "separated by ';'",
         "line 5: starts: Input should be in a valid time format, hour value is outside expected "
