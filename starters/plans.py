@@ -23,7 +23,7 @@ from journeys.connection import connect
 from journeys.limits import MAX_SPEED, MIN_SPEED
 from journeys.plans.changes import Approve, Cancel, Complete, Move, PlanChange, Reassign, Reject
 from journeys.plans.library import find_plan, load_plans
-from journeys.plans.records import INSTANCE_PATTERN, PlanRecord, plan_workflow_id
+from journeys.plans.records import INSTANCE_PATTERN, PlanRecord, TaskRecord, plan_workflow_id
 from journeys.plans.report import Figures, plan_report, template_diff
 from journeys.plans.spec import PlanSpec
 from journeys.plans.state import Refused
@@ -258,7 +258,7 @@ def _print_plan(record: PlanRecord) -> None:
         f"{record.state}" + (f", manager {record.manager}" if record.manager else ""),
         highlight=False,
     )
-    table = Table("task", "status", "who", "due (UTC)", "done (UTC)", "by")
+    table = Table("task", "status", "who", "due (UTC)", "done (UTC)", "by", "notes")
     for t in record.tasks:
         table.add_row(
             t.task_id,
@@ -267,8 +267,22 @@ def _print_plan(record: PlanRecord) -> None:
             _utc(t.due_at),
             _utc(t.done_at),
             t.done_by or "",
+            _notes(t),
         )
     out.print(table)
+
+
+def _notes(task: TaskRecord) -> str:
+    """What else a team lead asks of a task: what came of it, who has approved it so far, and
+    what the approver who sent it back said."""
+    notes = []
+    if task.outcome:
+        notes.append(f"outcome {task.outcome}")
+    if task.status == "active" and task.approved_by:
+        notes.append(f"approved by {', '.join(task.approved_by)}")
+    if task.status == "active" and task.sent_back_comment:
+        notes.append(f"sent back by {task.sent_back_by}: {task.sent_back_comment}")
+    return "; ".join(notes)
 
 
 @plan_app.command("report")

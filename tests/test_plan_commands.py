@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from journeys.plans.records import PlanRecord
+import pytest
+from typer.testing import CliRunner
+
+from journeys.plans.records import PlanRecord, TaskRecord
+from journeys.store import open_store
+from starters.cli import app
 from tests.api_fixtures import GatewayStack
 from tests.temporal_fixtures import PAYLOAD_KEYS
 from tests.test_end_to_end import cli
@@ -194,3 +199,58 @@ async def test_a_plan_over_the_api(gateway_stack: GatewayStack, tmp_path: Path) 
     assert answer.status_code == 422
     answer = await http.post(f"/v1/plans/{plan_id}/changes", json={"kind": "cancel", "by": "mia"})
     assert answer.status_code == 200 and answer.json()["state"] == "cancelled"
+
+
+def test_plan_status_says_what_came_of_a_task_and_what_an_approver_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path}/journeys.db"
+    monkeypatch.setenv("JOURNEYS_DATABASE_URL", url)
+    monkeypatch.setenv("COLUMNS", "250")
+    due = datetime(2027, 1, 8, 16, tzinfo=UTC)
+    call = TaskRecord(
+        task_id="call",
+        title="Call",
+        kind="task",
+        people=["ana"],
+        status="active",
+        due_at=due,
+        rounds=2,
+        sent_back_by="mia",
+        sent_back_comment="Ask about pricing",
+    )
+    check = call.model_copy(
+        update={
+            "task_id": "check",
+            "kind": "approval",
+            "people": ["mia", "ola"],
+            "approved_by": ["mia"],
+            "sent_back_by": None,
+            "sent_back_comment": None,
+        }
+    )
+    done = call.model_copy(
+        update={"task_id": "prepare", "status": "done", "done_by": "ana", "outcome": "reached"}
+    )
+    record = PlanRecord(
+        plan_id="plan:sales:w1",
+        template="sales",
+        version=1,
+        instance="w1",
+        target=due.date(),
+        started_at=due,
+        tasks=[done, call, check],
+    )
+
+    async def write() -> None:
+        store = await open_store(url)
+        await store.record_plan(record)
+        await store.close()
+
+    asyncio.run(write())
+    result = CliRunner().invoke(app, ["plan", "status", "plan:sales:w1"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[1]: line for line in result.output.splitlines() if "│" in line}
+    assert "outcome reached" in rows["prepare"]
+    assert "sent back by mia: Ask about pricing" in rows["call"]
+    assert "approved by mia" in rows["check"]
