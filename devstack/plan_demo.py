@@ -26,59 +26,30 @@ from workflows.plan_runs import AlreadyStarted, change_plan, start_plan
 
 log = structlog.get_logger()
 
+
+def _member(name: str, role: str | None, time_zone: str = "UTC") -> Person:
+    """A demo team member: `demo-<name>`, mailed at <name>@example.com."""
+    login = name.split()[0].lower()
+    return Person(
+        id=f"demo-{login}",
+        name=name,
+        email=f"{login}@example.com",
+        roles=[role] if role else [],
+        time_zone=time_zone,
+    )
+
+
 DEMO_TEAM = [
-    Person(id="demo-mia", name="Mia (marketing manager)", email="mia@example.com"),
-    Person(
-        id="demo-cora",
-        name="Cora",
-        email="cora@example.com",
-        roles=["content_strategist"],
-        time_zone="Europe/Warsaw",
-    ),
-    Person(
-        id="demo-sam",
-        name="Sam",
-        email="sam@example.com",
-        roles=["seo_strategist"],
-        time_zone="Europe/London",
-    ),
-    Person(
-        id="demo-wen",
-        name="Wen",
-        email="wen@example.com",
-        roles=["blog_writer"],
-        time_zone="America/New_York",
-    ),
-    Person(
-        id="demo-kit",
-        name="Kit",
-        email="kit@example.com",
-        roles=["marketing_stakeholder"],
-        time_zone="Europe/Warsaw",
-    ),
-    Person(
-        id="demo-gia",
-        name="Gia",
-        email="gia@example.com",
-        roles=["graphic_designer"],
-        time_zone="Europe/Rome",
-    ),
-    Person(
-        id="demo-sol",
-        name="Sol",
-        email="sol@example.com",
-        roles=["social_media_manager"],
-        time_zone="America/Los_Angeles",
-    ),
+    _member("Mia (marketing manager)", None),
+    _member("Cora", "content_strategist", "Europe/Warsaw"),
+    _member("Sam", "seo_strategist", "Europe/London"),
+    _member("Wen", "blog_writer", "America/New_York"),
+    _member("Kit", "marketing_stakeholder", "Europe/Warsaw"),
+    _member("Gia", "graphic_designer", "Europe/Rome"),
+    _member("Sol", "social_media_manager", "America/Los_Angeles"),
 ]
 # Sales, who takes the phone calls `cd_lead_followup` asks for (a journey's task step).
-SALES = Person(
-    id="demo-rex",
-    name="Rex (sales)",
-    email="rex@example.com",
-    roles=["sales"],
-    time_zone="Europe/Warsaw",
-)
+SALES = _member("Rex (sales)", "sales", "Europe/Warsaw")
 # What came of each C/D lead's call; a lead not here is never called (the task goes overdue).
 CALL_OUTCOMES = {"demo-cy": "reached"}
 DEMO_PLAN = "demo-post"

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -18,8 +18,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from journeys import eventloop
-from journeys.codec import PayloadKeyError
 from journeys.connection import connect
 from journeys.contacts import parse_csv
 from journeys.csvfile import RowProblem, decode_csv
@@ -34,6 +32,7 @@ from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore, open_store
 from starters.plans import plan_app, task_app
+from starters.running import fail, run
 from workflows.runs import hand_new_event, journey_statuses, start_journey
 
 app = typer.Typer(help="Durable customer journeys on Temporal.", no_args_is_help=True)
@@ -45,32 +44,19 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(task_app, name="task")
 out = Console()
 err = Console(stderr=True)
-T = TypeVar("T")
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        return eventloop.run(coro)
-    except PayloadKeyError as e:
-        raise _fail(str(e)) from None
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
 
 
 def _check_speed(speed: float) -> None:
     # Written so that NaN fails it too.
     if not MIN_SPEED <= speed <= MAX_SPEED:
-        raise _fail(f"--speed must be from {MIN_SPEED:g} to {MAX_SPEED:g}")
+        raise fail(f"--speed must be from {MIN_SPEED:g} to {MAX_SPEED:g}")
 
 
 def _library(settings: Settings) -> dict[str, JourneySpec]:
     try:
         return load_library(settings.library_dir)
     except SpecError as e:
-        raise _fail(f"the journey library has problems:\n{e}") from None
+        raise fail(f"the journey library has problems:\n{e}") from None
 
 
 @app.command()
@@ -131,9 +117,9 @@ def _serving_settings() -> Settings:
     try:
         settings = Settings()
     except ValidationError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     if missing := settings.missing_secrets():
-        raise _fail(
+        raise fail(
             f"{', '.join(missing)} not set (or left at the public dev default): set a secret "
             "value of this deployment, or JOURNEYS_ENV=dev on a machine of your own"
         )
@@ -147,7 +133,7 @@ def worker() -> None:
 
     settings = _serving_settings()
     configure_logging()
-    _run(run_worker(settings))
+    run(run_worker(settings))
 
 
 @app.command("gateway")
@@ -170,7 +156,7 @@ def gateway_command(
     settings = _serving_settings()
     configure_logging()
     if processes == 1:
-        _run(run_gateway(settings, host, port))
+        run(run_gateway(settings, host, port))
         return
     raise typer.Exit(serve_in_processes(host, port, processes))
 
@@ -209,7 +195,7 @@ def _import(
         finally:
             await store.close()
 
-    _run(store_all())
+    run(store_all())
     for problem in problems:
         typer.echo(f"{file}:{problem}", err=True)
     typer.echo(f"imported {good} {what}, rejected {len(problems)} problem(s)")
@@ -229,7 +215,7 @@ def list_team() -> None:
             await store.close()
 
     table = Table("id", "name", "roles", "time zone", "works")
-    for person in _run(read()):
+    for person in run(read()):
         days = ",".join(DAYS[d] for d in sorted(person.working_days))
         hours = f"{person.starts:%H:%M}-{person.ends:%H:%M}"
         roles = ", ".join(person.roles)
@@ -241,15 +227,15 @@ def _csv_text(file: Path) -> str:
     try:
         return decode_csv(file.read_bytes())
     except OSError as e:
-        raise _fail(f"cannot read {file}: {e.strerror}") from None
+        raise fail(f"cannot read {file}: {e.strerror}") from None
     except ValueError as e:
-        raise _fail(f"{file}:{e}") from None
+        raise fail(f"{file}:{e}") from None
 
 
 def _csv_ids(file: Path) -> list[str]:
     contacts, problems = parse_csv(_csv_text(file))
     if problems:
-        raise _fail("\n".join(f"{file}:{p}" for p in problems))
+        raise fail("\n".join(f"{file}:{p}" for p in problems))
     return [c.id for c in contacts]
 
 
@@ -263,12 +249,12 @@ def start(
 ) -> None:
     """Start a journey for one contact or for every contact in a CSV (never twice per contact)."""
     if (contact is None) == (csv is None):
-        raise _fail("give exactly one of --contact or --csv")
+        raise fail("give exactly one of --contact or --csv")
     _check_speed(speed)
     settings = Settings()
     spec = _library(settings).get(journey)
     if spec is None:
-        raise _fail(f"no journey '{journey}' in {settings.library_dir} (see journeys list)")
+        raise fail(f"no journey '{journey}' in {settings.library_dir} (see journeys list)")
     ids = [contact] if contact else _csv_ids(csv)  # type: ignore[arg-type]
 
     async def start_all() -> dict[str, int]:
@@ -296,7 +282,7 @@ def start(
             await asyncio.gather(*(one(i) for i in ids))
         return counts
 
-    counts = _run(start_all())
+    counts = run(start_all())
     typer.echo(
         f"{journey}: started {counts['started']}, already in or through it {counts['already']}"
     )
@@ -325,7 +311,7 @@ def event(
         )
         check_json_object(ev.data, MAX_EVENT_DATA_BYTES, "--data")
     except (ValueError, ValidationError) as e:
-        raise _fail(f"--data must be a JSON object: {e}") from None
+        raise fail(f"--data must be a JSON object: {e}") from None
     settings = Settings()
     library = _library(settings)
 
@@ -333,7 +319,7 @@ def event(
         store = await open_store(settings.database_url)
         try:
             if await store.get_contact(contact_id) is None:
-                raise _fail(f"no such contact '{contact_id}' (journeys contacts import adds one)")
+                raise fail(f"no such contact '{contact_id}' (journeys contacts import adds one)")
             client = await connect(settings)
             return await hand_new_event(
                 client, store, library.values(), contact_id, ev, settings.task_queue, once_id, speed
@@ -341,7 +327,7 @@ def event(
         finally:
             await store.close()
 
-    outcome = _run(hand())
+    outcome = run(hand())
     if outcome is None:
         typer.echo(f"event '{event_id}' was handled before: nothing done")
         return
@@ -361,7 +347,7 @@ def status(contact_id: str, as_json: Annotated[bool, typer.Option("--json")] = F
         client = await connect(settings)
         return await journey_statuses(client, library.values(), contact_id)
 
-    runs = _run(fetch())
+    runs = run(fetch())
     if as_json:
         print(
             json.dumps(
@@ -429,7 +415,7 @@ def dev(
     try:
         require_dev_stack()
     except EmbeddedMissing as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     configure_logging()
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -442,4 +428,4 @@ def dev(
         web_push=web_push_port,
         fcm=fcm_port,
     )
-    _run(run_dev(data_dir, ports, demo=demo, demo_speed=demo_speed))
+    run(run_dev(data_dir, ports, demo=demo, demo_speed=demo_speed))

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from journeys import eventloop
-from journeys.codec import PayloadKeyError
 from journeys.connection import connect
 from journeys.limits import MAX_SPEED, MIN_SPEED
 from journeys.plans.changes import Approve, Cancel, Complete, Move, PlanChange, Reassign, Reject
@@ -26,11 +23,11 @@ from journeys.plans.library import find_plan, load_plans
 from journeys.plans.records import INSTANCE_PATTERN, PlanRecord, TaskRecord, plan_workflow_id
 from journeys.plans.report import Figures, plan_report, template_diff
 from journeys.plans.spec import PlanSpec
-from journeys.plans.state import Refused
 from journeys.settings import Settings
 from journeys.store import open_store
 from journeys.yamlfile import SpecError
-from workflows.plan_runs import PlanNotFound, change_plan, start_plan
+from starters.running import fail, run
+from workflows.plan_runs import change_plan, start_plan
 
 plan_app = typer.Typer(
     help="Team plans: start one, see it, move or cancel it.", no_args_is_help=True
@@ -47,30 +44,11 @@ PlanId = Annotated[
 TaskId = Annotated[str, typer.Argument(metavar="TASK", help="The task's id in the plan's template")]
 
 
-T = TypeVar("T")
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        return eventloop.run(coro)
-    except PayloadKeyError as e:
-        raise _fail(str(e)) from None
-    except Refused as e:
-        raise _fail(f"refused: {e}") from None
-    except PlanNotFound as e:
-        raise _fail(f"no plan '{e}' (journeys plan list shows them)") from None
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
-
-
 def _templates(settings: Settings) -> dict[str, PlanSpec]:
     try:
         return load_plans(settings.library_dir)
     except SpecError as e:
-        raise _fail(f"the plan library has problems:\n{e}") from None
+        raise fail(f"the plan library has problems:\n{e}") from None
 
 
 def _assignments(assign: list[str]) -> dict[str, str]:
@@ -78,9 +56,9 @@ def _assignments(assign: list[str]) -> dict[str, str]:
     for text in assign:
         role, sep, person = text.partition("=")
         if not sep or not role.strip() or not person.strip():
-            raise _fail(f"--assign '{text}' is not ROLE=PERSON (writer=ana)")
+            raise fail(f"--assign '{text}' is not ROLE=PERSON (writer=ana)")
         if role.strip() in found:
-            raise _fail(f"--assign names role '{role.strip()}' twice")
+            raise fail(f"--assign names role '{role.strip()}' twice")
         found[role.strip()] = person.strip()
     return found
 
@@ -108,10 +86,10 @@ def start(
     settings = Settings()
     spec = _templates(settings).get(template)
     if spec is None:
-        raise _fail(f"no plan template '{template}' in {settings.library_dir / 'plans'}")
+        raise fail(f"no plan template '{template}' in {settings.library_dir / 'plans'}")
     name = instance or f"{target:%Y-%m-%d}-{uuid.uuid4().hex[:6]}"
     if not re.fullmatch(INSTANCE_PATTERN, name) or len(name) > 100:
-        raise _fail(f"--instance '{name}' is not a slug: letters, digits, '.', '_' and '-'")
+        raise fail(f"--instance '{name}' is not a slug: letters, digits, '.', '_' and '-'")
 
     async def go() -> None:
         store = await open_store(settings.database_url)
@@ -130,7 +108,7 @@ def start(
         finally:
             await store.close()
 
-    _run(go())
+    run(go())
     typer.echo(f"{plan_workflow_id(template, name)}: started")
 
 
@@ -141,7 +119,7 @@ def _change(plan_id: str, change: PlanChange) -> None:
     async def go() -> PlanRecord:
         return await change_plan(await connect(settings), plan_id, change)
 
-    _print_plan(_run(go()))
+    _print_plan(run(go()))
 
 
 @plan_app.command("move")
@@ -204,7 +182,7 @@ def reassign(
 ) -> None:
     """Give one task, or a role, to another team member (the plan's manager)."""
     if (task is None) == (role is None):
-        raise _fail("give exactly one of --task or --role")
+        raise fail("give exactly one of --task or --role")
     _change(plan, Reassign(task=task, role=role, to=to, by=by))
 
 
@@ -220,9 +198,9 @@ def status(plan: PlanId, as_json: Annotated[bool, typer.Option("--json")] = Fals
         finally:
             await store.close()
 
-    record = _run(read())
+    record = run(read())
     if record is None:
-        raise _fail(f"no plan '{plan}' recorded (journeys plan list shows them)")
+        raise fail(f"no plan '{plan}' recorded (journeys plan list shows them)")
     if as_json:
         typer.echo(record.model_dump_json(indent=2))
         return
@@ -242,7 +220,7 @@ def list_plans(template: str) -> None:
             await store.close()
 
     table = Table("plan", "target", "state", "open tasks")
-    for record in _run(read()):
+    for record in run(read()):
         open_tasks = ", ".join(t.task_id for t in record.tasks if t.status == "active")
         table.add_row(record.plan_id, record.target.isoformat(), record.state, open_tasks)
     out.print(table)
@@ -300,9 +278,9 @@ def report_plan(
     try:
         found = find_plan(settings.library_dir, template)
     except SpecError as e:
-        raise _fail(f"the plan library has problems:\n{e}") from None
+        raise fail(f"the plan library has problems:\n{e}") from None
     if found is None:
-        raise _fail(f"no plan template '{template}' in {settings.library_dir}")
+        raise fail(f"no plan template '{template}' in {settings.library_dir}")
     path, plan = found
 
     async def read() -> list[PlanRecord]:
@@ -312,7 +290,7 @@ def report_plan(
         finally:
             await store.close()
 
-    report = plan_report(plan, _run(read()), since.date() if since else None)
+    report = plan_report(plan, run(read()), since.date() if since else None)
     if as_json:
         print(report.model_dump_json(indent=2))
         return

@@ -1,0 +1,32 @@
+"""What every `journeys` command shares: running its async work, and failing with one line on
+stderr and exit 1. A refusal from a plan and an unknown plan end a command the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import typer
+
+from journeys import eventloop
+from journeys.codec import PayloadKeyError
+from journeys.plans.state import Refused
+from workflows.plan_runs import PlanNotFound
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return eventloop.run(coro)
+    except PayloadKeyError as e:
+        raise fail(str(e)) from None
+    except Refused as e:
+        raise fail(f"refused: {e}") from None
+    except PlanNotFound as e:
+        raise fail(f"no plan '{e}' (journeys plan list shows them)") from None
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
