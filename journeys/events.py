@@ -24,6 +24,10 @@ FAILED = "failed"
 SKIPPED = "skipped"
 VISITED_URL = "visited_url"  # gateway/website.py: the site script reported a page visit
 ONSITE_SHOWN = "onsite_shown"  # gateway/website.py: an on-site message was shown
+# journeys/hygiene: the contact was merged into another; every run of theirs ends on it
+CONTACT_MERGED = "contact_merged"
+# journeys/leads: the contact's lead grade changed (data: from, to, score)
+GRADE_CHANGED = "grade_changed"
 
 BUILT_IN_EVENTS = frozenset(
     {
@@ -39,5 +43,7 @@ BUILT_IN_EVENTS = frozenset(
         SKIPPED,
         VISITED_URL,
         ONSITE_SHOWN,
+        CONTACT_MERGED,
+        GRADE_CHANGED,
     }
 )

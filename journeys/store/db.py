@@ -55,6 +55,7 @@ from journeys.store.rows import (
 )
 from journeys.store.schema import (
     audience_memberships,
+    contact_aliases,
     contacts,
     deliveries,
     events,
@@ -258,6 +259,15 @@ class ContactStore:
 
     async def open_tasks_of(self, person_id: str) -> list[OpenTask]:
         return await self._read(lambda conn: plans.open_tasks_of(conn, person_id))
+
+    async def resolve(self, contact_id: str) -> str:
+        """The id a contact goes by now: the survivor's, for a contact hygiene merged into
+        another (links in old emails, API calls and imports name it still), else the id itself."""
+        query = select(contact_aliases.c.survivor_id).where(
+            contact_aliases.c.merged_id == contact_id
+        )
+        survivor = await self._read(lambda conn: conn.execute(query).scalar())
+        return survivor or contact_id
 
     async def get_contact(self, contact_id: str) -> Contact | None:
         query = select(contacts).where(contacts.c.id == contact_id)

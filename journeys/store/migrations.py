@@ -232,6 +232,34 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX plan_tasks_template ON plan_tasks (template, task_id)",
         ],
     ),
+    (
+        10,
+        "data hygiene's audit and merged ids; lead grades",
+        [
+            """CREATE TABLE hygiene_changes (
+                id {serial},
+                run_id VARCHAR(255) NOT NULL,
+                contact_id VARCHAR(64) NOT NULL,
+                kind VARCHAR(32) NOT NULL,
+                detail JSON NOT NULL,
+                changed_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                UNIQUE (run_id, contact_id, kind))""",
+            "CREATE INDEX hygiene_changes_at ON hygiene_changes (changed_at)",
+            """CREATE TABLE contact_aliases (
+                merged_id VARCHAR(64) PRIMARY KEY,
+                survivor_id VARCHAR(64) NOT NULL,
+                run_id VARCHAR(255) NOT NULL,
+                merged_at TIMESTAMP WITH TIME ZONE NOT NULL)""",
+            "CREATE INDEX contact_aliases_survivor ON contact_aliases (survivor_id)",
+            """CREATE TABLE lead_grades (
+                contact_id VARCHAR(64) PRIMARY KEY,
+                grade VARCHAR(1) NOT NULL,
+                fit VARCHAR(1) NOT NULL,
+                score DOUBLE PRECISION NOT NULL,
+                computed_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                changed_at TIMESTAMP WITH TIME ZONE NOT NULL)""",
+        ],
+    ),
 ]
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -269,4 +270,46 @@ plan_tasks = Table(
     Column("sent_back_comment", Text),
     Index("plan_tasks_status", "status"),
     Index("plan_tasks_template", "template", "task_id"),
+)
+
+# What data hygiene changed, one row per contact, kind and hygiene run (journeys.hygiene): the
+# audit `journeys hygiene report` prints. The unique key makes a repeated batch change nothing.
+hygiene_changes = Table(
+    "hygiene_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(255), nullable=False),
+    Column("contact_id", String(64), nullable=False),
+    # journeys.hygiene.changes.ChangeKind
+    Column("kind", String(32), nullable=False),
+    # What it was and what it became, and why (no more than the contact row held).
+    Column("detail", JSON, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("run_id", "contact_id", "kind"),
+    Index("hygiene_changes_at", "changed_at"),
+)
+
+# A contact merged into another by hygiene: its id still resolves to the survivor (old links,
+# API calls, imports).
+contact_aliases = Table(
+    "contact_aliases",
+    metadata,
+    Column("merged_id", String(64), primary_key=True),
+    Column("survivor_id", String(64), nullable=False),
+    Column("run_id", String(255), nullable=False),
+    Column("merged_at", DateTime(timezone=True), nullable=False),
+    Index("contact_aliases_survivor", "survivor_id"),
+)
+
+# Each contact's lead grade as last computed (journeys.leads): `grade` A-D from `fit` and the
+# engagement `score`; `changed_at` when the grade last changed.
+lead_grades = Table(
+    "lead_grades",
+    metadata,
+    Column("contact_id", String(64), primary_key=True),
+    Column("grade", String(1), nullable=False),
+    Column("fit", String(1), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
 )
