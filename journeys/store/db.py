@@ -38,10 +38,11 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import IntegrityError
 
 from journeys.contacts import Contact
+from journeys.hygiene.changes import ChangeKind
 from journeys.models import ContactFacts, JourneyEvent, SendRequest, SendWindow
 from journeys.plans.people import Person
 from journeys.plans.records import OpenTask, PlanRecord
-from journeys.store import outbox, plans, team
+from journeys.store import hygiene_runs, outbox, plans, team
 from journeys.store.migrations import migrate
 from journeys.store.outbox import HeldEvent
 from journeys.store.rows import (
@@ -268,6 +269,15 @@ class ContactStore:
         )
         survivor = await self._read(lambda conn: conn.execute(query).scalar())
         return survivor or contact_id
+
+    async def hygiene_members(self, contact_ids: Sequence[str]) -> list[tuple[str, datetime]]:
+        """Who a group of duplicates is now, with when each was created (a merged-away id stands
+        for its survivor): what `journeys.hygiene.rules.survivor` chooses from."""
+        return await self._read(lambda conn: hygiene_runs.members(conn, contact_ids))
+
+    async def hygiene_counts(self, run_id: str) -> dict[ChangeKind, int]:
+        """The changes per kind hygiene run `run_id` made, as the audit has them."""
+        return await self._read(lambda conn: hygiene_runs.counts(conn, run_id))
 
     async def get_contact(self, contact_id: str) -> Contact | None:
         query = select(contacts).where(contacts.c.id == contact_id)
