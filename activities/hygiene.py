@@ -115,6 +115,4 @@ class HygieneActivities:
 
 def _domains(candidates: Sequence[Candidate]) -> set[str]:
     """The domains of the candidates' well-formed addresses."""
-    return {
-        email_domain(c.email) for c in candidates if c.email and email_problem(c.email) is None
-    }
+    return {email_domain(c.email) for c in candidates if c.email and email_problem(c.email) is None}

@@ -60,9 +60,7 @@ class MailDomains:
 
         now = time.monotonic()
         stale = {
-            d
-            for d in domains
-            if d not in self._known or now - self._known[d][1] >= REMEMBERED_FOR
+            d for d in domains if d not in self._known or now - self._known[d][1] >= REMEMBERED_FOR
         }
         await asyncio.gather(*(ask(d) for d in sorted(stale)))
         return frozenset(d for d in domains if self._known[d][0])

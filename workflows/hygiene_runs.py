@@ -87,9 +87,7 @@ async def ensure_schedule(client: Client, settings: Settings, cron: str) -> Sche
 
     handle = client.get_schedule_handle(HYGIENE)
     try:
-        await client.create_schedule(
-            HYGIENE, Schedule(action=action, spec=spec, policy=policy)
-        )
+        await client.create_schedule(HYGIENE, Schedule(action=action, spec=spec, policy=policy))
     except ScheduleAlreadyRunningError:
         await handle.update(updated)
     except RPCError as err:
