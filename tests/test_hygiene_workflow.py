@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dns.message
@@ -32,7 +32,7 @@ from journeys.models import JourneyEvent
 from journeys.settings import Settings
 from journeys.store import ContactStore
 from journeys.store.schema import contact_aliases, contacts, hygiene_changes, tags
-from tests.temporal_fixtures import Stack, time_skipping_server
+from tests.temporal_fixtures import Stack
 from workflows.hygiene import HygieneWorkflow
 
 # (id, email, phone, country, days since created)
@@ -266,31 +266,31 @@ async def hygiene_worker(
 
 
 async def test_a_killed_run_resumes_without_changing_a_contact_twice(
-    store: ContactStore, settings: Settings
+    dev_temporal: WorkflowEnvironment, store: ContactStore, settings: Settings
 ) -> None:
-    queue = f"hygiene-{uuid.uuid4().hex[:8]}"
-    # A server of its own: an activity cut off when its worker stops can leave the session's
-    # server unable to skip time for the tests after.
-    async with time_skipping_server() as env:
-        await add_people(store, await env.get_current_time())
-        # The 4th contact with changes is c07, the 7th of the batch.
-        stopping = StopsMidBatch(store, at=4)
-        async with hygiene_worker(env, stopping, settings, queue) as first:
-            handle = await env.client.start_workflow(
-                HygieneWorkflow.run,
-                HygieneInput(policy=HygienePolicy(batch_size=9)),
-                id=f"hygiene-test-{uuid.uuid4().hex[:8]}",
-                task_queue=queue,
-            )
-            async with asyncio.timeout(20):
-                await stopping.blocked.wait()
-            # Three contacts were changed before the worker dies.
-            assert {c for c, _ in await audit(store)} == {"c01", "c02", "c03"}
-            first.cancel()
-        reads = Reads(store)
-        async with hygiene_worker(env, reads, settings, queue):
+    # On the dev server: the time-skipping server hands a task to the poll of a worker that
+    # is gone and never again to another.
+    env, queue = dev_temporal, f"hygiene-{uuid.uuid4().hex[:8]}"
+    await add_people(store, datetime.now(UTC))
+    # The 4th contact with changes is c07, the 7th of the batch.
+    stopping = StopsMidBatch(store, at=4)
+    async with hygiene_worker(env, stopping, settings, queue) as first:
+        handle = await env.client.start_workflow(
+            HygieneWorkflow.run,
+            HygieneInput(policy=HygienePolicy(batch_size=9)),
+            id=f"hygiene-test-{uuid.uuid4().hex[:8]}",
+            task_queue=queue,
+        )
+        async with asyncio.timeout(20):
+            await stopping.blocked.wait()
+        # Three contacts were changed before the worker dies.
+        assert {c for c, _ in await audit(store)} == {"c01", "c02", "c03"}
+        first.cancel()
+    reads = Reads(store)
+    async with hygiene_worker(env, reads, settings, queue):
+        async with asyncio.timeout(60):
             report = await handle.result()
-            progress = await handle.query(HygieneWorkflow.progress)
+        progress = await handle.query(HygieneWorkflow.progress)
     await assert_cleaned(store, report)
     # The batch went on from its last heartbeat, not from the start.
     assert reads.after[0] is not None and reads.after[0] >= "c01"
@@ -300,8 +300,8 @@ async def test_a_killed_run_resumes_without_changing_a_contact_twice(
 
 
 class DnsStandIn(asyncio.DatagramProtocol):
-    """A name server on 127.0.0.1: `mail.test` has a mail server, `nomail.test` does not exist,
-    `bare.test` exists with no mail server or address, `slow.test` is never answered."""
+    """A name server on 127.0.0.1: `withmail.org` has a mail server, `nomail.org` does not exist,
+    `bare.org` exists with no mail server or address, `slow.org` is never answered."""
 
     def __init__(self) -> None:
         self.asked: list[str] = []
@@ -315,12 +315,14 @@ class DnsStandIn(asyncio.DatagramProtocol):
         name = question.name.to_text()
         self.asked.append(f"{name} {dns.rdatatype.to_text(question.rdtype)}")
         response = dns.message.make_response(query)
-        if name == "slow.test.":
+        if name == "slow.org.":
             return
-        if name == "nomail.test.":
+        if name == "nomail.org.":
             response.set_rcode(dns.rcode.NXDOMAIN)
-        elif name == "mail.test." and question.rdtype == dns.rdatatype.MX:
-            response.answer.append(dns.rrset.from_text(name, 300, "IN", "MX", "10 mx.mail.test."))
+        elif name == "withmail.org." and question.rdtype == dns.rdatatype.MX:
+            response.answer.append(
+                dns.rrset.from_text(name, 300, "IN", "MX", "10 mx.withmail.org.")
+            )
         self.transport.sendto(response.to_wire(), addr)
 
 
@@ -337,11 +339,11 @@ async def test_deliverability_clears_addresses_whose_domain_takes_no_mail(
             store,
             await time_skipping.get_current_time(),
             [
-                ("d1", "ann@mail.test", None, None, 1),
-                ("d2", "bob@MAIL.test", None, None, 1),
-                ("d3", "cid@nomail.test", None, None, 1),
-                ("d4", "dee@bare.test", None, None, 1),
-                ("d5", "eve@slow.test", None, None, 1),
+                ("d1", "ann@withmail.org", None, None, 1),
+                ("d2", "bob@WITHMAIL.org", None, None, 1),
+                ("d3", "cid@nomail.org", None, None, 1),
+                ("d4", "dee@bare.org", None, None, 1),
+                ("d5", "eve@slow.org", None, None, 1),
             ],
         )
         checking = settings.model_copy(
@@ -355,17 +357,17 @@ async def test_deliverability_clears_addresses_whose_domain_takes_no_mail(
     finally:
         transport.close()
     assert await rows(store, contacts, "id", "email") == [
-        ("d1", "ann@mail.test"),
-        ("d2", "bob@MAIL.test"),
+        ("d1", "ann@withmail.org"),
+        ("d2", "bob@WITHMAIL.org"),
         ("d3", None),
         ("d4", None),
-        ("d5", "eve@slow.test"),  # no answer in time: kept
+        ("d5", "eve@slow.org"),  # no answer in time: kept
     ]
     assert await audit(store) == [("d3", "email_undeliverable"), ("d4", "email_undeliverable")]
     assert report.counts == {"email_undeliverable": 2}
-    # Each domain asked once (the two addresses at mail.test share the answer); a domain
+    # Each domain asked once (the two addresses at withmail.org share the answer); a domain
     # without MX is asked for its address too.
-    asked = Counter(q for q in dns_server.asked if not q.startswith("slow.test."))
+    asked = Counter(q for q in dns_server.asked if not q.startswith("slow.org."))
     assert asked == Counter(
-        ["mail.test. MX", "nomail.test. MX", "bare.test. MX", "bare.test. A", "bare.test. AAAA"]
+        ["withmail.org. MX", "nomail.org. MX", "bare.org. MX", "bare.org. A", "bare.org. AAAA"]
     )
