@@ -498,6 +498,34 @@ async def test_a_group_whose_survivor_was_merged_away_merges_into_its_survivor(
     ]
 
 
+async def test_an_id_merged_before_that_is_back_merges_again(store: ContactStore) -> None:
+    await store.upsert_contacts(
+        [Contact(id="a", email="a@example.com"), Contact(id="b", email="a@example.com")]
+    )
+    assert await store.merge_contacts("r1", "a", "b", "same email", T0)
+    # Written by an import that resolved `b` just before the merge committed (PostgreSQL's
+    # read committed): the contact is there again beside its alias.
+    await write(
+        store,
+        contacts,
+        id="b",
+        email="a@example.com",
+        time_zone="UTC",
+        locale="en",
+        attributes={},
+        consent={},
+        in_mobile_app=False,
+        web_push=False,
+        created_at=T0,
+        updated_at=T0,
+    )
+    assert await store.merge_contacts("r2", "a", "b", "same email", T0)
+    assert await rows(store, contacts, "id") == [("a",)]
+    assert await rows(store, contact_aliases, "merged_id", "survivor_id", "run_id") == [
+        ("b", "a", "r2")
+    ]
+
+
 async def test_an_import_of_a_merged_away_id_updates_its_survivor(store: ContactStore) -> None:
     await store.upsert_contacts(
         [Contact(id="a", email="a@example.com"), Contact(id="b", email="a@example.com")]

@@ -292,20 +292,21 @@ def merge(
     for stmt in _MERGE_ROWS:
         conn.execute(stmt, {"merged": merged_id, "survivor": survivor_id})
     _keep_later_opt_changes(conn, insert, survivor_id, merged_id)
-    conn.execute(
-        insert(contact_aliases).values(
-            merged_id=merged_id, survivor_id=survivor_id, run_id=run_id, merged_at=now
-        )
-    )
+    # An id merged before may be back (imported at the moment of its merge): it goes again.
+    alias = {"survivor_id": survivor_id, "run_id": run_id, "merged_at": now}
+    stmt = insert(contact_aliases).values(merged_id=merged_id, **alias)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["merged_id"], set_=alias))
     conn.execute(delete(contacts).where(contacts.c.id == merged_id))
     conn.execute(
-        insert(hygiene_changes).values(
+        insert(hygiene_changes)
+        .values(
             run_id=run_id,
             contact_id=merged_id,
             kind="merged",
             detail={"into": survivor_id, "because": because},
             changed_at=now,
         )
+        .on_conflict_do_nothing()
     )
     # The merged-away contact's running journeys end on it (the gateway hands it over).
     ev = JourneyEvent(
