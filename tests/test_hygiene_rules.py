@@ -184,3 +184,22 @@ def test_merged_consent_never_grants_what_either_withheld(
     assert set(merged) == set(a) | set(b)
     for channel, granted in merged.items():
         assert granted == (a.get(channel, False) and b.get(channel, False))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(alphabet="+0123456789 ()-", max_size=18),
+    st.sampled_from([None, *REGIONS]),
+    st.sampled_from([None, "ana@example.com", "ana@@example.com", "Ana@Dead.Example"]),
+)
+def test_a_contact_cleaned_once_needs_no_cleaning_again(
+    phone: str, country: str | None, email: str | None
+) -> None:
+    c = candidate(phone=phone or None, country=country, email=email)
+    dead = frozenset({"dead.example"})
+    for change in decide("run1", c, POLICY, NOW, dead):
+        if change.kind.startswith("phone"):
+            c = c.model_copy(update={"phone": change.detail.get("after")})
+        if change.kind.startswith("email"):
+            c = c.model_copy(update={"email": None})
+    assert decide("run2", c, POLICY, NOW, dead) == []
