@@ -127,6 +127,13 @@ def _step_problems(
                 conditions.parse(c.when)
             except conditions.UnknownCondition as e:
                 found.append(str(e))
+                continue
+            counted = conditions.counted_kind(c.when)
+            if counted is not None and counted not in events:
+                found.append(
+                    f"'{c.when}' counts event {counted!r}, which is never produced"
+                    f"{did_you_mean(counted, events)}; declare custom events under 'events:'"
+                )
     return found
 
 

@@ -449,8 +449,9 @@ class JourneyWorkflow:
         if workflow.patched("facts-for-conditions"):
             # The result stays in the history: only what the conditions read, not every
             # attribute of the contact (a national id number, say), may go there.
+            # `at`: behaviour counts end at the run's clock, the same on a retry.
             request = conditions.facts_needed(
-                self._inp.contact_id, [c.when for c in step.conditions]
+                self._inp.contact_id, [c.when for c in step.conditions], at=workflow.now()
             )
         return await _reading_contact(
             workflow.execute_activity(

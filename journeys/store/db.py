@@ -41,7 +41,7 @@ from journeys.contacts import Contact
 from journeys.models import ContactFacts, JourneyEvent, SendRequest, SendWindow
 from journeys.plans.people import Person
 from journeys.plans.records import OpenTask, PlanRecord
-from journeys.store import outbox, plans, team
+from journeys.store import grades, outbox, plans, team
 from journeys.store.migrations import migrate
 from journeys.store.outbox import HeldEvent
 from journeys.store.rows import (
@@ -295,11 +295,17 @@ class ContactStore:
         query = select(contacts.c.id).where(contacts.c.phone == phone).order_by(contacts.c.id)
         return await self._read(lambda conn: _column_of(conn, query))
 
-    async def facts(self, contact_id: str) -> ContactFacts:
+    async def facts(
+        self, contact_id: str, counts: Sequence[str] = (), at: datetime | None = None
+    ) -> ContactFacts:
+        """What branches read of the contact, with the behaviour `counts` (`<kind>/<days>`)
+        whose windows end at `at` (None: now)."""
+
         def read(conn: Connection) -> ContactFacts:
             contact, suppressed = _recipient(conn, contact_id)
             if contact is None:
                 return ContactFacts(contact_id=contact_id)
+            grade, score = grades.grade_and_score(conn, contact_id)
             subscribed = {s["kind"] for s in _rows_of(conn, _subscriptions_query(contact_id))}
             return ContactFacts(
                 contact_id=contact_id,
@@ -314,6 +320,9 @@ class ContactStore:
                 tags=_column_of(conn, _tags_query(contact_id)),
                 audiences=_column_of(conn, _audiences_query(contact_id)),
                 attributes=contact.attributes,
+                grade=grade,
+                score=score,
+                counts=grades.counts(conn, contact_id, counts, at),
             )
 
         return await self._read(read)
