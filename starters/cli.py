@@ -112,8 +112,9 @@ def list_journeys() -> None:
     out.print(table)
 
 
-def _serving_settings() -> Settings:
-    """The environment's settings for a long-running service, refused on public dev secrets."""
+def _serving_settings(sends_email: bool = False) -> Settings:
+    """The environment's settings for a long-running service, refused on public dev secrets
+    (and, for one that sends email, on the sample postal address and site)."""
     try:
         settings = Settings()
     except ValidationError as e:
@@ -123,6 +124,11 @@ def _serving_settings() -> Settings:
             f"{', '.join(missing)} not set (or left at the public dev default): set a secret "
             "value of this deployment, or JOURNEYS_ENV=dev on a machine of your own"
         )
+    if sends_email and (missing := settings.missing_sender_details()):
+        raise fail(
+            f"{', '.join(missing)} not set (or left at the sample): every email's footer shows "
+            "the sender's postal address (CAN-SPAM) and its calls to action lead to the site"
+        )
     return settings
 
 
@@ -131,7 +137,7 @@ def worker() -> None:
     """Run a worker (settings from the environment) until SIGTERM or Ctrl-C."""
     from workers.worker import run_worker
 
-    settings = _serving_settings()
+    settings = _serving_settings(sends_email=True)
     configure_logging()
     run(run_worker(settings))
 
