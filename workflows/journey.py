@@ -165,6 +165,7 @@ class JourneyWorkflow:
             ]
         )
         steps_this_run = 0
+        steps_per_run = min(inp.steps_per_run, self._spec.steps_per_run or inp.steps_per_run)
         while self._state.current_step is not None:
             if self._exit is not None:
                 return self._finish("exit_event", f"left on '{self._exit.kind}'")
@@ -176,7 +177,7 @@ class JourneyWorkflow:
                     non_retryable=True,
                 )
             if (
-                steps_this_run >= inp.steps_per_run
+                steps_this_run >= steps_per_run
                 or workflow.info().is_continue_as_new_suggested()
             ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
