@@ -1,0 +1,213 @@
+"""cd_lead_nurturing (seed 002's eNurturing) walked for a year on the time-skipping server: a C
+lead's monthly newsletters on their own morning, the quarterly invitations, a call from their
+sales owner after two clicks within 30 days, and the hand-off to sales once they are a B."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import delete, insert
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+
+from journeys.contacts import Contact
+from journeys.decisions import task_owner
+from journeys.events import CLICKED, GRADE_CHANGED
+from journeys.identity import workflow_id
+from journeys.library import load_journey
+from journeys.models import JourneyEvent, JourneyResult
+from journeys.plans.changes import Complete
+from journeys.plans.records import PlanRecord
+from journeys.settings import LIBRARY_DIR, Settings
+from journeys.store.schema import lead_grades
+from tests.scenarios import SALES
+from tests.temporal_fixtures import Stack
+from workflows.journey import JourneyWorkflow
+from workflows.plan_runs import change_plan
+from workflows.runs import hand_new_event
+
+JOURNEY = "cd_lead_nurturing"
+SPEC = load_journey(LIBRARY_DIR / f"{JOURNEY}.yaml", LIBRARY_DIR)
+NEWSLETTER = "This month: one idea that saves teams like yours an hour a week"
+INVITATION = "You are invited: a live session with customers like you"
+CALL = "New task: Call a C/D lead who clicked twice in 30 days"
+HANDOFF = "New task: Contact live by phone or in person - a C/D lead is now graded A or B"
+# Los Angeles: a year of mornings crosses both of its DST changes.
+ZONE = "America/Los_Angeles"
+# Not the salesperson the role would take turns to (task_owner): the lead's own owner.
+OWNER = next(p.id for p in SALES if p.id != task_owner([s.id for s in SALES], "c-lea"))
+LEA = Contact(
+    id="c-lea",
+    email="lea@example.com",
+    time_zone=ZONE,
+    attributes={"first_name": "Lea", "sales_owner": OWNER},
+    consent={"email": True},
+)
+
+
+@pytest.fixture
+def push_settings(push_settings: Settings) -> Settings:
+    """The worker with email's frequency cap on (3 in 7 days, its default): the nurturing keeps
+    under it, and each send's check is recorded with the run's clock (`send_checks`)."""
+    return push_settings.model_copy(update={"frequency_caps": ""})
+
+
+async def regraded(stack: Stack, contact: Contact, before: str | None, after: str) -> None:
+    """What grading does when a lead's grade changes (journeys/leads): the grade kept in the
+    store, and a grade_changed event recorded and handed to the lead's runs, which starts
+    cd_lead_nurturing."""
+    now = await stack.env.get_current_time()
+    with stack.store.engine.begin() as conn:
+        conn.execute(delete(lead_grades).where(lead_grades.c.contact_id == contact.id))
+        conn.execute(
+            insert(lead_grades).values(
+                contact_id=contact.id,
+                grade=after,
+                fit=after,
+                score=0.0,
+                computed_at=now,
+                changed_at=now,
+            )
+        )
+    event = JourneyEvent(
+        kind=GRADE_CHANGED,
+        occurred_at=now,
+        data={"from": before, "to": after, "score": 0.0},
+        id=uuid.uuid4().hex,
+    )
+    await hand_new_event(
+        stack.env.client,
+        stack.store,
+        [SPEC],
+        contact.id,
+        event,
+        stack.settings.task_queue,
+        once_id=event.id,
+    )
+
+
+async def walk(stack: Stack, until: Callable[[], Awaitable[bool]]) -> None:
+    """Let journey time pass, a day at a time, until `until` holds (a year in under a minute)."""
+    async with asyncio.timeout(120):
+        while not await until():
+            await stack.env.sleep(timedelta(days=1))
+
+
+def mail_to(stack: Stack, address: str) -> list[EmailMessage]:
+    return [m for m in stack.mail.messages if m["To"] == address]
+
+
+def subjects(stack: Stack) -> list[str]:
+    return [str(m["Subject"]) for m in mail_to(stack, str(LEA.email))]
+
+
+def run_of(stack: Stack) -> WorkflowHandle[JourneyWorkflow, JourneyResult]:
+    """The lead's run, whichever of its runs (after continue-as-new) is the latest."""
+    return stack.env.client.get_workflow_handle_for(
+        JourneyWorkflow.run, workflow_id(JOURNEY, LEA.id)
+    )
+
+
+async def standing_at(stack: Stack, step: str, newsletters: int) -> bool:
+    status = await run_of(stack).query(JourneyWorkflow.status)
+    return status.current_step == step and subjects(stack).count(NEWSLETTER) == newsletters
+
+
+async def task_of(stack: Stack, step: str) -> PlanRecord:
+    """The plan of the run's one task at `step`, once its task is someone's."""
+
+    async def given() -> bool:
+        return bool(await stack.store.plans_of(f"{JOURNEY}__{step}"))
+
+    await walk(stack, given)
+    [plan] = await stack.store.plans_of(f"{JOURNEY}__{step}")
+    return plan
+
+
+async def test_a_c_lead_is_nurtured_for_a_year_then_handed_to_sales(own_stack: Stack) -> None:
+    stack = own_stack
+    await stack.store.upsert_people(SALES)
+    await stack.store.upsert_contacts([LEA])
+    await regraded(stack, LEA, None, "C")
+    first_run = (await run_of(stack).describe()).run_id
+
+    # Month 3: the lead clicks twice, days after its newsletter.
+    await walk(stack, lambda: standing_at(stack, "m3", newsletters=3))
+    await stack.env.sleep(timedelta(days=5))
+    for _ in range(2):
+        now = await stack.env.get_current_time()
+        await stack.store.record_event(LEA.id, JourneyEvent(kind=CLICKED, occurred_at=now))
+        await stack.env.sleep(timedelta(hours=3))
+
+    # At the month's end: a call for the lead's own sales owner, who reaches them.
+    call = await task_of(stack, "call")
+    assert (call.contact_id, call.tasks[0].people) == (LEA.id, [OWNER])
+    await change_plan(
+        stack.env.client, call.plan_id, Complete(task="call", by=OWNER, outcome="reached")
+    )
+
+    # Month 12, its newsletter sent: the lead becomes a B.
+    await walk(stack, lambda: standing_at(stack, "m3", newsletters=12))
+    await regraded(stack, LEA, "C", "B")
+    handoff = await task_of(stack, "handoff")
+    assert (handoff.contact_id, handoff.tasks[0].people) == (LEA.id, [OWNER])
+    await change_plan(
+        stack.env.client, handoff.plan_id, Complete(task="handoff", by=OWNER, outcome="met")
+    )
+    result = await run_of(stack).result()
+
+    # Twelve newsletters, an invitation with the first of each quarter, nothing else.
+    quarter = [NEWSLETTER, INVITATION, NEWSLETTER, NEWSLETTER]
+    assert subjects(stack) == quarter * 4
+    ledger = await stack.store.deliveries_of(LEA.id)
+    assert [r["status"] for r in ledger] == ["sent"] * 16
+    # Each went at 09:00 on the lead's clock (the run's clock when the send was let go).
+    checks = await stack.store.send_checks_of(LEA.id)
+    mornings = [c["decided_at"].astimezone(ZoneInfo(ZONE)) for c in checks]
+    assert len(mornings) == 16
+    assert all((m.hour, m.minute) == (9, 0) for m in mornings), mornings
+    newsletter_days = [
+        m.date() for c, m in zip(checks, mornings, strict=True) if "newsletter" in c["step_id"]
+    ]
+    gaps = [(b - a).days for a, b in itertools.pairwise(newsletter_days)]
+    # A month apart (30 days and the wait for the next morning; a call's days after month 3).
+    assert len(newsletter_days) == 12 and all(30 <= gap <= 35 for gap in gaps), gaps
+    # Their call to action is a tracked link.
+    newsletter = mail_to(stack, str(LEA.email))[0]
+    plain = newsletter.get_body(("plain",))
+    assert plain is not None and f"{stack.settings.gateway_url}/t/c/" in plain.get_content()
+
+    # The owner got the call and the hand-off, and no one else a task.
+    team = [m for m in stack.mail.messages if m["To"] != LEA.email]
+    owner_address = next(str(p.email) for p in SALES if p.id == OWNER)
+    assert {m["To"] for m in team} == {owner_address}
+    assert [s for s in (str(m["Subject"]) for m in team) if s.startswith("New task")] == [
+        CALL,
+        HANDOFF,
+    ]
+
+    # One journey run across continue-as-new: its first run continued as new, and the tasks
+    # of month 3 and month 12 belong to the same entry.
+    first = stack.env.client.get_workflow_handle(workflow_id(JOURNEY, LEA.id), run_id=first_run)
+    history = await first.fetch_history()
+    assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    assert (await run_of(stack).describe()).run_id != first_run
+    assert call.instance.split(".")[1] == handoff.instance.split(".")[1] == first_run[:8]
+    assert result.reason == "end" and result.ended_at_step == "handed_off"
+    assert result.visits[0].step == "is_cd" and len(result.visits) < SPEC.max_steps
+    assert await stack.store.tags_of(LEA.id) == ["CD_HANDED_TO_SALES"]
+
+
+async def test_a_lead_graded_a_or_b_is_not_nurtured(own_stack: Stack) -> None:
+    await own_stack.store.upsert_contacts([LEA])
+    await regraded(own_stack, LEA, None, "B")
+    result = await run_of(own_stack).result()
+    assert (result.reason, result.ended_at_step) == ("end", "not_cd")
+    assert own_stack.mail.messages == []
