@@ -7,13 +7,16 @@ each scenario.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import delete, insert, select
 from temporalio.client import WorkflowHandle
 
 from journeys.contacts import Contact
+from journeys.events import GRADE_CHANGED
 from journeys.identity import workflow_id
 from journeys.library import load_journey
 from journeys.models import JourneyEvent, JourneyInput, JourneyResult
@@ -22,6 +25,7 @@ from journeys.plans.people import Person
 from journeys.plans.records import PlanRecord, plan_workflow_id
 from journeys.settings import LIBRARY_DIR
 from journeys.spec import JourneySpec, TaskStep
+from journeys.store.schema import lead_grades
 from journeys.tasks import task_instance, task_plan
 from tests.temporal_fixtures import Stack, wait_for_step
 from workflows.journey import JourneyWorkflow
@@ -72,6 +76,13 @@ class Scenario:
     team_mail: tuple[str, ...] = ()  # the start of each subject of the team's mail, in order
     # (task step, outcome): its owner completes the task with it once the run stands there.
     completes: tuple[str, str] | None = None
+    # The lead's grade in the store as the run starts (journeys/leads), for grade conditions.
+    grade: str | None = None
+    # (step the run must stand at, event kind): recorded in the store at the run's clock, as the
+    # gateway records a click, for count conditions.
+    recorded: tuple[tuple[str, str], ...] = ()
+    # (step the run must stand at, new grade): the grade kept in the store, grade_changed sent.
+    regrade: tuple[str, str] | None = None
 
 
 DAN = Contact(id="c-dan", email="dan@example.com", consent={"email": True})
@@ -89,6 +100,19 @@ SALES = (
     Person(id="s-ola", name="Ola Sales", email="ola@team.example", roles=["sales"]),
     Person(id="s-jan", name="Jan Sales", email="jan@team.example", roles=["sales"]),
 )
+# A lead in Los Angeles (a year of mornings crosses both DST changes) whose sales owner is s-ola,
+# not the salesperson the role's turns would give the lead (s-jan).
+LEA = Contact(
+    id="c-lea",
+    email="lea@example.com",
+    time_zone="America/Los_Angeles",
+    attributes={"first_name": "Lea", "sales_owner": "s-ola"},
+    consent={"email": True},
+)
+CD_NURTURE_NEWSLETTER = "This month: one idea that saves teams like yours an hour a week"
+CD_INVITATION = "You are invited: a live session with customers like you"
+CD_NURTURE_CALL = "New task: Call a C/D lead who clicked twice in 30 days"
+CD_HANDOFF = "New task: Contact live by phone or in person - a C/D lead is now graded A or B"
 
 NPS_ASK = "How likely are you to recommend us?"
 NPS_SHORT = "One question, ten seconds"
@@ -358,6 +382,34 @@ SCENARIOS = [
         tags=("CD_CALL_NOT_MADE",),
         ends_at="call_overdue",
     ),
+    # --- cd_lead_nurturing ------------------------------------------------------------------------
+    Scenario("not_cd", "cd_lead_nurturing", LEA, grade="B", ends_at="not_cd"),
+    Scenario(
+        "clicked_call_not_interested",
+        "cd_lead_nurturing",
+        LEA,
+        team=SALES,
+        grade="C",
+        recorded=(("m1", "clicked"), ("m1", "clicked")),
+        completes=("call", "not_interested"),
+        subjects=(CD_NURTURE_NEWSLETTER, CD_INVITATION),
+        team_mail=(CD_NURTURE_CALL,),
+        tags=("CD_NOT_INTERESTED",),
+        ends_at="not_interested",
+    ),
+    Scenario(
+        "graded_b_handed_off",
+        "cd_lead_nurturing",
+        LEA,
+        team=SALES,
+        grade="C",
+        regrade=("m1", "B"),
+        completes=("handoff", "met"),
+        subjects=(CD_NURTURE_NEWSLETTER, CD_INVITATION),
+        team_mail=(CD_HANDOFF,),
+        tags=("CD_HANDED_TO_SALES",),
+        ends_at="handed_off",
+    ),
 ]
 
 
@@ -396,10 +448,24 @@ async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, Journe
     await stack.store.change_tags(scenario.contact.id, scenario.tags_before, [])
     for kind in scenario.devices:
         await register_device(stack, scenario.contact.id, kind)
+    if scenario.grade:
+        await keep_grade(stack, scenario.contact.id, scenario.grade)
     handle = await start(stack, scenario.journey, scenario.contact.id)
+    for at_step, kind in scenario.recorded:
+        await wait_for_step(stack.env, handle, at_step)
+        now = await stack.env.get_current_time()
+        await stack.store.record_event(
+            scenario.contact.id, JourneyEvent(kind=kind, occurred_at=now)
+        )
     for at_step, kind, about in scenario.actions:
         await wait_for_step(stack.env, handle, at_step)
         await handle.signal(JourneyWorkflow.event, event(kind, about))
+    if scenario.regrade:
+        at_step, grade = scenario.regrade
+        await wait_for_step(stack.env, handle, at_step)
+        await handle.signal(
+            JourneyWorkflow.event, await keep_grade(stack, scenario.contact.id, grade)
+        )
     if scenario.completes:
         task, outcome = scenario.completes
         plan = await task_plan_of(stack, handle, task)
@@ -409,6 +475,25 @@ async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, Journe
         )
     result = await handle.result()
     return handle, result
+
+
+async def keep_grade(stack: Stack, contact_id: str, grade: str) -> JourneyEvent:
+    """What grading does when a lead's grade changes (journeys/leads), at the run's clock: the
+    grade kept in the store (`lead_grades`); returns the grade_changed event it records."""
+    now = await stack.env.get_current_time()
+    with stack.store.engine.begin() as conn:
+        before = conn.scalar(
+            select(lead_grades.c.grade).where(lead_grades.c.contact_id == contact_id)
+        )
+        conn.execute(delete(lead_grades).where(lead_grades.c.contact_id == contact_id))
+        row = {"contact_id": contact_id, "grade": grade, "fit": grade, "score": 0.0}
+        conn.execute(insert(lead_grades).values(**row, computed_at=now, changed_at=now))
+    return JourneyEvent(
+        kind=GRADE_CHANGED,
+        occurred_at=now,
+        data={"from": before, "to": grade, "score": 0.0},
+        id=uuid.uuid4().hex,
+    )
 
 
 async def task_plan_of(

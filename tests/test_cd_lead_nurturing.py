@@ -5,28 +5,33 @@ sales owner after two clicks within 30 days, and the hand-off to sales once they
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete, insert
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
 from journeys.contacts import Contact
 from journeys.decisions import task_owner
-from journeys.events import CLICKED, GRADE_CHANGED
+from journeys.events import CLICKED
 from journeys.identity import workflow_id
 from journeys.library import load_journey
 from journeys.models import JourneyEvent, JourneyResult
 from journeys.plans.changes import Complete
 from journeys.plans.records import PlanRecord
 from journeys.settings import LIBRARY_DIR, Settings
-from journeys.store.schema import lead_grades
-from tests.scenarios import SALES
+from tests.scenarios import (
+    CD_HANDOFF,
+    CD_INVITATION,
+    CD_NURTURE_CALL,
+    CD_NURTURE_NEWSLETTER,
+    LEA,
+    SALES,
+    keep_grade,
+)
 from tests.temporal_fixtures import Stack
 from workflows.journey import JourneyWorkflow
 from workflows.plan_runs import change_plan
@@ -34,21 +39,7 @@ from workflows.runs import hand_new_event
 
 JOURNEY = "cd_lead_nurturing"
 SPEC = load_journey(LIBRARY_DIR / f"{JOURNEY}.yaml", LIBRARY_DIR)
-NEWSLETTER = "This month: one idea that saves teams like yours an hour a week"
-INVITATION = "You are invited: a live session with customers like you"
-CALL = "New task: Call a C/D lead who clicked twice in 30 days"
-HANDOFF = "New task: Contact live by phone or in person - a C/D lead is now graded A or B"
-# Los Angeles: a year of mornings crosses both of its DST changes.
-ZONE = "America/Los_Angeles"
-# Not the salesperson the role would take turns to (task_owner): the lead's own owner.
-OWNER = next(p.id for p in SALES if p.id != task_owner([s.id for s in SALES], "c-lea"))
-LEA = Contact(
-    id="c-lea",
-    email="lea@example.com",
-    time_zone=ZONE,
-    attributes={"first_name": "Lea", "sales_owner": OWNER},
-    consent={"email": True},
-)
+OWNER = "s-ola"
 
 
 @pytest.fixture
@@ -58,29 +49,10 @@ def push_settings(push_settings: Settings) -> Settings:
     return push_settings.model_copy(update={"frequency_caps": ""})
 
 
-async def regraded(stack: Stack, contact: Contact, before: str | None, after: str) -> None:
-    """What grading does when a lead's grade changes (journeys/leads): the grade kept in the
-    store, and a grade_changed event recorded and handed to the lead's runs, which starts
-    cd_lead_nurturing."""
-    now = await stack.env.get_current_time()
-    with stack.store.engine.begin() as conn:
-        conn.execute(delete(lead_grades).where(lead_grades.c.contact_id == contact.id))
-        conn.execute(
-            insert(lead_grades).values(
-                contact_id=contact.id,
-                grade=after,
-                fit=after,
-                score=0.0,
-                computed_at=now,
-                changed_at=now,
-            )
-        )
-    event = JourneyEvent(
-        kind=GRADE_CHANGED,
-        occurred_at=now,
-        data={"from": before, "to": after, "score": 0.0},
-        id=uuid.uuid4().hex,
-    )
+async def regraded(stack: Stack, contact: Contact, grade: str) -> None:
+    """The lead's grade changes as grading changes it: kept in the store, and grade_changed
+    recorded and handed to the lead's runs (the trigger of cd_lead_nurturing)."""
+    event = await keep_grade(stack, contact.id, grade)
     await hand_new_event(
         stack.env.client,
         stack.store,
@@ -88,7 +60,7 @@ async def regraded(stack: Stack, contact: Contact, before: str | None, after: st
         contact.id,
         event,
         stack.settings.task_queue,
-        once_id=event.id,
+        once_id=str(event.id),
     )
 
 
@@ -118,7 +90,9 @@ def run_of(stack: Stack) -> WorkflowHandle[JourneyWorkflow, JourneyResult]:
 
 async def standing_at(stack: Stack, step: str, newsletters: int) -> bool:
     status = await run_of(stack).query(JourneyWorkflow.status)
-    return status.current_step == step and subjects(stack).count(NEWSLETTER) == newsletters
+    return (
+        status.current_step == step and subjects(stack).count(CD_NURTURE_NEWSLETTER) == newsletters
+    )
 
 
 async def task_of(stack: Stack, step: str) -> PlanRecord:
@@ -134,9 +108,11 @@ async def task_of(stack: Stack, step: str) -> PlanRecord:
 
 async def test_a_c_lead_is_nurtured_for_a_year_then_handed_to_sales(own_stack: Stack) -> None:
     stack = own_stack
+    # The lead's own owner, not whom the sales role's turns would give the lead.
+    assert task_owner([p.id for p in SALES], LEA.id) != OWNER
     await stack.store.upsert_people(SALES)
     await stack.store.upsert_contacts([LEA])
-    await regraded(stack, LEA, None, "C")
+    await regraded(stack, LEA, "C")
     first_run = (await run_of(stack).describe()).run_id
 
     # Month 3: the lead clicks twice, days after its newsletter.
@@ -156,7 +132,7 @@ async def test_a_c_lead_is_nurtured_for_a_year_then_handed_to_sales(own_stack: S
 
     # Month 12, its newsletter sent: the lead becomes a B.
     await walk(stack, lambda: standing_at(stack, "m3", newsletters=12))
-    await regraded(stack, LEA, "C", "B")
+    await regraded(stack, LEA, "B")
     handoff = await task_of(stack, "handoff")
     assert (handoff.contact_id, handoff.tasks[0].people) == (LEA.id, [OWNER])
     await change_plan(
@@ -165,13 +141,13 @@ async def test_a_c_lead_is_nurtured_for_a_year_then_handed_to_sales(own_stack: S
     result = await run_of(stack).result()
 
     # Twelve newsletters, an invitation with the first of each quarter, nothing else.
-    quarter = [NEWSLETTER, INVITATION, NEWSLETTER, NEWSLETTER]
+    quarter = [CD_NURTURE_NEWSLETTER, CD_INVITATION, CD_NURTURE_NEWSLETTER, CD_NURTURE_NEWSLETTER]
     assert subjects(stack) == quarter * 4
     ledger = await stack.store.deliveries_of(LEA.id)
     assert [r["status"] for r in ledger] == ["sent"] * 16
     # Each went at 09:00 on the lead's clock (the run's clock when the send was let go).
     checks = await stack.store.send_checks_of(LEA.id)
-    mornings = [c["decided_at"].astimezone(ZoneInfo(ZONE)) for c in checks]
+    mornings = [c["decided_at"].astimezone(ZoneInfo(LEA.time_zone)) for c in checks]
     assert len(mornings) == 16
     assert all((m.hour, m.minute) == (9, 0) for m in mornings), mornings
     newsletter_days = [
@@ -190,8 +166,8 @@ async def test_a_c_lead_is_nurtured_for_a_year_then_handed_to_sales(own_stack: S
     owner_address = next(str(p.email) for p in SALES if p.id == OWNER)
     assert {m["To"] for m in team} == {owner_address}
     assert [s for s in (str(m["Subject"]) for m in team) if s.startswith("New task")] == [
-        CALL,
-        HANDOFF,
+        CD_NURTURE_CALL,
+        CD_HANDOFF,
     ]
 
     # One journey run across continue-as-new: its first run continued as new, and the tasks
@@ -208,7 +184,7 @@ async def test_a_c_lead_is_nurtured_for_a_year_then_handed_to_sales(own_stack: S
 
 async def test_a_lead_graded_a_or_b_is_not_nurtured(own_stack: Stack) -> None:
     await own_stack.store.upsert_contacts([LEA])
-    await regraded(own_stack, LEA, None, "B")
+    await regraded(own_stack, LEA, "B")
     result = await run_of(own_stack).result()
     assert (result.reason, result.ended_at_step) == ("end", "not_cd")
     assert own_stack.mail.messages == []

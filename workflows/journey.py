@@ -176,10 +176,7 @@ class JourneyWorkflow:
                     type="StepLimitExceeded",
                     non_retryable=True,
                 )
-            if (
-                steps_this_run >= steps_per_run
-                or workflow.info().is_continue_as_new_suggested()
-            ):
+            if steps_this_run >= steps_per_run or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(inp.model_copy(update={"state": self._carried_state()}))
             step = self._spec.step(self._state.current_step)
