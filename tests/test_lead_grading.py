@@ -80,8 +80,16 @@ def test_each_threshold_the_score_reaches_raises_the_fit_one_letter_never_above_
 
 def test_the_librarys_grading_file_is_valid_and_no_journey() -> None:
     spec = grading_of(LIBRARY_DIR)
-    assert spec.weights.keys() >= {"opened", "clicked", "visited_url", "form_submitted", "purchase"}
+    assert spec is not None and spec.weights.keys() >= {
+        "opened",
+        "clicked",
+        "visited_url",
+        "form_submitted",
+        "purchase",
+    }
     assert "grading" not in load_library(LIBRARY_DIR)
+    # A library without one grades nobody.
+    assert grading_of(LIBRARY_DIR / "plans") is None
 
 
 def test_a_broken_grading_file_names_each_problem_by_line(tmp_path: Path) -> None:

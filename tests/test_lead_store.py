@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Table, select
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
+from activities.leads import LeadActivities
 from journeys.contacts import Contact
-from journeys.leads.grading import GradingSpec, LeadGrade
+from journeys.leads.grading import GradingSpec, LeadGrade, RegradeProgress, RegradeRequest
 from journeys.models import JourneyEvent
+from journeys.settings import Settings
 from journeys.store import ContactStore
 from journeys.store.schema import events, held_events, lead_grades
 
@@ -164,3 +170,58 @@ async def test_a_batch_regrades_the_next_contacts_by_id_and_counts_the_changes(
     ]
     assert [c for c, _ in await grade_changes(store)] == ["c2", "c1", "c3"]
     assert [c for c, *_ in await held(store)] == ["c2", "c1", "c3"]
+
+
+GRADING_YAML = """\
+fit:
+  - grade: C
+    when: ["attribute:role == 'adviser'"]
+weights: {clicked: 5}
+half_life_days: 10
+raise_at: [20]
+"""
+
+
+async def test_regrading_every_contact_heartbeats_each_batch_and_a_retry_goes_on_after_it(
+    store: ContactStore, tmp_path: Path
+) -> None:
+    (tmp_path / "grading.yaml").write_text(GRADING_YAML)
+    leads = LeadActivities(store, Settings().model_copy(update={"library_dir": tmp_path}))
+    await store.upsert_contacts([ADVISER, *(Contact(id=f"c{n}") for n in range(2, 6))])
+    beats: list[RegradeProgress] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+
+    done = await env.run(leads.regrade_contacts, RegradeRequest(at=AT, batch_size=2))
+
+    assert done == RegradeProgress(last_id="c5", changes=5)
+    assert beats == [
+        RegradeProgress(last_id="c2", changes=2),
+        RegradeProgress(last_id="c4", changes=4),
+        RegradeProgress(last_id="c5", changes=5),
+    ]
+    assert await rows(store, lead_grades, "contact_id", "grade") == [
+        ("c1", "C"),
+        *((f"c{n}", "D") for n in range(2, 6)),
+    ]
+
+    # A retry of an attempt whose worker died after the first batch: on from c3, as of its
+    # own moment (a later one here, to tell the contacts it regraded from those it did not).
+    env.info = dataclasses.replace(env.info, heartbeat_details=[beats[0].model_dump()])
+    later = AT + timedelta(hours=1)
+    resumed = await env.run(leads.regrade_contacts, RegradeRequest(at=later, batch_size=2))
+    assert resumed == RegradeProgress(last_id="c5", changes=2)
+    kept = [await store.lead_grade(f"c{n}") for n in range(1, 6)]
+    assert [g.computed_at if g else None for g in kept] == [AT, AT, later, later, later]
+    assert len(await grade_changes(store)) == 5
+
+
+async def test_a_broken_grading_file_fails_the_regrade_for_good(
+    store: ContactStore, tmp_path: Path
+) -> None:
+    (tmp_path / "grading.yaml").write_text(GRADING_YAML.replace("half_life_days: 10", ""))
+    leads = LeadActivities(store, Settings().model_copy(update={"library_dir": tmp_path}))
+    with pytest.raises(ApplicationError) as err:
+        await ActivityEnvironment().run(leads.regrade_contacts, RegradeRequest(at=AT))
+    assert err.value.non_retryable
+    assert "grading.yaml:1: half_life_days: Field required" in str(err.value)

@@ -127,3 +127,20 @@ def grade(
 def rounded(score: float) -> float:
     """A score as people read it (and the grade_changed event carries it)."""
     return round(score, 1)
+
+
+class RegradeRequest(BaseModel):
+    """What the hygiene schedule's regrade phase asks of `regrade_contacts`."""
+
+    # Every contact is graded as of this moment (the run's clock), so a retry grades the same.
+    at: datetime
+    batch_size: int = Field(500, ge=1, le=10_000)
+
+
+class RegradeProgress(BaseModel):
+    """How far `regrade_contacts` got: heartbeated after each batch, returned at the end."""
+
+    # The last contact id regraded (contacts go in id order); None before the first.
+    last_id: str | None = None
+    # Grades that changed (each a grade_changed event).
+    changes: int = 0

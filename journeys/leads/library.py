@@ -66,6 +66,8 @@ def is_grading_file(path: Path) -> bool:
         return False  # the journey loader says what is wrong with it
 
 
-def grading_of(library_dir: Path) -> GradingSpec:
-    """The library's grading rules (SpecError when its file is missing or broken)."""
-    return load_grading(library_dir / GRADING_FILE)
+def grading_of(library_dir: Path) -> GradingSpec | None:
+    """The library's grading rules; None when it has no grading file (its leads are not graded).
+    SpecError when the file is broken."""
+    path = library_dir / GRADING_FILE
+    return load_grading(path) if path.exists() else None
