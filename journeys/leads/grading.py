@@ -24,7 +24,8 @@ DEFAULT_FIT: Grade = "D"
 # Events older than this many half-lives weigh less than a millionth of their points: left out,
 # so grading reads a bounded window of a contact's events.
 HORIZON_HALF_LIVES = 20
-# Events that are the grading's own doing, or the end of the contact: never weighted.
+# Events that are the grading's own doing, or the end of the contact: never weighted, and no
+# regrade follows them.
 UNWEIGHTED = frozenset({GRADE_CHANGED, CONTACT_MERGED})
 
 
