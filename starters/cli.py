@@ -33,6 +33,7 @@ from journeys.plans.spec import PlanSpec
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore, open_store
+from starters.leads import leads_app
 from starters.plans import plan_app, task_app
 from starters.running import fail, run
 from workflows.runs import hand_new_event, journey_statuses, start_journey
@@ -44,6 +45,7 @@ team_app = typer.Typer(help="The people team plans are run with.", no_args_is_he
 app.add_typer(team_app, name="team")
 app.add_typer(plan_app, name="plan")
 app.add_typer(task_app, name="task")
+app.add_typer(leads_app, name="leads")
 out = Console()
 err = Console(stderr=True)
 
