@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
 from gateway.deps import Gateway
 from journeys.connection import temporal_unavailable
+from journeys.leads.grading import UNWEIGHTED
 from journeys.models import JourneyEvent
 from journeys.store import HeldEvent
 
@@ -71,12 +74,50 @@ async def hand_over(
         return False
     if held is None:
         return True  # reported before
-    task = asyncio.create_task(_attempt_logged(gw, held))
-    _handovers.add(task)
-    task.add_done_callback(_handovers.discard)
+    task = _in_background(_attempt_logged(gw, held))
+    # The person waits for the handover at most, never for the regrade that follows it.
+    _in_background(_regrade_after(gw, task, contact_id, event.kind))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(task), HANDOVER_WAIT)
     return True
+
+
+def regrade_in_background(gw: Gateway, contact_id: str, kind: str) -> None:
+    """After an event of `kind` was recorded and handed over elsewhere (the /v1 API): regrade
+    the contact in the background (see `regrade`)."""
+    _in_background(regrade(gw, contact_id, kind))
+
+
+async def regrade(gw: Gateway, contact_id: str, kind: str) -> None:
+    """Regrade the contact after an event of `kind`, and hand a change over at once. The change's
+    grade_changed event was kept in the outbox with the grade, so what this attempt does not
+    hand over is handed over later; a regrade that fails or never happens (the process died)
+    is made up by the hygiene schedule's."""
+    if gw.grading is None or kind in UNWEIGHTED:
+        return
+    try:
+        change = await gw.store.regrade(contact_id, gw.grading, datetime.now(UTC), LEASE)
+    except Exception:
+        log.warning("contact not regraded", kind=kind, contact_id=contact_id, exc_info=True)
+        return
+    if change is not None:
+        await _attempt_logged(gw, change.held)
+
+
+def _in_background(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A task `finish_handovers` waits for on shutdown."""
+    task = asyncio.create_task(work)
+    _handovers.add(task)
+    task.add_done_callback(_handovers.discard)
+    return task
+
+
+async def _regrade_after(
+    gw: Gateway, handover: asyncio.Task[None], contact_id: str, kind: str
+) -> None:
+    # The event reaches runs before the grade change it made.
+    await asyncio.wait([handover])
+    await regrade(gw, contact_id, kind)
 
 
 async def finish_handovers(timeout: float) -> None:  # noqa: ASYNC109 - bounded on purpose

@@ -136,6 +136,11 @@ def _count(text: str) -> tuple[str, int, str, int] | None:
     return match["kind"], int(window["days"]), match["op"], int(match["value"])
 
 
+def reads_attribute(condition: str) -> bool:
+    """Whether `condition` is an `attribute:` condition (negated or not)."""
+    return _ATTRIBUTE.match(_negations(condition)[1]) is not None
+
+
 def count_key(kind: str, days: int) -> str:
     """How a behaviour count is named in FactsRequest.counts and ContactFacts.counts."""
     return f"{kind}/{days}"

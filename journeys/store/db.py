@@ -38,10 +38,12 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import IntegrityError
 
 from journeys.contacts import Contact
+from journeys.leads.grading import GradingSpec
 from journeys.models import ContactFacts, JourneyEvent, SendRequest, SendWindow
 from journeys.plans.people import Person
 from journeys.plans.records import OpenTask, PlanRecord
 from journeys.store import grades, outbox, plans, team
+from journeys.store.grades import GradeChange, KeptGrade
 from journeys.store.migrations import migrate
 from journeys.store.outbox import HeldEvent
 from journeys.store.rows import (
@@ -59,6 +61,7 @@ from journeys.store.schema import (
     contacts,
     deliveries,
     events,
+    lead_grades,
     nps_answers,
     onsite_messages,
     opt_changes,
@@ -344,6 +347,33 @@ class ContactStore:
                 )
 
         await self._write(change)
+
+    # lead grades (journeys/store/grades.py) ---------------------------------------------------
+
+    async def regrade(
+        self, contact_id: str, spec: GradingSpec, now: datetime, lease: timedelta = timedelta(0)
+    ) -> GradeChange | None:
+        """Grade the contact and keep the grade; a change is a grade_changed event, recorded and
+        kept in the outbox in the same transaction, leased to the caller for `lease` (none: the
+        gateway's outbox hands it over). See `grades.regrade`."""
+        upsert = self._insert(lead_grades)
+        return await self._write(
+            lambda conn: grades.regrade(conn, upsert, contact_id, spec, now, lease)
+        )
+
+    async def regrade_batch(
+        self, after_id: str | None, limit: int, spec: GradingSpec, now: datetime
+    ) -> tuple[str | None, int]:
+        """Regrade the next `limit` contacts after `after_id`, one transaction each: the last id
+        done (None when there were none left) and how many grades changed."""
+        ids = await self._read(lambda conn: grades.contact_ids_after(conn, after_id, limit))
+        changes = 0
+        for contact_id in ids:
+            changes += await self.regrade(contact_id, spec, now) is not None
+        return (ids[-1] if ids else None), changes
+
+    async def lead_grade(self, contact_id: str) -> KeptGrade | None:
+        return await self._read(lambda conn: grades.lead_grade_of(conn, contact_id))
 
     async def tags_of(self, contact_id: str) -> list[str]:
         return await self._read(lambda conn: _column_of(conn, _tags_query(contact_id)))
