@@ -14,19 +14,22 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, get_args
 
+import css_inline
 import pytest
+import yaml
 from temporalio.testing import ActivityEnvironment
 
 from activities.email import EmailActivities
 from activities.team_mail import TEMPLATE_PREFIX, TeamMailActivities
 from devstack.sinks.mail import MailSink
 from journeys.contacts import Contact
+from journeys import email_layout
 from journeys.email_layout import TEXT_WIDTH
 from journeys.plans.notices import About, Notice, NoticeKind, TeamMessage
 from journeys.plans.people import Person
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.store import ContactStore
-from journeys.templates import load_template
+from journeys.templates import TemplateError, load_template
 from journeys.tokens import CLICK, ClickClaims, verify
 from tests.browser import Page, headless_chromium
 from tests.channel_fixtures import make_request
@@ -233,3 +236,59 @@ async def test_every_email_reads_well_on_a_phone_and_as_plain_text(
 def test_the_lead_installments_are_library_templates() -> None:
     # The list above names templates that exist, so a renamed one is not silently skipped.
     assert set(LEAD_INSTALLMENTS) <= set(MARKETING)
+
+
+async def test_a_send_does_not_inline_the_css_again(
+    store: ContactStore,
+    library_settings: Settings,
+    mail_sink: MailSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Sends are hot: the layout is inlined once per template version, not per message.
+    await marketing_email("lead_part_2", store, library_settings, mail_sink)
+    inlined: list[str] = []
+
+    def counting_inliner(color: str) -> Any:
+        inlined.append(color)
+        return css_inline.CSSInliner()
+
+    monkeypatch.setattr(email_layout, "_inliner", counting_inliner)
+    await store.upsert_contacts([CONTACT.model_copy(update={"id": "c2"})])
+    acts = EmailActivities(store, library_settings)
+    try:
+        req = make_request("email", "c2", step="again", template="lead_part_2")
+        assert (await ActivityEnvironment().run(acts.send_email, req)).status == "sent"
+    finally:
+        await acts.close()
+    await mail_sink.wait_for(2)
+    assert inlined == []
+
+
+@pytest.mark.parametrize(
+    ("parts", "says"),
+    [
+        (
+            {"html": "<html><body><p>Hi</p></body></html>"},
+            "the html part is the content block only: the layout writes <html>",
+        ),
+        ({"cta": "Go"}, "a call to action has both parts, cta and cta_url"),
+        (
+            {
+                "html": "<table><tr><td>Plans</td></tr>{% for plan in contact.attributes.plans %}"
+                "<tr><td>{{ plan }}</td></tr>{% endfor %}</table>"
+            },
+            "the HTML parser moved the Jinja tag",
+        ),
+    ],
+    ids=["whole page", "label without a URL", "tag between table rows"],
+)
+def test_an_email_template_the_layout_cannot_take_is_refused_naming_the_file(
+    parts: dict[str, str], says: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "templates" / "email" / "offer.yaml"
+    path.parent.mkdir(parents=True)
+    template = {"subject": "Offer", "text": "Hello", "html": "<p>Hello</p>", **parts}
+    path.write_text(yaml.safe_dump(template), encoding="utf-8")
+    with pytest.raises(TemplateError) as refused:
+        load_template(tmp_path, "email", "offer")
+    assert str(refused.value).startswith(f"{path}: {says}")
