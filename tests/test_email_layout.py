@@ -22,8 +22,8 @@ from temporalio.testing import ActivityEnvironment
 from activities.email import EmailActivities
 from activities.team_mail import TEMPLATE_PREFIX, TeamMailActivities
 from devstack.sinks.mail import MailSink
-from journeys.contacts import Contact
 from journeys import email_layout
+from journeys.contacts import Contact
 from journeys.email_layout import TEXT_WIDTH
 from journeys.plans.notices import About, Notice, NoticeKind, TeamMessage
 from journeys.plans.people import Person
