@@ -13,7 +13,6 @@ every placeholder comes back once and in order.
 from __future__ import annotations
 
 import re
-import textwrap
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -159,13 +158,19 @@ def plain_text(brand: Brand, parts: dict[str, str], unsubscribe: str | None) -> 
 
 
 def _wrapped(line: str) -> str:
+    """`line` broken at spaces into lines of at most TEXT_WIDTH, but a word longer than that (a
+    URL) stays on the line before it: "Survey: https://..." keeps its label."""
     if len(line) <= TEXT_WIDTH:
         return line
     indent = line[: len(line) - len(line.lstrip())]
-    return textwrap.fill(
-        line,
-        TEXT_WIDTH,
-        subsequent_indent=indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
+    lines: list[str] = []
+    current = ""
+    for word in line.split():
+        fits = len(indent) + len(current) + 1 + len(word) <= TEXT_WIDTH
+        if current and not fits and len(indent) + len(word) <= TEXT_WIDTH:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    lines.append(current)
+    return "\n".join(indent + text for text in lines)

@@ -134,6 +134,22 @@ async def test_the_worker_refuses_the_sample_postal_address_and_site(tmp_path: P
     assert "JOURNEYS_POSTAL_ADDRESS" in said and "JOURNEYS_SITE_URL" not in said
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("JOURNEYS_BRAND_COLOR", "red"),
+        ("JOURNEYS_SITE_URL", "www.example.org"),
+        ("JOURNEYS_BRAND_LOGO_URL", "javascript:alert(1)"),
+    ],
+)
+async def test_a_malformed_brand_setting_is_refused_naming_it(
+    variable: str, value: str, tmp_path: Path
+) -> None:
+    env = clean_env(tmp_path, **REAL_SECRETS, **{**SENDER, variable: value})
+    said = await refused(["worker"], env)
+    assert f"{variable} is " in said and repr(value) in said
+
+
 async def test_the_worker_starts_with_secrets_of_its_own(
     dev_temporal: WorkflowEnvironment, tmp_path: Path
 ) -> None:
