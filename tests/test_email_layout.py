@@ -46,6 +46,8 @@ LEAD_INSTALLMENTS = [
     "lead_followup",
     "cd_lead_newsletter",
     "cd_lead_missed_call",
+    "cd_nurture_newsletter",
+    "cd_event_invitation",
 ]
 PHONE_WIDTH = 375
 
