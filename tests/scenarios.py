@@ -7,17 +7,15 @@ each scenario.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
 from temporalio.client import WorkflowHandle
 
 from journeys.contacts import Contact
-from journeys.events import GRADE_CHANGED
 from journeys.identity import workflow_id
+from journeys.leads.library import grading_of
 from journeys.library import load_journey
 from journeys.models import JourneyEvent, JourneyInput, JourneyResult
 from journeys.plans.changes import Complete
@@ -25,7 +23,6 @@ from journeys.plans.people import Person
 from journeys.plans.records import PlanRecord, plan_workflow_id
 from journeys.settings import LIBRARY_DIR
 from journeys.spec import JourneySpec, TaskStep
-from journeys.store.schema import lead_grades
 from journeys.tasks import task_instance, task_plan
 from tests.temporal_fixtures import Stack, wait_for_step
 from workflows.journey import JourneyWorkflow
@@ -76,13 +73,14 @@ class Scenario:
     team_mail: tuple[str, ...] = ()  # the start of each subject of the team's mail, in order
     # (task step, outcome): its owner completes the task with it once the run stands there.
     completes: tuple[str, str] | None = None
-    # The lead's grade in the store as the run starts (journeys/leads), for grade conditions.
-    grade: str | None = None
+    # The lead is graded (the library's grading.yaml) before the run starts.
+    graded: bool = False
     # (step the run must stand at, event kind): recorded in the store at the run's clock, as the
     # gateway records a click, for count conditions.
     recorded: tuple[tuple[str, str], ...] = ()
-    # (step the run must stand at, new grade): the grade kept in the store, grade_changed sent.
-    regrade: tuple[str, str] | None = None
+    # (step the run must stand at, attributes): the lead's attributes change, the lead is
+    # regraded and the grade_changed event handed to the run.
+    regrade: tuple[str, dict[str, Any]] | None = None
 
 
 DAN = Contact(id="c-dan", email="dan@example.com", consent={"email": True})
@@ -100,15 +98,19 @@ SALES = (
     Person(id="s-ola", name="Ola Sales", email="ola@team.example", roles=["sales"]),
     Person(id="s-jan", name="Jan Sales", email="jan@team.example", roles=["sales"]),
 )
-# A lead in Los Angeles (a year of mornings crosses both DST changes) whose sales owner is s-ola,
-# not the salesperson the role's turns would give the lead (s-jan).
+# A C lead (an influencer at a small company, by the library's grading) in Los Angeles (a year of
+# mornings crosses both DST changes) whose sales owner is s-ola, not the salesperson the role's
+# turns would give the lead (s-jan).
 LEA = Contact(
     id="c-lea",
     email="lea@example.com",
     time_zone="America/Los_Angeles",
-    attributes={"first_name": "Lea", "sales_owner": "s-ola"},
+    attributes={"first_name": "Lea", "role": "influencer", "sales_owner": "s-ola"},
     consent={"email": True},
 )
+# What makes her a B: the same role at a company of 200 people or more.
+LARGER_COMPANY = {"company_size": 250}
+GRADING = grading_of(LIBRARY_DIR)
 CD_NURTURE_NEWSLETTER = "This month: one idea that saves teams like yours an hour a week"
 CD_INVITATION = "You are invited: a live session with customers like you"
 CD_NURTURE_CALL = "New task: Call a C/D lead who clicked twice in 30 days"
@@ -383,13 +385,19 @@ SCENARIOS = [
         ends_at="call_overdue",
     ),
     # --- cd_lead_nurturing ------------------------------------------------------------------------
-    Scenario("not_cd", "cd_lead_nurturing", LEA, grade="B", ends_at="not_cd"),
+    Scenario(
+        "not_cd",
+        "cd_lead_nurturing",
+        LEA.model_copy(update={"attributes": {**LEA.attributes, **LARGER_COMPANY}}),
+        graded=True,
+        ends_at="not_cd",
+    ),
     Scenario(
         "clicked_call_not_interested",
         "cd_lead_nurturing",
         LEA,
         team=SALES,
-        grade="C",
+        graded=True,
         recorded=(("m1", "clicked"), ("m1", "clicked")),
         completes=("call", "not_interested"),
         subjects=(CD_NURTURE_NEWSLETTER, CD_INVITATION),
@@ -402,8 +410,8 @@ SCENARIOS = [
         "cd_lead_nurturing",
         LEA,
         team=SALES,
-        grade="C",
-        regrade=("m1", "B"),
+        graded=True,
+        regrade=("m1", LARGER_COMPANY),
         completes=("handoff", "met"),
         subjects=(CD_NURTURE_NEWSLETTER, CD_INVITATION),
         team_mail=(CD_HANDOFF,),
@@ -448,8 +456,8 @@ async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, Journe
     await stack.store.change_tags(scenario.contact.id, scenario.tags_before, [])
     for kind in scenario.devices:
         await register_device(stack, scenario.contact.id, kind)
-    if scenario.grade:
-        await keep_grade(stack, scenario.contact.id, scenario.grade)
+    if scenario.graded:
+        await regraded(stack, scenario.contact.id)
     handle = await start(stack, scenario.journey, scenario.contact.id)
     for at_step, kind in scenario.recorded:
         await wait_for_step(stack.env, handle, at_step)
@@ -461,11 +469,14 @@ async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, Journe
         await wait_for_step(stack.env, handle, at_step)
         await handle.signal(JourneyWorkflow.event, event(kind, about))
     if scenario.regrade:
-        at_step, grade = scenario.regrade
+        at_step, attributes = scenario.regrade
         await wait_for_step(stack.env, handle, at_step)
-        await handle.signal(
-            JourneyWorkflow.event, await keep_grade(stack, scenario.contact.id, grade)
-        )
+        contact = scenario.contact
+        changed = {**contact.attributes, **attributes}
+        await stack.store.upsert_contacts([contact.model_copy(update={"attributes": changed})])
+        grade_changed = await regraded(stack, contact.id)
+        assert grade_changed is not None
+        await handle.signal(JourneyWorkflow.event, grade_changed)
     if scenario.completes:
         task, outcome = scenario.completes
         plan = await task_plan_of(stack, handle, task)
@@ -477,23 +488,13 @@ async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, Journe
     return handle, result
 
 
-async def keep_grade(stack: Stack, contact_id: str, grade: str) -> JourneyEvent:
-    """What grading does when a lead's grade changes (journeys/leads), at the run's clock: the
-    grade kept in the store (`lead_grades`); returns the grade_changed event it records."""
+async def regraded(stack: Stack, contact_id: str) -> JourneyEvent | None:
+    """Grade the lead as the gateway does after each event (the library's grading.yaml), at the
+    run's clock: the grade_changed event recorded (and kept in the outbox), None if unchanged."""
+    assert GRADING is not None
     now = await stack.env.get_current_time()
-    with stack.store.engine.begin() as conn:
-        before = conn.scalar(
-            select(lead_grades.c.grade).where(lead_grades.c.contact_id == contact_id)
-        )
-        conn.execute(delete(lead_grades).where(lead_grades.c.contact_id == contact_id))
-        row = {"contact_id": contact_id, "grade": grade, "fit": grade, "score": 0.0}
-        conn.execute(insert(lead_grades).values(**row, computed_at=now, changed_at=now))
-    return JourneyEvent(
-        kind=GRADE_CHANGED,
-        occurred_at=now,
-        data={"from": before, "to": grade, "score": 0.0},
-        id=uuid.uuid4().hex,
-    )
+    change = await stack.store.regrade(contact_id, GRADING, now)
+    return change.held.event if change else None
 
 
 async def task_plan_of(

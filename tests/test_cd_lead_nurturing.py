@@ -28,18 +28,21 @@ from tests.scenarios import (
     CD_INVITATION,
     CD_NURTURE_CALL,
     CD_NURTURE_NEWSLETTER,
+    LARGER_COMPANY,
     LEA,
     SALES,
-    keep_grade,
+    regraded,
 )
 from tests.temporal_fixtures import Stack
 from workflows.journey import JourneyWorkflow
 from workflows.plan_runs import change_plan
-from workflows.runs import hand_new_event
+from workflows.runs import hand_event
 
 JOURNEY = "cd_lead_nurturing"
 SPEC = load_journey(LIBRARY_DIR / f"{JOURNEY}.yaml", LIBRARY_DIR)
 OWNER = "s-ola"
+# Lea, a C lead, as a B: the same role at a larger company.
+AT_A_LARGER_COMPANY = LEA.model_copy(update={"attributes": {**LEA.attributes, **LARGER_COMPANY}})
 
 
 @pytest.fixture
@@ -49,19 +52,13 @@ def push_settings(push_settings: Settings) -> Settings:
     return push_settings.model_copy(update={"frequency_caps": ""})
 
 
-async def regraded(stack: Stack, contact: Contact, grade: str) -> None:
-    """The lead's grade changes as grading changes it: kept in the store, and grade_changed
-    recorded and handed to the lead's runs (the trigger of cd_lead_nurturing)."""
-    event = await keep_grade(stack, contact.id, grade)
-    await hand_new_event(
-        stack.env.client,
-        stack.store,
-        [SPEC],
-        contact.id,
-        event,
-        stack.settings.task_queue,
-        once_id=str(event.id),
-    )
+async def graded_as(stack: Stack, contact: Contact) -> None:
+    """The lead stored as `contact` and regraded, as the gateway regrades after an event; its
+    grade_changed handed to the lead's runs (cd_lead_nurturing's trigger), as the outbox does."""
+    await stack.store.upsert_contacts([contact])
+    event = await regraded(stack, contact.id)
+    assert event is not None
+    await hand_event(stack.env.client, [SPEC], contact.id, event, stack.settings.task_queue)
 
 
 async def walk(stack: Stack, until: Callable[[], Awaitable[bool]], days: int = 366) -> None:
@@ -111,8 +108,7 @@ async def test_a_c_lead_is_nurtured_for_a_year_then_handed_to_sales(own_stack: S
     # The lead's own owner, not whom the sales role's turns would give the lead.
     assert task_owner([p.id for p in SALES], LEA.id) != OWNER
     await stack.store.upsert_people(SALES)
-    await stack.store.upsert_contacts([LEA])
-    await regraded(stack, LEA, "C")
+    await graded_as(stack, LEA)
     first_run = (await run_of(stack).describe()).run_id
 
     # Month 3: the lead clicks twice, days after its newsletter.
@@ -121,6 +117,8 @@ async def test_a_c_lead_is_nurtured_for_a_year_then_handed_to_sales(own_stack: S
     for _ in range(2):
         now = await stack.env.get_current_time()
         await stack.store.record_event(LEA.id, JourneyEvent(kind=CLICKED, occurred_at=now))
+        # Regraded as the gateway does after a click: five points each, still a C.
+        assert await regraded(stack, LEA.id) is None
         await stack.env.sleep(timedelta(hours=3))
 
     # At the month's end: a call for the lead's own sales owner, who reaches them.
@@ -132,7 +130,7 @@ async def test_a_c_lead_is_nurtured_for_a_year_then_handed_to_sales(own_stack: S
 
     # Month 12, its newsletter sent: the lead becomes a B.
     await walk(stack, lambda: standing_at(stack, "m3", newsletters=12))
-    await regraded(stack, LEA, "B")
+    await graded_as(stack, AT_A_LARGER_COMPANY)
     handoff = await task_of(stack, "handoff")
     assert (handoff.contact_id, handoff.tasks[0].people) == (LEA.id, [OWNER])
     await change_plan(
@@ -183,8 +181,7 @@ async def test_a_c_lead_is_nurtured_for_a_year_then_handed_to_sales(own_stack: S
 
 
 async def test_a_lead_graded_a_or_b_is_not_nurtured(own_stack: Stack) -> None:
-    await own_stack.store.upsert_contacts([LEA])
-    await regraded(own_stack, LEA, "B")
+    await graded_as(own_stack, AT_A_LARGER_COMPANY)
     result = await run_of(own_stack).result()
     assert (result.reason, result.ended_at_step) == ("end", "not_cd")
     assert own_stack.mail.messages == []
