@@ -23,6 +23,7 @@ from journeys.models import JourneyEvent, JourneyResult
 from journeys.plans.changes import Complete
 from journeys.plans.records import PlanRecord
 from journeys.settings import LIBRARY_DIR, Settings
+from journeys.store import ContactStore
 from tests.scenarios import (
     CD_HANDOFF,
     CD_INVITATION,
@@ -43,6 +44,13 @@ SPEC = load_journey(LIBRARY_DIR / f"{JOURNEY}.yaml", LIBRARY_DIR)
 OWNER = "s-ola"
 # Lea, a C lead, as a B: the same role at a larger company.
 AT_A_LARGER_COMPANY = LEA.model_copy(update={"attributes": {**LEA.attributes, **LARGER_COMPANY}})
+
+
+@pytest.fixture
+def store(store_on_each_database: ContactStore) -> ContactStore:
+    """The journey's reads and writes (grades, counts, send checks, task plans), on SQLite and
+    on PostgreSQL."""
+    return store_on_each_database
 
 
 @pytest.fixture
