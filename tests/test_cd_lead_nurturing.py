@@ -193,3 +193,24 @@ async def test_a_lead_graded_a_or_b_is_not_nurtured(own_stack: Stack) -> None:
     result = await run_of(own_stack).result()
     assert (result.reason, result.ended_at_step) == ("end", "not_cd")
     assert own_stack.mail.messages == []
+
+
+async def test_a_c_lead_who_becomes_a_d_stays_and_the_month_starts_afresh(
+    own_stack: Stack,
+) -> None:
+    stack = own_stack
+    await graded_as(stack, LEA)
+    await walk(stack, lambda: standing_at(stack, "m1", newsletters=1))
+    await stack.env.sleep(timedelta(days=10))
+    # A spoiler, by the grading's fit rules: a D.
+    await graded_as(stack, LEA.model_copy(update={"attributes": {**LEA.attributes, "role": "x"}}))
+    changed = await stack.env.get_current_time()
+
+    await walk(stack, lambda: standing_at(stack, "m2", newsletters=2), days=45)
+    status = await run_of(stack).query(JourneyWorkflow.status)
+    # Its start's grade change and this one were each read, and neither was an A or B.
+    assert [v.outcome for v in status.visits if v.step == "m1_grade"] == ["otherwise"] * 2
+    second = next(v for v in status.visits if v.step == "m2_newsletter")
+    assert timedelta(days=30) <= second.at - changed <= timedelta(days=31)
+    assert await stack.store.plans_of(f"{JOURNEY}__handoff") == []
+    await run_of(stack).cancel()
