@@ -184,14 +184,20 @@ async def test_a_c_lead_is_nurtured_for_a_year_then_handed_to_sales(own_stack: S
     assert (await run_of(stack).describe()).run_id != first_run
     assert call.instance.split(".")[1] == handoff.instance.split(".")[1] == first_run[:8]
     assert result.reason == "end" and result.ended_at_step == "handed_off"
-    assert result.visits[0].step == "is_cd" and len(result.visits) < SPEC.max_steps
+    assert result.visits[0].step == "enters" and len(result.visits) < SPEC.max_steps
     assert await stack.store.tags_of(LEA.id) == ["CD_HANDED_TO_SALES"]
 
 
-async def test_a_lead_graded_a_or_b_is_not_nurtured(own_stack: Stack) -> None:
+async def test_a_lead_graded_a_or_b_or_not_to_be_emailed_is_not_nurtured(
+    own_stack: Stack,
+) -> None:
     await graded_as(own_stack, AT_A_LARGER_COMPANY)
     result = await run_of(own_stack).result()
     assert (result.reason, result.ended_at_step) == ("end", "not_cd")
+    # Back to a C, but without email consent: re-entered (after_exit), and left at once.
+    await graded_as(own_stack, LEA.model_copy(update={"consent": {"email": False}}))
+    result = await run_of(own_stack).result()
+    assert (result.reason, result.ended_at_step) == ("end", "not_emailable")
     assert own_stack.mail.messages == []
 
 
