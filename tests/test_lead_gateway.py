@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack.sinks.mail import MailSink
 from gateway.deps import Gateway
+from gateway.outbox import hand_over
+from journeys.contacts import Contact
 from journeys.leads.library import grading_of
 from journeys.library import load_library
+from journeys.models import JourneyEvent
 from journeys.settings import Settings
 from journeys.store import ContactStore
 from tests.api_fixtures import API_KEY, ServedGateway, new_contact_id, serving
@@ -130,4 +134,23 @@ async def test_clicks_that_raise_the_score_over_a_threshold_change_the_grade_and
     kept = await graded.store.lead_grade(contact_id)
     assert kept is not None and (kept.grade, kept.fit) == ("B", "C") and kept.score >= 19
     # Handed over: nothing is left in the outbox.
+    assert (await graded.store.held_summary())[0] == 0
+
+
+async def test_an_event_the_gateway_keeps_and_hands_over_regrades_the_contact_too(
+    graded: ServedGateway,
+) -> None:
+    """The path of opens, clicks and visits (tracking links, the site script): the outbox."""
+    contact_id = new_contact_id()
+    await graded.store.upsert_contacts([Contact(id=contact_id)])
+    click = JourneyEvent(kind="clicked", occurred_at=datetime.now(UTC))
+    assert await hand_over(graded.gw, contact_id, click)
+
+    async def tags() -> list[str]:
+        return await graded.store.tags_of(contact_id)
+
+    assert await eventually(tags) == ["LEAD_CD"]  # a D: no fit rule describes them
+    assert await stored_events(graded.store, contact_id) == ["clicked", "grade_changed"]
+    kept = await graded.store.lead_grade(contact_id)
+    assert kept is not None and kept.grade == "D"
     assert (await graded.store.held_summary())[0] == 0
