@@ -16,14 +16,16 @@ from temporalio.testing import WorkflowEnvironment
 from devstack.sinks.mail import MailSink
 from gateway.deps import Gateway
 from gateway.outbox import hand_over
+from gateway.serve import build_gateway
 from journeys.contacts import Contact
 from journeys.leads.library import grading_of
 from journeys.library import load_library
 from journeys.models import JourneyEvent
-from journeys.settings import Settings
+from journeys.settings import LIBRARY_DIR, Settings
 from journeys.store import ContactStore
 from tests.api_fixtures import API_KEY, ServedGateway, new_contact_id, serving
 from tests.gateway_fixtures import stored_events
+from tests.temporal_fixtures import PAYLOAD_KEYS
 from tests.test_gateway_api import eventually
 from workers.worker import journey_worker
 
@@ -154,3 +156,24 @@ async def test_an_event_the_gateway_keeps_and_hands_over_regrades_the_contact_to
     kept = await graded.store.lead_grade(contact_id)
     assert kept is not None and kept.grade == "D"
     assert (await graded.store.held_summary())[0] == 0
+
+
+async def test_the_gateway_loads_the_librarys_grading_at_start_up(
+    dev_temporal: WorkflowEnvironment, settings: Settings, tmp_path: Path
+) -> None:
+    target = dev_temporal.client.service_client.config.target_host
+    served = settings.model_copy(
+        update={
+            "temporal_address": target,
+            "library_dir": LIBRARY_DIR,
+            "payload_keys": SecretStr(PAYLOAD_KEYS),
+        }
+    )
+    gw = await build_gateway(served)
+    await gw.store.close()
+    assert gw.grading == grading_of(LIBRARY_DIR) and gw.grading is not None
+    # A library of its own without a grading file grades nobody.
+    (tmp_path / "own-library").mkdir()
+    gw = await build_gateway(served.model_copy(update={"library_dir": tmp_path / "own-library"}))
+    await gw.store.close()
+    assert gw.grading is None
