@@ -1,6 +1,6 @@
-"""Grades recomputed when an event arrives: clicks posted to the /v1 API raise a C lead's score
-over a threshold, the gateway regrades after each, and a journey that starts on grade_changed
-starts and reads the new grade."""
+"""Grades recomputed when an event arrives or a contact is stored: clicks posted to the /v1 API
+raise a C lead's score over a threshold, the gateway regrades after each, and a journey that
+starts on grade_changed starts and reads the new grade."""
 
 from __future__ import annotations
 
@@ -113,10 +113,9 @@ async def test_clicks_that_raise_the_score_over_a_threshold_change_the_grade_and
     async def tags() -> list[str]:
         return await graded.store.tags_of(contact_id)
 
-    # The first event grades the lead: a C (from none), and the journey reads it.
-    await click(graded, contact_id)
+    # Graded as it is stored: a C (from none), and the journey reads it.
     assert await eventually(tags) == ["LEAD_CD"]
-    for _ in range(3):
+    for _ in range(4):
         await click(graded, contact_id)
 
     # The fourth click reaches 19: C raised to B, recorded, handed over, and the journey
@@ -126,8 +125,8 @@ async def test_clicks_that_raise_the_score_over_a_threshold_change_the_grade_and
 
     await eventually(b_lead)
     assert await stored_events(graded.store, contact_id) == [
-        "clicked",
         "grade_changed",
+        "clicked",
         "clicked",
         "clicked",
         "clicked",
@@ -137,6 +136,17 @@ async def test_clicks_that_raise_the_score_over_a_threshold_change_the_grade_and
     assert kept is not None and (kept.grade, kept.fit) == ("B", "C") and kept.score >= 19
     # Handed over: nothing is left in the outbox.
     assert (await graded.store.held_summary())[0] == 0
+
+    # Stored again as someone no fit rule describes: a D, raised to C by the same clicks.
+    r = await graded.http.put(f"/v1/contacts/{contact_id}", json={"attributes": {}})
+    assert r.status_code == 200, r.text
+
+    async def regraded() -> bool:
+        kept = await graded.store.lead_grade(contact_id)
+        return kept is not None and (kept.grade, kept.fit) == ("C", "D")
+
+    await eventually(regraded)
+    assert (await stored_events(graded.store, contact_id))[-1] == "grade_changed"
 
 
 async def test_an_event_the_gateway_keeps_and_hands_over_regrades_the_contact_too(
