@@ -8,6 +8,9 @@ but its answer was lost) reaches a run once. A person waits for the store's writ
 Temporal at most HANDOVER_WAIT.
 
 The /v1 API does not go through here: it answers 503 and its caller retries with the same id.
+
+After an event the contact is regraded (journeys.leads) in the background, and a grade change is
+handed over like any other kept event.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +26,7 @@ import structlog
 
 from gateway.deps import Gateway
 from journeys.connection import temporal_unavailable
-from journeys.leads.grading import UNWEIGHTED
+from journeys.leads.grading import UNWEIGHTED, GradingSpec
 from journeys.models import JourneyEvent
 from journeys.store import HeldEvent
 
@@ -75,30 +78,41 @@ async def hand_over(
     if held is None:
         return True  # reported before
     task = _in_background(_attempt_logged(gw, held))
-    # The person waits for the handover at most, never for the regrade that follows it.
-    _in_background(_regrade_after(gw, task, contact_id, event.kind))
+    if grading := _grading_after(gw, event.kind):
+        # The person waits for the handover at most, never for the regrade that follows it.
+        _in_background(_regrade_after(gw, grading, task, contact_id))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(task), HANDOVER_WAIT)
     return True
 
 
-def regrade_in_background(gw: Gateway, contact_id: str, kind: str) -> None:
-    """After an event of `kind` was recorded and handed over elsewhere (the /v1 API): regrade
-    the contact in the background (see `regrade`)."""
-    _in_background(regrade(gw, contact_id, kind))
+def regrade_in_background(gw: Gateway, contact_ids: Sequence[str], kind: str | None) -> None:
+    """After an event of `kind` was recorded and handed over elsewhere (the /v1 API), or the
+    contacts were stored (None: their attributes, which fit rules read, may have changed):
+    regrade them in the background, one after the other (see `_regrade`)."""
+    if grading := _grading_after(gw, kind):
+        _in_background(_regrade_each(gw, grading, contact_ids))
 
 
-async def regrade(gw: Gateway, contact_id: str, kind: str) -> None:
-    """Regrade the contact after an event of `kind`, and hand a change over at once. The change's
-    grade_changed event was kept in the outbox with the grade, so what this attempt does not
-    hand over is handed over later; a regrade that fails or never happens (the process died)
-    is made up by the hygiene schedule's."""
-    if gw.grading is None or kind in UNWEIGHTED:
-        return
+async def _regrade_each(gw: Gateway, grading: GradingSpec, contact_ids: Sequence[str]) -> None:
+    for contact_id in contact_ids:
+        await _regrade(gw, grading, contact_id)
+
+
+def _grading_after(gw: Gateway, kind: str | None) -> GradingSpec | None:
+    """The grading to regrade a contact by after an event of `kind`; None: no regrade."""
+    return None if kind in UNWEIGHTED else gw.grading
+
+
+async def _regrade(gw: Gateway, grading: GradingSpec, contact_id: str) -> None:
+    """Regrade the contact, and hand a change over at once. The change's grade_changed event was
+    kept in the outbox with the grade, so what this attempt does not hand over is handed over
+    later; a regrade that fails or never happens (the process died) is made up by the hygiene
+    schedule's."""
     try:
-        change = await gw.store.regrade(contact_id, gw.grading, datetime.now(UTC), LEASE)
+        change = await gw.store.regrade(contact_id, grading, datetime.now(UTC), LEASE)
     except Exception:
-        log.warning("contact not regraded", kind=kind, contact_id=contact_id, exc_info=True)
+        log.warning("contact not regraded", contact_id=contact_id, exc_info=True)
         return
     if change is not None:
         await _attempt_logged(gw, change.held)
@@ -113,11 +127,11 @@ def _in_background(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
 
 
 async def _regrade_after(
-    gw: Gateway, handover: asyncio.Task[None], contact_id: str, kind: str
+    gw: Gateway, grading: GradingSpec, handover: asyncio.Task[None], contact_id: str
 ) -> None:
     # The event reaches runs before the grade change it made.
     await asyncio.wait([handover])
-    await regrade(gw, contact_id, kind)
+    await _regrade(gw, grading, contact_id)
 
 
 async def finish_handovers(timeout: float) -> None:  # noqa: ASYNC109 - bounded on purpose

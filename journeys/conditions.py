@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from journeys.models import ContactFacts, FactsRequest, JourneyEvent
 
@@ -37,14 +37,16 @@ _NAMED = {"opted_in": "consent", "has_tag": "tags", "in_audience": "audiences", 
 NPS_CLASSES = ("promoter", "passive", "detractor")
 _OP = r"(?P<op>==|!=|>=|<=|>|<)"
 _ATTRIBUTE = re.compile(rf"^attribute:(?P<name>[\w.-]+)\s*{_OP}\s*(?P<value>.+)$")
-GRADES = ("A", "B", "C", "D")
+# Lead grades (journeys.leads), best first.
+Grade = Literal["A", "B", "C", "D"]
+GRADES: tuple[Grade, ...] = get_args(Grade)
 _GRADE_IN = re.compile(r"^grade_in:\[(?P<grades>[^\]]*)\]$")
 _SCORE = re.compile(rf"^score\s*{_OP}\s*(?P<value>\S+)$")
 _COUNT = re.compile(
-    rf"^count:(?P<kind>[\w.-]+)\s+within\s+(?P<window>\S+)\s*{_OP}\s*(?P<value>\S+)$"
+    rf"^count:(?P<kind>[a-z][a-z0-9_]*)\s+within\s+(?P<window>\S+)\s*{_OP}\s*(?P<value>\S+)$"
 )
 _WINDOW = re.compile(r"^(?P<days>\d+)d$")
-# A behaviour count looks back at most this far (the events table is not kept for ever).
+# Ten years: a longer window is surely a mistake (and far longer ones overflow date arithmetic).
 MAX_WINDOW_DAYS = 3660
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": lambda a, b: a == b,

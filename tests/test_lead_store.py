@@ -225,3 +225,11 @@ async def test_a_broken_grading_file_fails_the_regrade_for_good(
         await ActivityEnvironment().run(leads.regrade_contacts, RegradeRequest(at=AT))
     assert err.value.non_retryable
     assert "grading.yaml:1: half_life_days: Field required" in str(err.value)
+
+
+async def test_regrades_of_one_contact_at_once_record_its_change_once(store: ContactStore) -> None:
+    await store.upsert_contacts([ADVISER])
+    for _ in range(5):
+        results = await asyncio.gather(*(store.regrade("c1", SPEC, AT) for _ in range(8)))
+        assert len([r for r in results if r is not None]) <= 1
+    assert await grade_changes(store) == [("c1", {"from": None, "to": "C", "score": 0})]

@@ -9,16 +9,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from journeys import conditions
+from journeys.conditions import GRADES, Grade
 from journeys.events import CONTACT_MERGED, GRADE_CHANGED
 from journeys.models import ContactFacts
 
-Grade = Literal["A", "B", "C", "D"]
-GRADES: tuple[Grade, ...] = ("A", "B", "C", "D")
 # The grade of a lead no fit rule describes.
 DEFAULT_FIT: Grade = "D"
 # Events older than this many half-lives weigh less than a millionth of their points: left out,
