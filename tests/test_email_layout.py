@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, get_args
 import css_inline
 import pytest
 import yaml
+from aiohttp import web
 from temporalio.testing import ActivityEnvironment
 
 from activities.email import EmailActivities
@@ -32,7 +34,7 @@ from journeys.store import ContactStore
 from journeys.templates import TemplateError, load_template
 from journeys.tokens import CLICK, ClickClaims, verify
 from tests.browser import Page, headless_chromium
-from tests.channel_fixtures import make_request
+from tests.channel_fixtures import free_port, make_request
 
 EMAIL_TEMPLATES = sorted(p.stem for p in (LIBRARY_DIR / "templates" / "email").glob("*.yaml"))
 # Work mail of team plans (no unsubscribe link); every other template is marketing.
@@ -72,7 +74,16 @@ SHOWN = """(() => ({
         const box = a.getBoundingClientRect();
         return {href: a.href, text: a.innerText.trim(), visible: box.width > 0 && box.height > 0};
     }),
+    images: [...document.images].map(i => ({
+        src: i.src, alt: i.alt, loaded: i.naturalWidth > 0, width: i.getBoundingClientRect().width,
+    })),
 }))()"""
+
+# A logo far wider than a phone, as a designer might hand one over.
+WIDE_LOGO = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="1600" height="400">'
+    b'<rect width="1600" height="400" fill="#2f6fed"/></svg>'
+)
 
 
 @pytest.fixture(scope="module")
@@ -294,3 +305,42 @@ def test_an_email_template_the_layout_cannot_take_is_refused_naming_the_file(
     with pytest.raises(TemplateError) as refused:
         load_template(tmp_path, "email", "offer")
     assert str(refused.value).startswith(f"{path}: {says}")
+
+
+@asynccontextmanager
+async def serving_logo() -> AsyncIterator[str]:
+    """The URL of WIDE_LOGO, served on 127.0.0.1 (the only host the test's browser reaches)."""
+
+    async def logo(_request: web.Request) -> web.Response:
+        return web.Response(body=WIDE_LOGO, content_type="image/svg+xml")
+
+    app = web.Application()
+    app.router.add_get("/logo.svg", logo)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/logo.svg"
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_brand_logo_shows_and_fits_a_phone(
+    store: ContactStore,
+    library_settings: Settings,
+    mail_sink: MailSink,
+    phone: Page,
+    tmp_path: Path,
+) -> None:
+    async with serving_logo() as logo_url:
+        branded = library_settings.model_copy(
+            update={"brand_name": "Acme Widgets", "brand_logo_url": logo_url}
+        )
+        message = await marketing_email("lead_intro", store, branded, mail_sink)
+        shown = await shown_on_a_phone(phone, part(message, "html"), tmp_path)
+    [logo] = [image for image in shown["images"] if image["src"] == logo_url]
+    assert logo["loaded"] and logo["alt"] == "Acme Widgets"
+    assert 0 < logo["width"] <= PHONE_WIDTH
+    assert shown["scrollWidth"] <= PHONE_WIDTH
+    assert "Acme Widgets" in words(shown["text"])  # the footer names the sender
