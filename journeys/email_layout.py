@@ -7,7 +7,7 @@ The layout's CSS is inlined into each template's Jinja source once per version o
 (and brand colour), not into each message: a send renders an already compiled template. The
 inliner parses HTML, so the Jinja tags are swapped for placeholders while it runs; a tag the
 parser would move (text between table rows is put before the table) is refused by the check that
-every placeholder comes back once and in order.
+every placeholder comes back once, and those in text in the order written.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ _JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 # Private-use characters: never in a template, kept as they are by the HTML parser.
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _PLACEHOLDER = re.compile(f"{_OPEN}(\\d+){_CLOSE}")
-_MARKUP = re.compile(r"<[^>]*>")
+# An HTML tag, comment or doctype (a "<" followed by a space is text).
+_MARKUP = re.compile(r"<[A-Za-z/!][^>]*>")
 # What the layout writes itself: a content block holding one of these is a whole page.
 _PAGE_TAG = re.compile(r"<\s*/?\s*(html|head|body)\b", re.IGNORECASE)
 
@@ -69,7 +70,7 @@ def content_problem(content: str) -> str | None:
             "(leave out <html>, <head> and <body>)"
         )
     try:
-        laid_out(content, "#000000")
+        laid_out(content, "#000000")  # whatever the colour, the tags stay where they are
     except LayoutError as e:
         return str(e)
     return None
