@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 
 from activities.contacts import ContactActivities
 from activities.email import EmailActivities
+from activities.leads import LeadActivities
 from activities.onsite import OnsiteActivities
 from activities.plans import PlanActivities
 from activities.push import PushActivities
@@ -45,6 +46,7 @@ async def journey_worker(
     # Work mail shares the marketing email's SMTP sessions.
     team_mail = TeamMailActivities(store, settings, email.mailer)
     plans = PlanActivities(store)
+    leads = LeadActivities(store, settings)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
@@ -65,6 +67,7 @@ async def journey_worker(
             plans.load_clocks,
             plans.load_holidays,
             plans.record_plan,
+            leads.regrade_contacts,
         ],
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
