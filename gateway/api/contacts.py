@@ -8,6 +8,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from gateway.api.common import invalid, named_by_path
 from gateway.deps import GatewayDep
+from gateway.outbox import regrade_in_background
 from journeys.contacts import Contact
 
 # One transaction; well below SQLite's limit on bound parameters.
@@ -51,6 +52,7 @@ async def upsert_contact(
     contact = named_by_path(Contact, body, contact_id, "contact_id")
     created = await gw.store.get_contact(contact_id) is None
     await gw.store.upsert_contacts([contact])
+    regrade_in_background(gw, [contact_id], None)
     response.status_code = 201 if created else 200
     return contact
 
@@ -70,4 +72,5 @@ async def upsert_contacts(body: ContactBatch, gw: GatewayDep) -> BatchResult:
     if repeats:
         raise invalid(*repeats)
     await gw.store.upsert_contacts(body.contacts)
+    regrade_in_background(gw, [c.id for c in body.contacts], None)
     return BatchResult(upserted=len(body.contacts))
