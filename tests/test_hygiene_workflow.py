@@ -33,6 +33,7 @@ from journeys.settings import Settings
 from journeys.store import ContactStore
 from journeys.store.schema import contact_aliases, contacts, hygiene_changes, tags
 from tests.temporal_fixtures import Stack
+from tests.test_pii_in_history import decoded_history
 from workflows.hygiene import HygieneWorkflow
 
 # (id, email, phone, country, days since created)
@@ -153,8 +154,18 @@ async def test_a_run_cleans_merges_sunsets_and_reports_what_the_audit_holds(
     stack: Stack,
 ) -> None:
     await add_people(stack.store, await stack.env.get_current_time())
-    _, report = await hygiene(stack.env.client, stack.settings.task_queue, HygienePolicy())
+    workflow_id, report = await hygiene(
+        stack.env.client, stack.settings.task_queue, HygienePolicy()
+    )
     await assert_cleaned(stack.store, report)
+    # The history keeps ids, cursors and counts: no address or number, not even in the cursor
+    # of the groups (whose keys are them).
+    text = await decoded_history(stack.env.client, workflow_id)
+    assert '"c09"' in text and '"merged"' in text  # decoded
+    for _, email, phone, _, _ in PEOPLE:
+        for value in (email, email and email.lower(), phone):
+            assert not value or value not in text
+    assert "+16502530000" not in text and "+48601234567" not in text
 
 
 async def test_a_dry_run_reports_and_changes_nothing(stack: Stack) -> None:
