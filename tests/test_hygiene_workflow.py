@@ -164,7 +164,7 @@ async def test_a_run_cleans_merges_sunsets_and_reports_what_the_audit_holds(
     assert '"c09"' in text and '"merged"' in text  # decoded
     for _, email, phone, _, _ in PEOPLE:
         for value in (email, email and email.lower(), phone):
-            assert not value or value not in text
+            assert not value or len(value) < 5 or value not in text  # "12" is in any text
     assert "+16502530000" not in text and "+48601234567" not in text
 
 
