@@ -18,6 +18,7 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+import pytest
 from sqlalchemy import Table, insert, select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -26,7 +27,7 @@ from temporalio.worker import Worker
 from activities.hygiene import HygieneActivities
 from journeys.events import OPENED
 from journeys.hygiene.changes import HygienePolicy
-from journeys.hygiene.rules import Candidate
+from journeys.hygiene.rules import Candidate, DuplicateGroup
 from journeys.hygiene.runs import HygieneInput, HygieneProgress, HygieneReport
 from journeys.models import JourneyEvent
 from journeys.settings import Settings
@@ -216,26 +217,30 @@ async def test_a_run_of_many_batches_continues_as_new_and_finishes(stack: Stack)
 
 
 class StopsMidBatch:
-    """The store, but applying the `at`th contact's changes blocks for ever, as a worker does
-    that is about to be killed."""
+    """The store, but the `at`th call of `method` (`apply_hygiene`: a contact's changes,
+    `merge_contacts`: a merge) blocks for ever, as in a worker about to be killed."""
 
-    def __init__(self, store: ContactStore, at: int) -> None:
-        self._store, self._at, self._applied = store, at, 0
+    def __init__(self, store: ContactStore, method: str, at: int) -> None:
+        self._store, self._method, self._at, self._calls = store, method, at, 0
         self.blocked = asyncio.Event()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+        found = getattr(self._store, name)
+        if name != self._method:
+            return found
 
-    async def apply_hygiene(self, changes: Any) -> int:
-        self._applied += 1
-        if self._applied == self._at:
-            self.blocked.set()
-            await asyncio.Event().wait()
-        return await self._store.apply_hygiene(changes)
+        async def blocking(*args: Any) -> Any:
+            self._calls += 1
+            if self._calls == self._at:
+                self.blocked.set()
+                await asyncio.Event().wait()
+            return await found(*args)
+
+        return blocking
 
 
 class Reads:
-    """The store, noting where each read of candidates starts."""
+    """The store, noting where each read of candidates or of duplicate groups starts."""
 
     def __init__(self, store: ContactStore) -> None:
         self._store = store
@@ -247,6 +252,10 @@ class Reads:
     async def hygiene_candidates(self, after_id: str | None, limit: int) -> list[Candidate]:
         self.after.append(after_id)
         return await self._store.hygiene_candidates(after_id, limit)
+
+    async def duplicate_groups(self, after_key: str | None, limit: int) -> list[DuplicateGroup]:
+        self.after.append(after_key)
+        return await self._store.duplicate_groups(after_key, limit)
 
 
 @asynccontextmanager
@@ -276,15 +285,29 @@ async def hygiene_worker(
             pass
 
 
+@pytest.mark.parametrize(
+    ("method", "at", "changed_before", "resumed_after"),
+    [
+        # Cleaning: the 4th contact with changes is c07, the 7th of the batch.
+        ("apply_hygiene", 4, {"c01", "c02", "c03"}, "c01"),
+        # Merging: c05 into c04 was done (and heartbeated), c07 into c06 is cut off.
+        ("merge_contacts", 2, {"c01", "c02", "c03", "c05", "c07", "c08"}, "email:dup@example.com"),
+    ],
+)
 async def test_a_killed_run_resumes_without_changing_a_contact_twice(
-    dev_temporal: WorkflowEnvironment, store: ContactStore, settings: Settings
+    dev_temporal: WorkflowEnvironment,
+    store: ContactStore,
+    settings: Settings,
+    method: str,
+    at: int,
+    changed_before: set[str],
+    resumed_after: str,
 ) -> None:
     # On the dev server: the time-skipping server hands a task to the poll of a worker that
     # is gone and never again to another.
     env, queue = dev_temporal, f"hygiene-{uuid.uuid4().hex[:8]}"
     await add_people(store, datetime.now(UTC))
-    # The 4th contact with changes is c07, the 7th of the batch.
-    stopping = StopsMidBatch(store, at=4)
+    stopping = StopsMidBatch(store, method, at)
     async with hygiene_worker(env, stopping, settings, queue) as first:
         handle = await env.client.start_workflow(
             HygieneWorkflow.run,
@@ -294,8 +317,7 @@ async def test_a_killed_run_resumes_without_changing_a_contact_twice(
         )
         async with asyncio.timeout(20):
             await stopping.blocked.wait()
-        # Three contacts were changed before the worker dies.
-        assert {c for c, _ in await audit(store)} == {"c01", "c02", "c03"}
+        assert {c for c, _ in await audit(store)} == changed_before
         first.cancel()
     reads = Reads(store)
     async with hygiene_worker(env, reads, settings, queue):
@@ -304,7 +326,7 @@ async def test_a_killed_run_resumes_without_changing_a_contact_twice(
         progress = await handle.query(HygieneWorkflow.progress)
     await assert_cleaned(store, report)
     # The batch went on from its last heartbeat, not from the start.
-    assert reads.after[0] is not None and reads.after[0] >= "c01"
+    assert reads.after[0] is not None and reads.after[0] >= resumed_after
     assert progress == HygieneProgress(
         phase="report", cursor=None, read={"clean": 9, "dedup": 2}, counts=progress.counts
     )
