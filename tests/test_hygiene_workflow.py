@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.hygiene import HygieneActivities
+from activities.leads import LeadActivities
 from journeys.events import OPENED
 from journeys.hygiene.changes import HygienePolicy
 from journeys.hygiene.rules import Candidate, DuplicateGroup
@@ -32,7 +33,7 @@ from journeys.hygiene.runs import HygieneInput, HygieneProgress, HygieneReport
 from journeys.models import JourneyEvent
 from journeys.settings import Settings
 from journeys.store import ContactStore
-from journeys.store.schema import contact_aliases, contacts, hygiene_changes, tags
+from journeys.store.schema import contact_aliases, contacts, hygiene_changes, lead_grades, tags
 from tests.temporal_fixtures import Stack
 from tests.test_pii_in_history import decoded_history
 from workflows.hygiene import HygieneWorkflow
@@ -149,6 +150,7 @@ async def assert_cleaned(store: ContactStore, report: HygieneReport) -> None:
     assert report.counts == Counter(kind for _, kind in audited)
     assert (report.contacts, report.groups, report.dry_run) == (len(PEOPLE), 2, False)
     assert {r[0] for r in await rows(store, hygiene_changes, "run_id")} == {report.run_id}
+    assert report.grades_changed == len(await rows(store, lead_grades, "contact_id"))
 
 
 async def test_a_run_cleans_merges_sunsets_and_reports_what_the_audit_holds(
@@ -159,6 +161,10 @@ async def test_a_run_cleans_merges_sunsets_and_reports_what_the_audit_holds(
         stack.env.client, stack.settings.task_queue, HygienePolicy()
     )
     await assert_cleaned(stack.store, report)
+    # The regrade phase graded every contact left by the library's grading (no rule fits them:
+    # D), each change a grade_changed event.
+    graded = await rows(stack.store, lead_grades, "contact_id", "grade")
+    assert graded == [(c, "D") for c, *_ in CLEANED] and report.grades_changed == len(CLEANED)
     # The history keeps ids, cursors and counts: no address or number, not even in the cursor
     # of the groups (whose keys are them).
     text = await decoded_history(stack.env.client, workflow_id)
@@ -179,6 +185,8 @@ async def test_a_dry_run_reports_and_changes_nothing(stack: Stack) -> None:
     assert await audit(stack.store) == []
     assert await rows(stack.store, contact_aliases, "merged_id") == []
     assert await rows(stack.store, tags, "contact_id") == []
+    assert await rows(stack.store, lead_grades, "contact_id") == []
+    assert report.grades_changed == 0
     # The phones are not cleaned in a dry run, so c07's number matches nobody's yet.
     assert report.dry_run and report.counts == {
         "phone_normalised": 2,
@@ -271,6 +279,7 @@ async def hygiene_worker(
             activities.clean_contacts,
             activities.merge_duplicates,
             activities.count_hygiene_changes,
+            LeadActivities(store, settings).regrade_contacts,
         ],
     )
     task = asyncio.create_task(worker.run())

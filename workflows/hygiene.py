@@ -1,10 +1,11 @@
 """The hygiene workflow: one run of data hygiene over every contact, in phases (PHASES in
 journeys.hygiene.runs): clean (contacts in batches by id), dedup (duplicate groups in batches by
-key), then the report. Each batch is one activity that heartbeats and resumes where a killed
-worker left it; the run keeps only cursors and counts, and continues as new every
-`batches_per_run` batches or when Temporal suggests it (100,000 contacts are 200 batches and
-more). The run's id in the audit is its workflow id and start, so a batch retried, or a run
-continued, never changes a contact twice. A dry run decides and counts, and writes nothing.
+key), regrade (every contact's lead grade, as of the run's clock), then the report. Each batch
+is one activity that heartbeats and resumes where a killed worker left it; the run keeps only
+cursors and counts, and continues as new every `batches_per_run` batches or when Temporal
+suggests it (100,000 contacts are 200 batches and more). The run's id in the audit is its
+workflow id and start, so a batch retried, or a run continued, never changes a contact twice. A
+dry run decides and counts, and writes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         HygieneReport,
         Phase,
     )
+    from journeys.leads.grading import RegradeProgress, RegradeRequest
     from workflows.journey import ACTIVITY_TIMEOUT, STORE_RETRY
 
 # The activity that works one batch of each phase, by name (the names are in histories).
@@ -32,6 +34,10 @@ BATCH_ACTIVITIES: dict[Phase, str] = {"clean": "clean_contacts", "dedup": "merge
 # up to a minute. The heartbeat after each contact shows a dead worker within 10 s.
 BATCH_TIMEOUT = timedelta(minutes=10)
 BATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+# Regrading heartbeats after each batch of contacts (a batch reads each one's events): a
+# hundred thousand contacts take minutes; a killed worker's attempt goes on from its last batch.
+REGRADE_TIMEOUT = timedelta(hours=2)
+REGRADE_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 
 
 @workflow.defn(name="Hygiene")
@@ -63,6 +69,11 @@ class HygieneWorkflow:
             else:
                 progress.cursor = done.last
             self._show()
+        if progress.phase == "regrade":
+            if not inp.policy.dry_run:
+                progress.grades_changed = await self._regrade(inp)
+            progress.phase = "report"
+            self._show()
         counts = progress.counts if inp.policy.dry_run else await self._audited(run_id)
         report = HygieneReport(
             run_id=run_id,
@@ -72,6 +83,7 @@ class HygieneWorkflow:
             contacts=progress.read.get("clean", 0),
             groups=progress.read.get("dedup", 0),
             counts=counts,
+            grades_changed=progress.grades_changed,
         )
         workflow.set_current_details(f"done: {progress.describe()}")
         return report
@@ -99,6 +111,19 @@ class HygieneWorkflow:
             retry_policy=STORE_RETRY,
             summary=f"{phase}: batch {progress.read.get(phase, 0) // inp.policy.batch_size + 1}",
         )
+
+    async def _regrade(self, inp: HygieneInput) -> int:
+        """Every contact's lead grade as of now; how many changed."""
+        done = await workflow.execute_activity(
+            "regrade_contacts",
+            RegradeRequest(at=workflow.now(), batch_size=inp.policy.batch_size),
+            result_type=RegradeProgress,
+            start_to_close_timeout=REGRADE_TIMEOUT,
+            heartbeat_timeout=REGRADE_HEARTBEAT_TIMEOUT,
+            retry_policy=STORE_RETRY,
+            summary="regrade every contact's lead grade",
+        )
+        return done.changes
 
     async def _audited(self, run_id: str) -> dict[ChangeKind, int]:
         return await workflow.execute_activity(

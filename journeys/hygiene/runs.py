@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field
 
 from journeys.hygiene.changes import ChangeKind, HygienePolicy
 
-# The phases of a run, in order. Another phase (lead grades' `regrade`) is added here, with its
-# method in workflows.hygiene.
-Phase = Literal["clean", "dedup", "report"]
-PHASES: tuple[Phase, ...] = ("clean", "dedup", "report")
+# The phases of a run, in order: clean and dedup in batches, regrade (every contact's lead grade,
+# as of the run's clock, by one heartbeating activity; not in a dry run), then the report.
+Phase = Literal["clean", "dedup", "regrade", "report"]
+PHASES: tuple[Phase, ...] = ("clean", "dedup", "regrade", "report")
 
 # The schedule's id, and the workflow id a run started by hand begins with.
 HYGIENE = "hygiene"
@@ -30,6 +30,8 @@ class HygieneProgress(BaseModel):
     cursor: str | None = None
     read: dict[Phase, int] = {}
     counts: dict[ChangeKind, int] = {}
+    # Lead grades the regrade phase changed (each a grade_changed event).
+    grades_changed: int = 0
 
     def add(self, counts: dict[ChangeKind, int]) -> None:
         self.counts = dict(Counter(self.counts) + Counter(counts))
@@ -39,7 +41,8 @@ class HygieneProgress(BaseModel):
         done = ", ".join(f"{kind} {n}" for kind, n in sorted(self.counts.items())) or "none yet"
         return (
             f"phase {self.phase}: {self.read.get('clean', 0)} contacts read, "
-            f"{self.read.get('dedup', 0)} duplicate groups; changes: {done}"
+            f"{self.read.get('dedup', 0)} duplicate groups; changes: {done}; "
+            f"grades changed {self.grades_changed}"
         )
 
 
@@ -87,3 +90,5 @@ class HygieneReport(BaseModel):
     contacts: int
     groups: int
     counts: dict[ChangeKind, int]
+    # Lead grades that changed in the regrade phase (0 in a dry run).
+    grades_changed: int = 0
