@@ -203,12 +203,14 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             demo_tasks = []
             if demo:
                 from devstack.demo import run_demo
+                from devstack.hygiene_demo import run_hygiene_demo
                 from devstack.plan_demo import answer_calls, run_plan_demo
 
                 demo_tasks = [
                     asyncio.create_task(run_demo(client, store, settings, demo_speed, web_push)),
                     asyncio.create_task(run_plan_demo(client, store, settings, demo_speed)),
                     asyncio.create_task(answer_calls(client, store, demo_speed)),
+                    asyncio.create_task(run_hygiene_demo(client, store, settings)),
                 ]
                 for task in demo_tasks:
                     task.add_done_callback(_report_failure)
