@@ -20,11 +20,12 @@ from workflows.hygiene_runs import policy_from, run_hygiene
 
 log = structlog.get_logger()
 
-# Ada as the CRM has her too: the same address, typed in capitals, under another id.
+# Ada as the CRM has her too: the same address, typed in capitals, under another id, with the
+# same consent (a merge keeps, per channel, the stricter of the two).
 ADA_FROM_THE_CRM = Contact(
     id="demo-ada-crm",
     email="ADA@example.com",
-    consent={"email": True},
+    consent={"email": True, "sms": True},
     attributes={"first_name": "Ada", "source": "crm"},
 )
 # An adviser (grading.yaml: a C), whom sales (demo-rex) owns.

@@ -187,7 +187,15 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             # Data hygiene every night (JOURNEYS_HYGIENE_CRON), as in production.
             await ensure_schedule(client, settings, settings.hygiene_cron)
             library, plans = load_library(settings.library_dir), load_plans(settings.library_dir)
-            gw = Gateway(settings, store, client, library, plans, grading_of(settings.library_dir))
+            gw = Gateway(
+                settings,
+                store,
+                client,
+                library,
+                plans,
+                grading_of(settings.library_dir),
+                speed=demo_speed if demo else 1.0,
+            )
             gateway = asyncio.create_task(serve_gateway(gw, "127.0.0.1", ports.gateway, stop))
             # A gateway that fails (its port taken) stops the stack rather than leave it half up.
             gateway.add_done_callback(lambda _: stop.set())

@@ -37,6 +37,9 @@ class Gateway:
     # The library's lead grading (journeys.leads): a contact is regraded after each event it
     # does; None (a library without grading.yaml) grades nobody.
     grading: GradingSpec | None = None
+    # Divides every duration of the runs the gateway starts: 1 (real time) but in `make run`'s
+    # demo, whose journeys run a day in seconds whoever starts them.
+    speed: float = 1.0
     api_calls: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_API_CALLS))
 
     async def hand(
@@ -50,6 +53,7 @@ class Gateway:
             event,
             self.settings.task_queue,
             journey_id,
+            self.speed,
         )
 
 
