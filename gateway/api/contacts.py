@@ -71,6 +71,8 @@ async def upsert_contacts(body: ContactBatch, gw: GatewayDep) -> BatchResult:
         seen.setdefault(contact.id, index)
     if repeats:
         raise invalid(*repeats)
+    # Not regraded here: a thousand regrades queued behind each batch held the store (one
+    # connection on SQLite) from every other request for seconds during an import; the hygiene
+    # schedule grades them, or `journeys leads regrade --all` at once.
     await gw.store.upsert_contacts(body.contacts)
-    regrade_in_background(gw, [c.id for c in body.contacts], None)
     return BatchResult(upserted=len(body.contacts))
