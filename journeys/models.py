@@ -124,11 +124,16 @@ class JourneyStatus(BaseModel):
     events: list[JourneyEvent]
 
 
+# Why a run ended: its end step, an exit event, a contact it could not read, or the contact merged
+# into another by data hygiene (journeys.events.CONTACT_MERGED).
+EndReason = Literal["end", "exit_event", "contact_unreadable", "contact_merged"]
+
+
 class JourneyResult(BaseModel):
     journey_id: str
     contact_id: str
     ended_at_step: str | None
-    reason: Literal["end", "exit_event", "contact_unreadable"]
+    reason: EndReason
     visits: list[Visit]
 
 

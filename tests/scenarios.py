@@ -13,10 +13,11 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 
+from journeys import events
 from journeys.contacts import Contact
 from journeys.identity import workflow_id
 from journeys.library import load_journey
-from journeys.models import JourneyEvent, JourneyInput, JourneyResult
+from journeys.models import EndReason, JourneyEvent, JourneyInput, JourneyResult
 from journeys.plans.changes import Complete
 from journeys.plans.people import Person
 from journeys.plans.records import PlanRecord, plan_workflow_id
@@ -72,6 +73,9 @@ class Scenario:
     team_mail: tuple[str, ...] = ()  # the start of each subject of the team's mail, in order
     # (task step, outcome): its owner completes the task with it once the run stands there.
     completes: tuple[str, str] | None = None
+    # The data of each event the actions send (a merge names the survivor: {"into": ...}).
+    event_data: dict[str, Any] = field(default_factory=dict)
+    reason: EndReason = "end"  # why the run ends
 
 
 DAN = Contact(id="c-dan", email="dan@example.com", consent={"email": True})
@@ -121,6 +125,17 @@ SCENARIOS = [
         subjects=(INTRO, FOLLOWUP),
         sms=(NUDGE, SMS_FOLLOWUP),
         tags=("NURTURE_SMS_FOLLOWUP",),
+    ),
+    # Data hygiene merged the lead into another contact while the run waited: it ends there.
+    Scenario(
+        "merged_while_waiting",
+        "lead_nurturing",
+        ADA,
+        actions=(("intro_opened", events.CONTACT_MERGED, None),),
+        event_data={"into": "c-ada-kept"},
+        subjects=(INTRO,),
+        reason="contact_merged",
+        ends_at="intro_opened",
     ),
     Scenario(
         "no_phone_resend_opened",
@@ -350,6 +365,19 @@ SCENARIOS = [
         tags=("CD_CALL_NOT_MADE",),
         ends_at="call_overdue",
     ),
+    # Merged while sales had the call to make: the task is withdrawn, the run ends there.
+    Scenario(
+        "merged_during_call",
+        "cd_lead_followup",
+        ADA,
+        team=SALES,
+        actions=(("sales_call", events.CONTACT_MERGED, None),),
+        event_data={"into": "c-ada-kept"},
+        subjects=(CD_NEWSLETTER,),
+        team_mail=(CD_CALL,),
+        reason="contact_merged",
+        ends_at="sales_call",
+    ),
     Scenario(
         "no_one_in_sales",
         "cd_lead_followup",
@@ -399,7 +427,7 @@ async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, Journe
     handle = await start(stack, scenario.journey, scenario.contact.id)
     for at_step, kind, about in scenario.actions:
         await wait_for_step(stack.env, handle, at_step)
-        await handle.signal(JourneyWorkflow.event, event(kind, about))
+        await handle.signal(JourneyWorkflow.event, event(kind, about, **scenario.event_data))
     if scenario.completes:
         task, outcome = scenario.completes
         plan = await task_plan_of(stack, handle, task)
@@ -457,6 +485,6 @@ async def assert_outcome(stack: Stack, scenario: Scenario, result: JourneyResult
         rows = await stack.store.deliveries_of(contact.id)
         assert [(r["step_id"], r["channel"]) for r in rows] == list(scenario.ledger)
         assert {r["status"] for r in rows} == {"sent"}
-    assert result.reason == "end"
+    assert result.reason == scenario.reason
     if scenario.ends_at:
         assert result.ended_at_step == scenario.ends_at
