@@ -1,13 +1,16 @@
-"""/v1 contacts: create or replace one, or many in one transaction."""
+"""/v1 contacts: read one, create or replace one, or many in one transaction."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from gateway.api.common import invalid, named_by_path
 from gateway.deps import GatewayDep
+from gateway.responses import documented
 from journeys.contacts import Contact
 
 # One transaction; well below SQLite's limit on bound parameters.
@@ -39,16 +42,48 @@ class BatchResult(BaseModel):
     upserted: int
 
 
+@router.get("/contacts/{contact_id}", response_model=Contact, responses=documented(404))
+async def get_contact(contact_id: str, gw: GatewayDep, response: Response) -> Contact:
+    """The contact as stored.
+
+    A contact that data hygiene merged into another (a duplicate: the same email or phone) is
+    answered with the survivor's record: its `id` is the survivor's, not the one asked for, and
+    the `Content-Location` header names the survivor's URL. Keep the survivor's id from then on:
+    the old id still reaches the survivor (events, runs, push subscriptions, links in messages
+    sent before), but PUT refuses it (409)."""
+    current = await gw.store.resolve(contact_id)
+    contact = await gw.store.get_contact(current)
+    if contact is None:
+        raise HTTPException(404, f"no contact '{contact_id}'")
+    if current != contact_id:
+        response.headers["Content-Location"] = f"/v1/contacts/{quote(current, safe='')}"
+    return contact
+
+
 @router.put(
     "/contacts/{contact_id}",
     response_model=Contact,
-    responses={201: {"model": Contact, "description": "Created"}},
+    responses={
+        201: {"model": Contact, "description": "Created"},
+        409: {
+            "description": "Data hygiene merged this contact into another: replace the "
+            "survivor (the answer names it, as GET /v1/contacts/{contact_id} does) instead; "
+            "nothing was changed"
+        },
+    },
 )
 async def upsert_contact(
     contact_id: str, body: ContactFields, gw: GatewayDep, response: Response
 ) -> Contact:
     """Create or replace one contact (200 replaced, 201 created)."""
     contact = named_by_path(Contact, body, contact_id, "contact_id")
+    # Created again under the old id, the duplicate would be back, with none of its events.
+    if (survivor := await gw.store.resolve(contact_id)) != contact_id:
+        raise HTTPException(
+            409,
+            f"contact '{contact_id}' was merged into '{survivor}' by data hygiene: "
+            f"PUT /v1/contacts/{survivor} instead",
+        )
     created = await gw.store.get_contact(contact_id) is None
     await gw.store.upsert_contacts([contact])
     response.status_code = 201 if created else 200

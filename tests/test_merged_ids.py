@@ -1,0 +1,145 @@
+"""A contact id that data hygiene merged away still resolves where it comes in from outside: the
+links of messages sent before the merge and the /v1 API reach the survivor, over real HTTP
+against runs on the Temporal dev server. The contact_merged event the merge keeps for the merged
+id is handed to the merged id's own runs, which end."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, insert
+
+from gateway.outbox import hand_over_held
+from gateway.tracking import PIXEL
+from journeys import events
+from journeys.models import JourneyEvent
+from journeys.store import ContactStore
+from journeys.store.schema import contact_aliases, contacts
+from journeys.tokens import OPEN, UNSUBSCRIBE, make_token, web_token
+from tests.api_fixtures import GatewayStack, new_contact_id
+from tests.gateway_fixtures import HUMAN, PROBE, SiteStack, run_events, stored_events
+from workflows.journey import JourneyWorkflow
+
+ONE_CLICK = {
+    "content": b"List-Unsubscribe=One-Click",
+    "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+}
+
+
+async def merge_by_hand(store: ContactStore, merged_id: str, survivor_id: str) -> None:
+    """What a hygiene merge leaves of the merged id: its alias, and no contact under it."""
+
+    def write() -> None:
+        with store.engine.begin() as conn:
+            conn.execute(delete(contacts).where(contacts.c.id == merged_id))
+            conn.execute(
+                insert(contact_aliases).values(
+                    merged_id=merged_id,
+                    survivor_id=survivor_id,
+                    run_id="hygiene-test",
+                    merged_at=datetime.now(UTC),
+                )
+            )
+
+    await asyncio.to_thread(write)
+
+
+def old_link(site: SiteStack, purpose: str, contact_id: str) -> str:
+    """A tracked link of an email the probe journey sent to `contact_id` before the merge."""
+    claims = {
+        "contact_id": contact_id,
+        "channel": "email",
+        "key": f"{PROBE.id}:{contact_id}:mail",
+        "journey_id": PROBE.id,
+        "step_id": "mail",
+    }
+    return make_token(site.settings.secret_key.get_secret_value(), purpose, claims)
+
+
+async def test_an_old_emails_unsubscribe_link_suppresses_the_survivor(site: SiteStack) -> None:
+    survivor = await site.add_contact()
+    merged = await site.add_contact()
+    link = f"/u/{old_link(site, UNSUBSCRIBE, merged)}"
+    await merge_by_hand(site.store, merged, survivor)
+    r = await site.http.post(link, **ONE_CLICK)
+    assert r.status_code == 200 and "You are unsubscribed" in r.text
+    assert await site.store.suppressed_channels(survivor) == {"email"}
+    assert await site.store.suppressed_channels(merged) == set()
+    assert await stored_events(site.store, survivor) == ["unsubscribed"]
+    assert await stored_events(site.store, merged) == []
+
+
+async def test_an_old_emails_open_pixel_is_the_survivors_open(site: SiteStack) -> None:
+    survivor = await site.add_contact()
+    merged = await site.add_contact()
+    pixel = f"/t/o/{old_link(site, OPEN, merged)}"
+    await merge_by_hand(site.store, merged, survivor)
+    handle = await site.start(PROBE, survivor)
+    r = await site.http.get(pixel, headers={"User-Agent": HUMAN})
+    assert r.status_code == 200 and r.content == PIXEL
+    assert await stored_events(site.store, survivor) == ["opened"]
+    assert await stored_events(site.store, merged) == []
+    [opened] = await run_events(handle, "opened")
+    assert opened.step == "mail"
+
+
+async def test_the_site_scripts_token_of_a_merged_visitor_is_the_survivors(
+    site: SiteStack,
+) -> None:
+    survivor = await site.add_contact()
+    merged = await site.add_contact()
+    token = web_token(site.settings, merged)
+    await merge_by_hand(site.store, merged, survivor)
+    r = await site.http.post("/w/visits", json={"token": token, "url": "https://shop.example/a"})
+    assert r.status_code == 204
+    assert await stored_events(site.store, survivor) == ["visited_url"]
+
+
+async def test_the_merge_event_ends_the_merged_ids_runs_and_not_the_survivors(
+    site: SiteStack,
+) -> None:
+    survivor = await site.add_contact()
+    merged = await site.add_contact()
+    theirs, kept = await site.start(PROBE, merged), await site.start(PROBE, survivor)
+    await merge_by_hand(site.store, merged, survivor)
+    # As the merge keeps it in the outbox, in its own transaction: for the merged id, due now.
+    merge = JourneyEvent(
+        kind=events.CONTACT_MERGED, occurred_at=datetime.now(UTC), data={"into": survivor}, id="m1"
+    )
+    await site.store.keep_event(merged, None, merge, timedelta(0), None)
+    assert await hand_over_held(site.gw)
+    async with asyncio.timeout(10):
+        result = await theirs.result()
+    assert (result.reason, result.contact_id) == ("contact_merged", merged)
+    status = await kept.query(JourneyWorkflow.status)
+    assert not status.finished and status.events == []
+
+
+async def test_the_api_answers_for_a_merged_id_with_the_survivor(
+    gateway_stack: GatewayStack,
+) -> None:
+    http = gateway_stack.http
+    survivor, merged = new_contact_id(), new_contact_id()
+    ann = {"email": "ann@example.com", "consent": {"email": True}}
+    assert (await http.put(f"/v1/contacts/{survivor}", json=ann)).status_code == 201
+    assert (await http.put(f"/v1/contacts/{merged}", json=ann)).status_code == 201
+    await merge_by_hand(gateway_stack.store, merged, survivor)
+
+    r = await http.get(f"/v1/contacts/{merged}")
+    assert r.status_code == 200
+    assert r.json()["id"] == survivor
+    assert r.headers["Content-Location"] == f"/v1/contacts/{survivor}"
+    own = await http.get(f"/v1/contacts/{survivor}")
+    assert own.json()["id"] == survivor and "Content-Location" not in own.headers
+    assert (await http.get(f"/v1/contacts/{new_contact_id()}")).status_code == 404
+
+    event = {"event_id": f"{merged}-bought", "kind": "purchase"}
+    assert (await http.post(f"/v1/contacts/{merged}/events", json=event)).status_code == 200
+    assert await stored_events(gateway_stack.store, survivor) == ["purchase"]
+    assert await stored_events(gateway_stack.store, merged) == []
+
+    # Replacing the merged id would bring the duplicate back: refused, naming the survivor.
+    refused = await http.put(f"/v1/contacts/{merged}", json=ann)
+    assert refused.status_code == 409 and survivor in refused.json()["detail"]
+    assert await gateway_stack.store.get_contact(merged) is None
