@@ -148,6 +148,8 @@ class SendRequest(BaseModel):
     channel: Channel
     template: str
     variant: str | None = None
+    # The send step's `transactional`: it goes to a contact whose marketing is stopped (sunset).
+    transactional: bool = False
 
 
 class SendResult(BaseModel):

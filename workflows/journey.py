@@ -307,6 +307,7 @@ class JourneyWorkflow:
             channel=step.channel,
             template=template,
             variant=variant,
+            transactional=step.transactional,
         )
         suffix = f" (variant {variant})" if variant else ""
         if not step.transactional and workflow.patched(SEND_WINDOW_PATCH):
