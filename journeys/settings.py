@@ -82,6 +82,18 @@ class Settings(BaseSettings):
     fcm_credentials_file: Path | None = Field(None, alias="FCM_CREDENTIALS_FILE")
     fcm_access_token: SecretStr | None = Field(None, alias="FCM_ACCESS_TOKEN")
 
+    # Data hygiene (journeys.hygiene): the region a phone without a country code is read in
+    # when the contact has no `country`, the days without engagement before a contact sunsets,
+    # whether email domains' mail servers are looked up (MX, each within `dns_timeout` seconds,
+    # at `dns_server` "host[:port]" when set, else the system's resolvers), and when the
+    # `hygiene` Temporal Schedule runs (cron, in UTC).
+    hygiene_region: str = Field("US", alias="JOURNEYS_HYGIENE_REGION", min_length=2, max_length=2)
+    sunset_days: int = Field(180, alias="JOURNEYS_SUNSET_DAYS", ge=1)
+    check_deliverability: bool = Field(False, alias="JOURNEYS_CHECK_DELIVERABILITY")
+    dns_server: str | None = Field(None, alias="JOURNEYS_DNS_SERVER")
+    dns_timeout: float = Field(2.0, alias="JOURNEYS_DNS_TIMEOUT", gt=0, le=30)
+    hygiene_cron: str = Field("0 3 * * *", alias="JOURNEYS_HYGIENE_CRON")
+
     def missing_secrets(self) -> list[str]:
         """The variables a deployment must still set: those left at their public dev default,
         none in a dev environment."""

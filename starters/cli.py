@@ -1,6 +1,7 @@
 """The `journeys` command line: validate and list journeys, import contacts, start journeys,
 hand events to runs, show where a contact is, and run the worker or the whole dev stack. Team
-plans' commands (`journeys plan`, `journeys task`) are in starters.plans."""
+plans' commands (`journeys plan`, `journeys task`) are in starters.plans, data hygiene's
+(`journeys hygiene`) in starters.hygiene."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from journeys.plans.spec import PlanSpec
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore, open_store
+from starters.hygiene import hygiene_app
 from starters.plans import plan_app, task_app
 from starters.running import fail, run
 from workflows.runs import hand_new_event, journey_statuses, start_journey
@@ -42,6 +44,7 @@ team_app = typer.Typer(help="The people team plans are run with.", no_args_is_he
 app.add_typer(team_app, name="team")
 app.add_typer(plan_app, name="plan")
 app.add_typer(task_app, name="task")
+app.add_typer(hygiene_app, name="hygiene")
 out = Console()
 err = Console(stderr=True)
 

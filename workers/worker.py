@@ -1,4 +1,5 @@
-"""The worker process: the journey and plan workflows and every activity, on one task queue."""
+"""The worker process: the journey, plan and hygiene workflows and every activity, on one task
+queue."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from temporalio.worker import Worker
 
 from activities.contacts import ContactActivities
 from activities.email import EmailActivities
+from activities.hygiene import HygieneActivities
 from activities.onsite import OnsiteActivities
 from activities.plans import PlanActivities
 from activities.push import PushActivities
@@ -24,6 +26,7 @@ from journeys.connection import connect
 from journeys.heap import settle_after_startup
 from journeys.settings import Settings
 from journeys.store import ContactStore, open_store
+from workflows.hygiene import HygieneWorkflow
 from workflows.journey import JourneyWorkflow
 from workflows.plan import PlanWorkflow
 
@@ -45,10 +48,11 @@ async def journey_worker(
     # Work mail shares the marketing email's SMTP sessions.
     team_mail = TeamMailActivities(store, settings, email.mailer)
     plans = PlanActivities(store)
+    hygiene = HygieneActivities(store, settings)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[JourneyWorkflow, PlanWorkflow],
+        workflows=[JourneyWorkflow, PlanWorkflow, HygieneWorkflow],
         activities=[
             email.send_email,
             sms.send_sms,
@@ -65,6 +69,9 @@ async def journey_worker(
             plans.load_clocks,
             plans.load_holidays,
             plans.record_plan,
+            hygiene.clean_contacts,
+            hygiene.merge_duplicates,
+            hygiene.count_hygiene_changes,
         ],
         graceful_shutdown_timeout=timedelta(seconds=30),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,10 +39,12 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import IntegrityError
 
 from journeys.contacts import Contact
+from journeys.hygiene.changes import ChangeKind, HygieneChange
+from journeys.hygiene.rules import Candidate, DuplicateGroup
 from journeys.models import ContactFacts, JourneyEvent, SendRequest, SendWindow
 from journeys.plans.people import Person
 from journeys.plans.records import OpenTask, PlanRecord
-from journeys.store import outbox, plans, team
+from journeys.store import hygiene, hygiene_runs, outbox, plans, team
 from journeys.store.migrations import migrate
 from journeys.store.outbox import HeldEvent
 from journeys.store.rows import (
@@ -213,8 +216,7 @@ class ContactStore:
         if not batch:
             return
         now = utc_now()
-        rows = [{**c.model_dump(), "created_at": now, "updated_at": now} for c in batch]
-        stmt = self._insert(contacts).values(rows)
+        stmt = self._insert(contacts)
         stmt = stmt.on_conflict_do_update(
             index_elements=["id"],
             set_={
@@ -232,7 +234,64 @@ class ContactStore:
                 )
             },
         )
-        await self._write(lambda conn: conn.execute(stmt))
+
+        def upsert(conn: Connection) -> None:
+            # A merged-away id (an import from before the merge) updates its survivor; of rows
+            # for one contact the batch's last wins.
+            survivors = hygiene.resolved(conn, [c.id for c in batch])
+            rows = {
+                survivors.get(c.id, c.id): {
+                    **c.model_dump(),
+                    "id": survivors.get(c.id, c.id),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for c in batch
+            }
+            conn.execute(stmt.values(list(rows.values())))
+
+        await self._write(upsert)
+
+    # data hygiene (statements in journeys.store.hygiene) ---------------------------------------
+
+    async def hygiene_candidates(self, after_id: str | None, limit: int) -> list[Candidate]:
+        """Up to `limit` contacts with ids after `after_id`, in id order, as hygiene reads them."""
+        return await self._read(lambda conn: hygiene.candidates(conn, after_id, limit))
+
+    async def apply_hygiene(self, changes: Sequence[HygieneChange]) -> int:
+        """Apply hygiene changes, each contact's in one transaction with their audit rows; a
+        change already audited (a retried batch) is skipped. How many were applied."""
+        by_contact: dict[str, list[HygieneChange]] = {}
+        for change in changes:
+            by_contact.setdefault(change.contact_id, []).append(change)
+        applied = 0
+        for group in by_contact.values():
+            applied += await self._write(
+                functools.partial(hygiene.apply, insert=self._insert, changes=group)
+            )
+        return applied
+
+    async def duplicate_groups(self, after_key: str | None, limit: int) -> list[DuplicateGroup]:
+        """Up to `limit` groups of contacts sharing an email or a phone, keys after `after_key`."""
+        return await self._read(lambda conn: hygiene.duplicate_groups(conn, after_key, limit))
+
+    async def merge_contacts(
+        self, run_id: str, survivor_id: str, merged_id: str, because: str, now: datetime
+    ) -> bool:
+        """Merge `merged_id` into `survivor_id` in one transaction, losing nothing and widening
+        no consent (see journeys.store.hygiene.merge); False when there was nothing to merge
+        (merged already, or gone)."""
+        return await self._write(
+            lambda conn: hygiene.merge(
+                conn, self._insert, run_id, survivor_id, merged_id, because, now
+            )
+        )
+
+    async def hygiene_changes_since(
+        self, since: datetime | None, limit: int = 10_000
+    ) -> list[HygieneChange]:
+        """What hygiene changed (the audit), oldest first."""
+        return await self._read(lambda conn: hygiene.changes_since(conn, since, limit))
 
     # the team (statements in journeys.store.team) --------------------------------------------
 
@@ -272,6 +331,15 @@ class ContactStore:
         )
         survivor = await self._read(lambda conn: conn.execute(query).scalar())
         return survivor or contact_id
+
+    async def hygiene_members(self, contact_ids: Sequence[str]) -> list[tuple[str, datetime]]:
+        """Who a group of duplicates is now, with when each was created (a merged-away id stands
+        for its survivor): what `journeys.hygiene.rules.survivor` chooses from."""
+        return await self._read(lambda conn: hygiene_runs.members(conn, contact_ids))
+
+    async def hygiene_counts(self, run_id: str) -> dict[ChangeKind, int]:
+        """The changes per kind hygiene run `run_id` made, as the audit has them."""
+        return await self._read(lambda conn: hygiene_runs.counts(conn, run_id))
 
     async def get_contact(self, contact_id: str) -> Contact | None:
         query = select(contacts).where(contacts.c.id == contact_id)

@@ -40,14 +40,22 @@ def keep(
     if once_id is not None:
         conn.execute(remembered(once_id, contact_id))
     conn.execute(insert(events).values(**event_row(contact_id, ev)))
+    return hold(conn, contact_id, journey_id, ev, retry_at=at + lease)
+
+
+def hold(
+    conn: Connection, contact_id: str, journey_id: str | None, ev: JourneyEvent, retry_at: datetime
+) -> HeldEvent:
+    """Keep an event in the outbox, handed over from `retry_at` (without recording it in
+    `events`: hygiene's `contact_merged` is for the runs of a contact that no longer exists)."""
     held_id: int = conn.execute(
         insert(held_events)
         .values(
             contact_id=contact_id,
             journey_id=journey_id,
             event=ev.model_dump(mode="json"),
-            held_at=at,
-            retry_at=at + lease,
+            held_at=utc_now(),
+            retry_at=retry_at,
             attempts=1,
         )
         .returning(held_events.c.id)
