@@ -6,16 +6,11 @@ id is handed to the merged id's own runs, which end."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import delete, insert
+from datetime import UTC, datetime
 
 from gateway.outbox import hand_over_held
 from gateway.tracking import PIXEL
-from journeys import events
-from journeys.models import JourneyEvent
 from journeys.store import ContactStore
-from journeys.store.schema import contact_aliases, contacts
 from journeys.tokens import OPEN, UNSUBSCRIBE, make_token, web_token
 from tests.api_fixtures import GatewayStack, new_contact_id
 from tests.gateway_fixtures import HUMAN, PROBE, SiteStack, run_events, stored_events
@@ -27,22 +22,10 @@ ONE_CLICK = {
 }
 
 
-async def merge_by_hand(store: ContactStore, merged_id: str, survivor_id: str) -> None:
-    """What a hygiene merge leaves of the merged id: its alias, and no contact under it."""
-
-    def write() -> None:
-        with store.engine.begin() as conn:
-            conn.execute(delete(contacts).where(contacts.c.id == merged_id))
-            conn.execute(
-                insert(contact_aliases).values(
-                    merged_id=merged_id,
-                    survivor_id=survivor_id,
-                    run_id="hygiene-test",
-                    merged_at=datetime.now(UTC),
-                )
-            )
-
-    await asyncio.to_thread(write)
+async def merge(store: ContactStore, merged_id: str, survivor_id: str) -> None:
+    """A hygiene merge of `merged_id` into `survivor_id`."""
+    now = datetime.now(UTC)
+    assert await store.merge_contacts("hygiene-test", survivor_id, merged_id, "same email", now)
 
 
 def old_link(site: SiteStack, purpose: str, contact_id: str) -> str:
@@ -61,7 +44,7 @@ async def test_an_old_emails_unsubscribe_link_suppresses_the_survivor(site: Site
     survivor = await site.add_contact()
     merged = await site.add_contact()
     link = f"/u/{old_link(site, UNSUBSCRIBE, merged)}"
-    await merge_by_hand(site.store, merged, survivor)
+    await merge(site.store, merged, survivor)
     r = await site.http.post(link, **ONE_CLICK)
     assert r.status_code == 200 and "You are unsubscribed" in r.text
     assert await site.store.suppressed_channels(survivor) == {"email"}
@@ -74,7 +57,7 @@ async def test_an_old_emails_open_pixel_is_the_survivors_open(site: SiteStack) -
     survivor = await site.add_contact()
     merged = await site.add_contact()
     pixel = f"/t/o/{old_link(site, OPEN, merged)}"
-    await merge_by_hand(site.store, merged, survivor)
+    await merge(site.store, merged, survivor)
     handle = await site.start(PROBE, survivor)
     r = await site.http.get(pixel, headers={"User-Agent": HUMAN})
     assert r.status_code == 200 and r.content == PIXEL
@@ -90,7 +73,7 @@ async def test_the_site_scripts_token_of_a_merged_visitor_is_the_survivors(
     survivor = await site.add_contact()
     merged = await site.add_contact()
     token = web_token(site.settings, merged)
-    await merge_by_hand(site.store, merged, survivor)
+    await merge(site.store, merged, survivor)
     r = await site.http.post("/w/visits", json={"token": token, "url": "https://shop.example/a"})
     assert r.status_code == 204
     assert await stored_events(site.store, survivor) == ["visited_url"]
@@ -102,12 +85,8 @@ async def test_the_merge_event_ends_the_merged_ids_runs_and_not_the_survivors(
     survivor = await site.add_contact()
     merged = await site.add_contact()
     theirs, kept = await site.start(PROBE, merged), await site.start(PROBE, survivor)
-    await merge_by_hand(site.store, merged, survivor)
-    # As the merge keeps it in the outbox, in its own transaction: for the merged id, due now.
-    merge = JourneyEvent(
-        kind=events.CONTACT_MERGED, occurred_at=datetime.now(UTC), data={"into": survivor}, id="m1"
-    )
-    await site.store.keep_event(merged, None, merge, timedelta(0), None)
+    # The merge keeps the contact_merged event in the outbox, for the merged id.
+    await merge(site.store, merged, survivor)
     assert await hand_over_held(site.gw)
     async with asyncio.timeout(10):
         result = await theirs.result()
@@ -124,7 +103,7 @@ async def test_the_api_answers_for_a_merged_id_with_the_survivor(
     ann = {"email": "ann@example.com", "consent": {"email": True}}
     assert (await http.put(f"/v1/contacts/{survivor}", json=ann)).status_code == 201
     assert (await http.put(f"/v1/contacts/{merged}", json=ann)).status_code == 201
-    await merge_by_hand(gateway_stack.store, merged, survivor)
+    await merge(gateway_stack.store, merged, survivor)
 
     r = await http.get(f"/v1/contacts/{merged}")
     assert r.status_code == 200
@@ -139,7 +118,10 @@ async def test_the_api_answers_for_a_merged_id_with_the_survivor(
     assert await stored_events(gateway_stack.store, survivor) == ["purchase"]
     assert await stored_events(gateway_stack.store, merged) == []
 
-    # Replacing the merged id would bring the duplicate back: refused, naming the survivor.
-    refused = await http.put(f"/v1/contacts/{merged}", json=ann)
-    assert refused.status_code == 409 and survivor in refused.json()["detail"]
+    # Replacing the merged id replaces the survivor, as an import does: no duplicate is back.
+    replaced = await http.put(f"/v1/contacts/{merged}", json=ann | {"locale": "pl"})
+    assert replaced.status_code == 200 and replaced.json()["id"] == survivor
+    assert replaced.headers["Content-Location"] == f"/v1/contacts/{survivor}"
     assert await gateway_stack.store.get_contact(merged) is None
+    kept = await gateway_stack.store.get_contact(survivor)
+    assert kept is not None and kept.locale == "pl"

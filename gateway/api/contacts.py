@@ -48,46 +48,41 @@ async def get_contact(contact_id: str, gw: GatewayDep, response: Response) -> Co
 
     A contact that data hygiene merged into another (a duplicate: the same email or phone) is
     answered with the survivor's record: its `id` is the survivor's, not the one asked for, and
-    the `Content-Location` header names the survivor's URL. Keep the survivor's id from then on:
-    the old id still reaches the survivor (events, runs, push subscriptions, links in messages
-    sent before), but PUT refuses it (409)."""
+    the `Content-Location` header names the survivor's URL. Keep the survivor's id from then on;
+    the old one goes on reaching the survivor (events, runs, push subscriptions, PUT, links in
+    messages sent before)."""
     current = await gw.store.resolve(contact_id)
     contact = await gw.store.get_contact(current)
     if contact is None:
         raise HTTPException(404, f"no contact '{contact_id}'")
     if current != contact_id:
-        response.headers["Content-Location"] = f"/v1/contacts/{quote(current, safe='')}"
+        response.headers["Content-Location"] = _location(current)
     return contact
+
+
+def _location(contact_id: str) -> str:
+    return f"/v1/contacts/{quote(contact_id, safe='')}"
 
 
 @router.put(
     "/contacts/{contact_id}",
     response_model=Contact,
-    responses={
-        201: {"model": Contact, "description": "Created"},
-        409: {
-            "description": "Data hygiene merged this contact into another: replace the "
-            "survivor (the answer names it, as GET /v1/contacts/{contact_id} does) instead; "
-            "nothing was changed"
-        },
-    },
+    responses={201: {"model": Contact, "description": "Created"}},
 )
 async def upsert_contact(
     contact_id: str, body: ContactFields, gw: GatewayDep, response: Response
 ) -> Contact:
-    """Create or replace one contact (200 replaced, 201 created)."""
+    """Create or replace one contact (200 replaced, 201 created). A contact that data hygiene
+    merged into another replaces the survivor, as an import does: the answer is the survivor's
+    record, with `Content-Location`, as GET answers it."""
     contact = named_by_path(Contact, body, contact_id, "contact_id")
-    # Created again under the old id, the duplicate would be back, with none of its events.
-    if (survivor := await gw.store.resolve(contact_id)) != contact_id:
-        raise HTTPException(
-            409,
-            f"contact '{contact_id}' was merged into '{survivor}' by data hygiene: "
-            f"PUT /v1/contacts/{survivor} instead",
-        )
-    created = await gw.store.get_contact(contact_id) is None
-    await gw.store.upsert_contacts([contact])
+    current = await gw.store.resolve(contact_id)
+    created = await gw.store.get_contact(current) is None
+    await gw.store.upsert_contacts([contact])  # a merged-away id's row goes to its survivor
     response.status_code = 201 if created else 200
-    return contact
+    if current != contact_id:
+        response.headers["Content-Location"] = _location(current)
+    return contact.model_copy(update={"id": current})
 
 
 @router.post("/contacts:batch", response_model=BatchResult)
