@@ -4,9 +4,12 @@ sink on the time-skipping server, and the store's view of such a contact on both
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from activities.deliveries import reason_not_to_send
 from journeys.channels import MARKETING
 from journeys.contacts import Contact
+from journeys.hygiene.changes import HygieneChange
 from journeys.models import JourneyInput
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore
@@ -46,9 +49,11 @@ RECEIPT_THEN_NEWS = JourneySpec.model_validate(
 
 
 async def sunset(store: ContactStore, contact_id: str) -> None:
-    """What a hygiene sunset leaves: the tag, and marketing suppressed."""
-    await store.change_tags(contact_id, ["SUNSET"], [])
-    await store.suppress(contact_id, MARKETING, "sunset")
+    """A hygiene run sunsets the contact (tag SUNSET, suppressed on marketing)."""
+    change = HygieneChange(
+        run_id="hygiene-test", contact_id=contact_id, kind="sunset", changed_at=datetime.now(UTC)
+    )
+    assert await store.apply_hygiene([change]) == 1
 
 
 async def test_a_sunset_contact_gets_the_transactional_email_and_no_marketing(

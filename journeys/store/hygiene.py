@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Delete, Table, Update, delete, exists, func, select, update
 
+from journeys.channels import MARKETING
 from journeys.events import CONTACT_MERGED
 from journeys.hygiene.changes import HygieneChange
 from journeys.hygiene.rules import ENGAGEMENT, SUNSET, Candidate, DuplicateGroup, merged_consent
@@ -38,9 +39,7 @@ from journeys.store.schema import (
 
 Insert = Callable[[Table], Any]
 
-# The channel a sunset contact is suppressed on: sends refuse non-transactional messages to a
-# contact suppressed on it, transactional ones still go.
-MARKETING = "marketing"
+# The reason of the suppression on MARKETING a sunset adds (sunset_lifted removes only that).
 SUNSET_REASON = "sunset"
 
 # Rows of a contact that move to the survivor of a merge as they are.
