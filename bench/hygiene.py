@@ -58,6 +58,7 @@ ROWS_PER_INSERT = 5000
 
 # The floor: every contact whose email (lower-case) or phone another contact created earlier
 # (or as early, with a smaller id) has, mapped to that first contact; then its events re-pointed.
+# (A contact in two groups goes to the smaller of their survivors' ids: the list has none such.)
 FIND_SURVIVORS = """
 CREATE TEMPORARY TABLE survivors AS
 WITH keyed AS (
@@ -65,10 +66,13 @@ WITH keyed AS (
     UNION ALL
     SELECT id, created_at, 'phone:' || phone AS k FROM contacts WHERE phone IS NOT NULL
 ), firsts AS (
-    SELECT id, first_value(id) OVER (PARTITION BY k ORDER BY created_at, id) AS survivor
+    SELECT id,
+        first_value(id) OVER (PARTITION BY k ORDER BY created_at, id) AS survivor,
+        count(*) OVER (PARTITION BY k) AS members
     FROM keyed
 )
-SELECT id, min(survivor) AS survivor FROM firsts GROUP BY id HAVING min(survivor) <> id
+SELECT id, min(survivor) AS survivor FROM firsts WHERE members > 1
+GROUP BY id HAVING min(survivor) <> id
 """
 REPOINT_EVENTS = """
 UPDATE events SET contact_id = survivors.survivor
