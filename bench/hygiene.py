@@ -27,15 +27,17 @@ import argparse
 import asyncio
 import random
 import shutil
-import sqlite3
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
 
 from bench.event_latency import free_port
 from devstack.stack import DevPorts, dev_settings, start_temporal, wait_for_temporal
@@ -190,15 +192,42 @@ async def seed(database_url: str, rows: list[dict[str, Any]], opened: list[dict[
         await store.close()
 
 
-def sql_floor(db: Path) -> tuple[float, int, int]:
-    """The floor on a copy of the list: seconds, contacts merged, events re-pointed."""
-    with sqlite3.connect(db) as conn:
-        began = time.perf_counter()
-        conn.execute(FIND_SURVIVORS)
-        repointed = conn.execute(REPOINT_EVENTS).rowcount
-        conn.commit()
-        seconds = time.perf_counter() - began
-        merged = conn.execute("SELECT count(*) FROM survivors").fetchone()[0]
+@contextmanager
+def copy_of(database_url: str, data_dir: Path) -> Iterator[str]:
+    """A copy of the database at `database_url` (closed), for as long as the block runs: a file
+    copy of SQLite, a database made from it as a template on PostgreSQL (dropped after)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        assert url.database is not None
+        floor_file = data_dir / "floor.db"
+        shutil.copyfile(url.database, floor_file)
+        yield url.set(database=str(floor_file)).render_as_string(hide_password=False)
+        return
+    copy = f"{url.database}_floor"
+    server = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{copy}" TEMPLATE "{url.database}"'))
+        yield url.set(database=copy).render_as_string(hide_password=False)
+        with server.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{copy}" WITH (FORCE)'))
+    finally:
+        server.dispose()
+
+
+def sql_floor(database_url: str) -> tuple[float, int, int]:
+    """The floor (on a copy of the list): seconds, contacts merged, events re-pointed."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            began = time.perf_counter()
+            with conn.begin():
+                conn.execute(text(FIND_SURVIVORS))
+                repointed = conn.execute(text(REPOINT_EVENTS)).rowcount
+            seconds = time.perf_counter() - began
+            merged = conn.execute(text("SELECT count(*) FROM survivors")).scalar_one()
+    finally:
+        engine.dispose()
     return seconds, merged, repointed
 
 
@@ -270,28 +299,32 @@ class Figures:
         ]
 
 
-async def run_bench(count: int, batch_size: int, data_dir: Path) -> Figures:
+async def run_bench(
+    count: int, batch_size: int, data_dir: Path, database_url: str | None = None
+) -> Figures:
+    """The bench over a store at `database_url` (empty; by default SQLite in `data_dir`)."""
     rows, opened = make_leads(count)
     leads = expected(rows, opened)
     settings = dev_settings(data_dir, DevPorts())
+    if database_url is not None:
+        settings = settings.model_copy(update={"database_url": database_url})
     await seed(settings.database_url, rows, opened)
-    db = data_dir / "journeys.db"
-    floor_db = data_dir / "floor.db"
-    shutil.copyfile(db, floor_db)
-    floor_seconds, floor_merged, floor_repointed = sql_floor(floor_db)
+    with copy_of(settings.database_url, data_dir) as copy:
+        floor_seconds, floor_merged, floor_repointed = sql_floor(copy)
     figures = await hygiene_run(data_dir, settings, batch_size)
     return Figures(leads, figures, floor_seconds, floor_merged, floor_repointed)
 
 
-async def main(count: int, batch_size: int) -> None:
+async def main(count: int, batch_size: int, database_url: str | None) -> None:
     configure_logging("WARNING")
     with tempfile.TemporaryDirectory() as tmp:
+        store = "SQLite" if database_url is None else make_url(database_url).get_backend_name()
         print(
             f"data hygiene over {count} contacts ({DUPLICATES:.0%} duplicates, "
-            f"{NO_COUNTRY_CODE + WITH_SPACES + NOT_A_NUMBER:.0%} bad phones), SQLite store, "
+            f"{NO_COUNTRY_CODE + WITH_SPACES + NOT_A_NUMBER:.0%} bad phones), {store} store, "
             f"batches of {batch_size}"
         )
-        figures = await run_bench(count, batch_size, Path(tmp))
+        figures = await run_bench(count, batch_size, Path(tmp), database_url)
         for line in figures.lines():
             print(line)
         merged = figures.hygiene.report.counts.get("merged", 0)
@@ -303,5 +336,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--database-url",
+        help="an empty store's database (postgresql+psycopg://...); SQLite in a temporary "
+        "directory by default",
+    )
     args = parser.parse_args()
-    eventloop.run(main(args.contacts, args.batch_size))
+    eventloop.run(main(args.contacts, args.batch_size, args.database_url))
