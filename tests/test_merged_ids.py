@@ -6,14 +6,21 @@ id is handed to the merged id's own runs, which end."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
 
 from gateway.outbox import hand_over_held
 from gateway.tracking import PIXEL
-from journeys.store import ContactStore
+from journeys.contacts import Contact
+from journeys.store import ContactStore, open_store
 from journeys.tokens import OPEN, UNSUBSCRIBE, make_token, web_token
 from tests.api_fixtures import GatewayStack, new_contact_id
 from tests.gateway_fixtures import HUMAN, PROBE, SiteStack, run_events, stored_events
+from tests.temporal_fixtures import PAYLOAD_KEYS
 from workflows.journey import JourneyWorkflow
 
 ONE_CLICK = {
@@ -125,3 +132,31 @@ async def test_the_api_answers_for_a_merged_id_with_the_survivor(
     assert await gateway_stack.store.get_contact(merged) is None
     kept = await gateway_stack.store.get_contact(survivor)
     assert kept is not None and kept.locale == "pl"
+
+
+async def test_the_command_lines_event_for_a_merged_id_is_the_survivors(
+    dev_temporal: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    database_url = f"sqlite:///{tmp_path}/journeys.db"
+    store = await open_store(database_url)
+    try:
+        survivor, merged = new_contact_id(), new_contact_id()
+        await store.upsert_contacts([Contact(id=survivor), Contact(id=merged)])
+        await merge(store, merged, survivor)
+        env = {
+            **os.environ,
+            "JOURNEYS_ENV": "dev",
+            "JOURNEYS_PAYLOAD_KEYS": PAYLOAD_KEYS,
+            "TEMPORAL_ADDRESS": dev_temporal.client.service_client.config.target_host,
+            "JOURNEYS_DATABASE_URL": database_url,
+        }
+        journeys = str(Path(sys.executable).parent / "journeys")
+        proc = await asyncio.create_subprocess_exec(
+            journeys, "event", merged, "form_submitted", env=env, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0, out
+        assert await stored_events(store, survivor) == ["form_submitted"]
+        assert await stored_events(store, merged) == []
+    finally:
+        await store.close()
