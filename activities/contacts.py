@@ -49,9 +49,11 @@ class ContactActivities:
     @activity.defn
     async def load_contact_facts(self, request: FactsRequest | str) -> ContactFacts:
         # A bare contact id comes from runs scheduled before facts-for-conditions: every fact.
-        contact_id = request if isinstance(request, str) else request.contact_id
-        facts = await self.store.facts(contact_id)
-        if not isinstance(request, str):
+        if isinstance(request, str):
+            contact_id, facts = request, await self.store.facts(request)
+        else:
+            contact_id = request.contact_id
+            facts = await self.store.facts(contact_id, request.counts, request.at)
             facts = request.keep(facts)
         # Serialized here, not after returning: there a failure is retried for ever.
         try:

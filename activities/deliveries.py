@@ -199,7 +199,16 @@ def render(
     settings: Settings, req: SendRequest, contact: Contact, links: dict[str, str]
 ) -> dict[str, str]:
     """The parts of `req.template` for `req.channel`, rendered for this contact."""
-    context: dict[str, Any] = {
+    context = message_context(settings, req, contact, links)
+    return load_template(settings.library_dir, req.channel, req.template).render(context)
+
+
+def message_context(
+    settings: Settings, req: SendRequest, contact: Contact, links: dict[str, str]
+) -> dict[str, Any]:
+    """What a template of a send is rendered with: the contact, the message's `links` and the
+    site's (where calls to action lead), the journey and step."""
+    return {
         "contact": {
             "id": contact.id,
             "email": contact.email,
@@ -208,11 +217,10 @@ def render(
             "time_zone": contact.time_zone,
             "attributes": contact.attributes,
         },
-        "links": links,
+        "links": {**links, "site": settings.site_url.rstrip("/")},
         "journey": req.journey_id,
         "step": req.step_id,
     }
-    return load_template(settings.library_dir, req.channel, req.template).render(context)
 
 
 def provider_error(detail: str, kind: str) -> ApplicationError:

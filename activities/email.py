@@ -24,16 +24,18 @@ from activities.deliveries import (
     Outcome,
     Refused,
     Sent,
+    message_context,
     provider_error,
-    render,
     unclassified,
 )
 from activities.smtp import Session, SmtpSessions
 from journeys.channels import CHANNELS
 from journeys.contacts import Contact
+from journeys.email_layout import Brand
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
 from journeys.store import ContactStore
+from journeys.templates import load_template
 from journeys.tokens import message_links, tracked_url
 
 
@@ -127,14 +129,16 @@ def _outcome(e: BaseException, handed_over: bool) -> Outcome:
 
 
 class Mailer:
-    """What every email shares, marketing or work: the sender, the pooled SMTP sessions, the
-    headers that make a message one message (Message-ID from the ledger key), the transmission
-    and what an SMTP error says about the message (`outcome`)."""
+    """What every email shares, marketing or work: the sender and its brand, the pooled SMTP
+    sessions, the headers that make a message one message (Message-ID from the ledger key), the
+    transmission and what an SMTP error says about the message (`outcome`)."""
 
     outcome = staticmethod(_outcome)
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Every message's layout shows it (journeys.email_layout).
+        self.brand = Brand.of(settings)
         self._sender = parseaddr(settings.mail_from)[1]
         self._sessions = SmtpSessions(settings)
 
@@ -199,7 +203,9 @@ class EmailActivities(ChannelActivities):
 
     def _compose(self, req: SendRequest, contact: Contact, to: str) -> EmailMessage:
         links = message_links(self.settings, req)
-        parts = render(self.settings, req, contact, links)
+        template = load_template(self.settings.library_dir, "email", req.template)
+        context = message_context(self.settings, req, contact, links)
+        parts = template.render_email(context, self.mailer.brand, links["unsubscribe"])
         message = self.mailer.message(req.key, to, parts["subject"])
         message["List-Unsubscribe"] = f"<{links['unsubscribe']}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

@@ -84,7 +84,9 @@ class TeamMailActivities(ChannelActivities):
             "about": about,
             "links": task_links(self.settings, msg.plan_id, notice.task, person.id),
         }
-        parts = load_template(self.settings.library_dir, "email", req.template).render(context)
+        template = load_template(self.settings.library_dir, "email", req.template)
+        # The layout's footer without an unsubscribe link: this is work, not marketing.
+        parts = template.render_email(context, self.mailer.brand, unsubscribe=None)
         message = self.mailer.message(req.key, to, parts["subject"])
         message["X-Plan-Id"] = msg.plan_id
         message["X-Plan-Task"] = notice.task

@@ -253,7 +253,7 @@ async def hygiene_run(data_dir: Path, settings: Settings, batch_size: int) -> Hy
         async with journey_worker(client, store, settings):
             began = time.perf_counter()
             started = await run_hygiene(client, settings, policy, wait=False)
-            handle = client.get_workflow_handle_for(HygieneWorkflow.run, started.workflow_id)
+            handle = client.get_workflow_handle(started.workflow_id, result_type=HygieneReport)
             result = asyncio.create_task(handle.result())
             while not result.done():  # when the clean phase ended, asked twice a second
                 if (await handle.query(HygieneWorkflow.progress)).phase != "clean":

@@ -30,6 +30,7 @@ from journeys.codec import new_key
 from journeys.connection import connect
 from journeys.heap import settle_after_startup
 from journeys.identity import register_search_attributes
+from journeys.leads.library import grading_of
 from journeys.library import load_library
 from journeys.plans.library import load_plans
 from journeys.settings import Settings
@@ -183,7 +184,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             running.push_async_callback(store.close)
             await running.enter_async_context(journey_worker(client, store, settings))
             library, plans = load_library(settings.library_dir), load_plans(settings.library_dir)
-            gw = Gateway(settings, store, client, library, plans)
+            gw = Gateway(settings, store, client, library, plans, grading_of(settings.library_dir))
             gateway = asyncio.create_task(serve_gateway(gw, "127.0.0.1", ports.gateway, stop))
             # A gateway that fails (its port taken) stops the stack rather than leave it half up.
             gateway.add_done_callback(lambda _: stop.set())

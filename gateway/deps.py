@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 from temporalio.client import Client
 
+from journeys.leads.grading import GradingSpec
 from journeys.models import JourneyEvent
 from journeys.plans.spec import PlanSpec
 from journeys.settings import Settings
@@ -36,6 +37,9 @@ class Gateway:
     library: dict[str, JourneySpec]
     # The plan templates, by id: what `/v1/plans` starts and the task pages read a task from.
     plans: dict[str, PlanSpec]
+    # The library's lead grading (journeys.leads): a contact is regraded after each event it
+    # does; None (a library without grading.yaml) grades nobody.
+    grading: GradingSpec | None = None
     api_calls: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_API_CALLS))
 
     async def contact_claims(self, purpose: str, token: str, claims: type[Claims]) -> Claims:

@@ -8,6 +8,9 @@ but its answer was lost) reaches a run once. A person waits for the store's writ
 Temporal at most HANDOVER_WAIT.
 
 The /v1 API does not go through here: it answers 503 and its caller retries with the same id.
+
+After an event the contact is regraded (journeys.leads) in the background, and a grade change is
+handed over like any other kept event.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
 from gateway.deps import Gateway
 from journeys.connection import temporal_unavailable
+from journeys.leads.grading import UNWEIGHTED, GradingSpec
 from journeys.models import JourneyEvent
 from journeys.store import HeldEvent
 
@@ -71,12 +77,61 @@ async def hand_over(
         return False
     if held is None:
         return True  # reported before
-    task = asyncio.create_task(_attempt_logged(gw, held))
-    _handovers.add(task)
-    task.add_done_callback(_handovers.discard)
+    task = _in_background(_attempt_logged(gw, held))
+    if grading := _grading_after(gw, event.kind):
+        # The person waits for the handover at most, never for the regrade that follows it.
+        _in_background(_regrade_after(gw, grading, task, contact_id))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(task), HANDOVER_WAIT)
     return True
+
+
+def regrade_in_background(gw: Gateway, contact_ids: Sequence[str], kind: str | None) -> None:
+    """After an event of `kind` was recorded and handed over elsewhere (the /v1 API), or the
+    contacts were stored (None: their attributes, which fit rules read, may have changed):
+    regrade them in the background, one after the other (see `_regrade`)."""
+    if grading := _grading_after(gw, kind):
+        _in_background(_regrade_each(gw, grading, contact_ids))
+
+
+async def _regrade_each(gw: Gateway, grading: GradingSpec, contact_ids: Sequence[str]) -> None:
+    for contact_id in contact_ids:
+        await _regrade(gw, grading, contact_id)
+
+
+def _grading_after(gw: Gateway, kind: str | None) -> GradingSpec | None:
+    """The grading to regrade a contact by after an event of `kind`; None: no regrade."""
+    return None if kind in UNWEIGHTED else gw.grading
+
+
+async def _regrade(gw: Gateway, grading: GradingSpec, contact_id: str) -> None:
+    """Regrade the contact, and hand a change over at once. The change's grade_changed event was
+    kept in the outbox with the grade, so what this attempt does not hand over is handed over
+    later; a regrade that fails or never happens (the process died) is made up by the hygiene
+    schedule's."""
+    try:
+        change = await gw.store.regrade(contact_id, grading, datetime.now(UTC), LEASE)
+    except Exception:
+        log.warning("contact not regraded", contact_id=contact_id, exc_info=True)
+        return
+    if change is not None:
+        await _attempt_logged(gw, change.held)
+
+
+def _in_background(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A task `finish_handovers` waits for on shutdown."""
+    task = asyncio.create_task(work)
+    _handovers.add(task)
+    task.add_done_callback(_handovers.discard)
+    return task
+
+
+async def _regrade_after(
+    gw: Gateway, grading: GradingSpec, handover: asyncio.Task[None], contact_id: str
+) -> None:
+    # The event reaches runs before the grade change it made.
+    await asyncio.wait([handover])
+    await _regrade(gw, grading, contact_id)
 
 
 async def finish_handovers(timeout: float) -> None:  # noqa: ASYNC109 - bounded on purpose

@@ -19,6 +19,7 @@ from gateway.outbox import finish_handovers, keep_handing_over
 from journeys import eventloop
 from journeys.connection import connect
 from journeys.heap import settle_after_startup
+from journeys.leads.library import grading_of
 from journeys.library import load_library
 from journeys.logging import configure_logging
 from journeys.plans.library import load_plans
@@ -41,10 +42,18 @@ async def build_gateway(settings: Settings) -> Gateway:
     """Everything the gateway needs. The caller closes `store` when done."""
     # A broken library fails here, before any connection is made.
     library = load_library(settings.library_dir)
+    grading = grading_of(settings.library_dir)
     client = await connect(settings)
     store = await open_store(settings.database_url)
     plans = load_plans(settings.library_dir)
-    return Gateway(settings=settings, store=store, client=client, library=library, plans=plans)
+    return Gateway(
+        settings=settings,
+        store=store,
+        client=client,
+        library=library,
+        plans=plans,
+        grading=grading,
+    )
 
 
 async def serve_gateway(

@@ -42,8 +42,10 @@ CHANNELS: dict[str, ChannelInfo] = {
         ChannelInfo(
             name="email",
             display="email",
+            # `html` is the content block of the layout (journeys.email_layout); `preheader`
+            # the line inboxes show after the subject; `cta` and `cta_url` a call to action.
             parts=("subject", "text", "html"),
-            optional_parts=(),
+            optional_parts=("preheader", "cta", "cta_url"),
             address="email address",
             opt_in=True,
             consent_key="email",

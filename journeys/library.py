@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from journeys import conditions
 from journeys.events import BUILT_IN_EVENTS
 from journeys.graphs import cycles
+from journeys.leads.library import GRADING_FILE
 from journeys.spec import (
     MANUAL,
     OVERDUE,
@@ -127,6 +128,13 @@ def _step_problems(
                 conditions.parse(c.when)
             except conditions.UnknownCondition as e:
                 found.append(str(e))
+                continue
+            counted = conditions.counted_kind(c.when)
+            if counted is not None and counted not in events:
+                found.append(
+                    f"'{c.when}' counts event {counted!r}, which is never produced"
+                    f"{did_you_mean(counted, events)}; declare custom events under 'events:'"
+                )
     return found
 
 
@@ -244,7 +252,8 @@ def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
 
 
 def journey_files(library_dir: Path) -> list[Path]:
-    return sorted(library_dir.glob("*.yaml"))
+    # The grading file lives beside the journeys and is no journey.
+    return sorted(p for p in library_dir.glob("*.yaml") if p.name != GRADING_FILE)
 
 
 def load_library(library_dir: Path) -> dict[str, JourneySpec]:

@@ -29,6 +29,11 @@ class ContactFacts(BaseModel):
     tags: list[str] = []
     audiences: list[str] = []
     attributes: dict[str, Any] = {}
+    # The lead grade (A-D) and engagement score (journeys.leads); None before the first grading.
+    grade: str | None = None
+    score: float | None = None
+    # Behaviour counts asked for: events of a kind within a window, by `<kind>/<days>`.
+    counts: dict[str, int] = {}
 
 
 class FactsRequest(BaseModel):
@@ -42,6 +47,12 @@ class FactsRequest(BaseModel):
     tags: list[str] = []
     audiences: list[str] = []
     attributes: list[str] = []
+    # The lead grade and score.
+    grade: bool = False
+    # Behaviour counts, `<kind>/<days>`: events of that kind in the days up to `at`.
+    counts: list[str] = []
+    # The run's clock, where count windows end; None (requests from before counts): now.
+    at: datetime | None = None
 
     def keep(self, facts: ContactFacts) -> ContactFacts:
         """`facts` with only what was asked for; the rest keeps ContactFacts' defaults."""
@@ -52,6 +63,8 @@ class FactsRequest(BaseModel):
             tags=[t for t in facts.tags if t in self.tags],
             audiences=[a for a in facts.audiences if a in self.audiences],
             attributes={k: v for k, v in facts.attributes.items() if k in self.attributes},
+            **({"grade": facts.grade, "score": facts.score} if self.grade else {}),
+            counts={k: v for k, v in facts.counts.items() if k in self.counts},
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,10 @@ LIBRARY_DIR = Path(__file__).parent / "library"
 # Public defaults, good for a stack on one's own machine only: whoever knows them can sign links.
 DEV_SECRET_KEY = "dev-only-secret-change-me"
 DEV_TWILIO_AUTH_TOKEN = "dev-token"
+# Samples for the footer and the calls to action of a stack on one's own machine (and the tests);
+# a worker elsewhere refuses to start on them (`missing_sender_details`).
+SAMPLE_POSTAL_ADDRESS = "1 Example Street, Springfield, EX 00000, USA"
+SAMPLE_SITE_URL = "https://www.example.com"
 
 
 class Settings(BaseSettings):
@@ -56,6 +61,15 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, alias="SMTP_PASSWORD")
     smtp_starttls: bool = Field(False, alias="SMTP_STARTTLS")
     mail_from: str = Field("Journeys <journeys@localhost>", alias="MAIL_FROM")
+
+    # The brand every email's layout shows (journeys.email_layout), and where calls to action lead
+    # (`links.site` in templates). The postal address is in every email's footer: CAN-SPAM
+    # requires the sender's in every commercial email.
+    brand_name: str = Field("Journeys", alias="JOURNEYS_BRAND_NAME")
+    brand_color: str = Field("#2f6fed", alias="JOURNEYS_BRAND_COLOR")
+    brand_logo_url: str | None = Field(None, alias="JOURNEYS_BRAND_LOGO_URL")
+    postal_address: str = Field(SAMPLE_POSTAL_ADDRESS, alias="JOURNEYS_POSTAL_ADDRESS")
+    site_url: str = Field(SAMPLE_SITE_URL, alias="JOURNEYS_SITE_URL")
 
     twilio_account_sid: str = Field("ACdev", alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr = Field(
@@ -111,6 +125,35 @@ class Settings(BaseSettings):
         if self.payload_keys is None:
             missing.append("JOURNEYS_PAYLOAD_KEYS")
         return missing
+
+    def missing_sender_details(self) -> list[str]:
+        """What a worker, which sends the email, must still be told outside a dev environment:
+        the sender's postal address and site, left at their samples."""
+        if self.env == "dev":
+            return []
+        samples = {
+            "JOURNEYS_POSTAL_ADDRESS": (self.postal_address, SAMPLE_POSTAL_ADDRESS),
+            "JOURNEYS_SITE_URL": (self.site_url, SAMPLE_SITE_URL),
+        }
+        return [name for name, (value, sample) in samples.items() if value.strip() in ("", sample)]
+
+    @field_validator("brand_color")
+    @classmethod
+    def _colour(cls, v: str) -> str:
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", v):
+            raise ValueError(f"JOURNEYS_BRAND_COLOR is a colour as #rrggbb, not {v!r}")
+        return v
+
+    @field_validator("brand_logo_url", "site_url")
+    @classmethod
+    def _web_address(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """Emails link to it: an http(s) address, or nothing would open."""
+        if not v and info.field_name == "brand_logo_url":
+            return None  # set empty: no logo, the brand name instead
+        if v is not None and not re.fullmatch(r"https?://[^\s\"'<>]+", v):
+            name = cls.model_fields[str(info.field_name)].alias
+            raise ValueError(f"{name} is an http:// or https:// address, not {v!r}")
+        return v
 
     @field_validator("payload_keys")
     @classmethod

@@ -363,6 +363,9 @@ class JourneySpec(_Model):
     params: dict[str, str] = {}
     # Hard bound on steps one contact may execute in this journey (loops included).
     max_steps: int = Field(1000, ge=1, le=100_000)
+    # A journey that loops for months continues-as-new after this many steps (fewer than the
+    # run's own `steps_per_run` when it says so), so one run's history stays short.
+    steps_per_run: int | None = Field(None, ge=1)
     steps: list[Step] = Field(min_length=1)
 
     @property

@@ -1,8 +1,9 @@
 """Message templates: one YAML file per template under `<library>/templates/<channel>/<name>.yaml`.
 
 The parts a template of each channel has are listed in journeys.channels. Each part is Jinja2,
-rendered with `contact` (id, email, phone, locale, attributes), `links` (unsubscribe, ...) and
-`step` / `journey` ids.
+rendered with `contact` (id, email, phone, locale, attributes), `links` (unsubscribe, site, ...)
+and `step` / `journey` ids. An email's html part is the content block of the layout every email
+shares (journeys.email_layout).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from journeys.channels import CHANNELS, Channel
+from journeys.email_layout import Brand, content_problem, laid_out, layout_context, plain_text
 
 ONSITE_KINDS = ("chat", "nps_popup")
 
@@ -40,6 +42,24 @@ class MessageTemplate(BaseModel):
         return {
             part: _compiled(part == "html", source).render(context)
             for part, source in self.parts.items()
+        }
+
+    def render_email(
+        self, context: dict[str, Any], brand: Brand, unsubscribe: str | None
+    ) -> dict[str, str]:
+        """An email template's `subject`, `text` and `html` in the layout of every email, with
+        the unsubscribe link in its footer (None: work mail, which has none)."""
+        parts = {
+            part: _compiled(False, source).render(context)
+            for part, source in self.parts.items()
+            if part != "html"
+        }
+        layout = layout_context(brand, parts, unsubscribe)
+        page = _compiled(True, laid_out(self.parts["html"], brand.color))
+        return {
+            "subject": parts["subject"],
+            "text": plain_text(brand, parts, unsubscribe),
+            "html": page.render({**context, "layout": layout}),
         }
 
 
@@ -89,6 +109,11 @@ def _load(path: Path, channel: str, name: str, modified: int) -> MessageTemplate
             _env.parse(source)
         except TemplateSyntaxError as e:
             raise TemplateError(f"{path}: part '{part}' line {e.lineno}: {e.message}") from None
+    if channel == "email":
+        if ("cta" in raw) != ("cta_url" in raw):
+            raise TemplateError(f"{path}: a call to action has both parts, cta and cta_url")
+        if problem := content_problem(raw["html"]):
+            raise TemplateError(f"{path}: {problem}")
     try:
         return MessageTemplate(channel=channel, name=name, parts=raw)
     except ValidationError as e:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -22,6 +22,8 @@ from rich.table import Table
 from journeys.connection import connect
 from journeys.contacts import parse_csv
 from journeys.csvfile import RowProblem, decode_csv
+from journeys.leads.grading import GradingSpec
+from journeys.leads.library import is_grading_file, load_grading
 from journeys.library import SpecError, journey_files, load_journey, load_library
 from journeys.limits import MAX_EVENT_DATA_BYTES, MAX_SPEED, MIN_SPEED, check_json_object
 from journeys.logging import configure_logging
@@ -33,6 +35,7 @@ from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore, open_store
 from starters.hygiene import hygiene_app
+from starters.leads import leads_app
 from starters.plans import plan_app, task_app
 from starters.running import fail, run
 from workflows.runs import hand_new_event, journey_statuses, start_journey
@@ -45,6 +48,7 @@ app.add_typer(team_app, name="team")
 app.add_typer(plan_app, name="plan")
 app.add_typer(task_app, name="task")
 app.add_typer(hygiene_app, name="hygiene")
+app.add_typer(leads_app, name="leads")
 out = Console()
 err = Console(stderr=True)
 
@@ -64,10 +68,11 @@ def _library(settings: Settings) -> dict[str, JourneySpec]:
 
 @app.command()
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="Journey or plan YAML files")],
+    paths: Annotated[list[Path], typer.Argument(help="Journey, plan or grading YAML files")],
 ) -> None:
-    """Check journey and plan files: every problem with the file, line and step or task id;
-    non-zero if any. A file in a `plans` folder, or with `tasks:`, is a plan."""
+    """Check journey, plan and grading files: every problem with the file, line and step or
+    task id; non-zero if any. A file in a `plans` folder, or with `tasks:`, is a plan; one named
+    grading.yaml, or with `half_life_days:`, is the grading file."""
     bad = 0
     for path in paths:
         try:
@@ -85,6 +90,12 @@ def _validated(path: Path) -> str:
     if is_plan_file(path):
         plan = load_plan(path)
         return f"plan {plan.id} v{plan.version}, {len(plan.tasks)} tasks, {len(plan.roles)} roles"
+    if is_grading_file(path):
+        grading = load_grading(path)
+        return (
+            f"grading, {len(grading.fit)} fit rules, {len(grading.weights)} weighted events, "
+            f"half-life {grading.half_life_days:g} days"
+        )
     library_dir = path.parent if (path.parent / "templates").is_dir() else Settings().library_dir
     spec = load_journey(path, library_dir)
     return f"{spec.id} v{spec.version}, {len(spec.steps)} steps, trigger {spec.trigger}"
@@ -93,9 +104,13 @@ def _validated(path: Path) -> str:
 @app.command()
 def schema(
     plan: Annotated[bool, typer.Option("--plan", help="The schema of a plan template")] = False,
+    grading: Annotated[
+        bool, typer.Option("--grading", help="The schema of the grading file")
+    ] = False,
 ) -> None:
-    """Print the JSON Schema of a journey file, or of a plan template (for editors)."""
-    model = PlanSpec if plan else JourneySpec
+    """Print the JSON Schema of a journey file, a plan template or the grading file (for
+    editors)."""
+    model: type[BaseModel] = PlanSpec if plan else GradingSpec if grading else JourneySpec
     typer.echo(json.dumps(model.model_json_schema(), indent=2))
 
 
@@ -115,8 +130,9 @@ def list_journeys() -> None:
     out.print(table)
 
 
-def _serving_settings() -> Settings:
-    """The environment's settings for a long-running service, refused on public dev secrets."""
+def _serving_settings(sends_email: bool = False) -> Settings:
+    """The environment's settings for a long-running service, refused on public dev secrets
+    (and, for one that sends email, on the sample postal address and site)."""
     try:
         settings = Settings()
     except ValidationError as e:
@@ -126,6 +142,11 @@ def _serving_settings() -> Settings:
             f"{', '.join(missing)} not set (or left at the public dev default): set a secret "
             "value of this deployment, or JOURNEYS_ENV=dev on a machine of your own"
         )
+    if sends_email and (missing := settings.missing_sender_details()):
+        raise fail(
+            f"{', '.join(missing)} not set (or left at the sample): every email's footer shows "
+            "the sender's postal address (CAN-SPAM) and its calls to action lead to the site"
+        )
     return settings
 
 
@@ -134,7 +155,7 @@ def worker() -> None:
     """Run a worker (settings from the environment) until SIGTERM or Ctrl-C."""
     from workers.worker import run_worker
 
-    settings = _serving_settings()
+    settings = _serving_settings(sends_email=True)
     configure_logging()
     run(run_worker(settings))
 

@@ -33,10 +33,8 @@ subject: "Welcome, {{ contact.attributes.first_name }}"
 text: |
   Hello {{ contact.attributes.first_name }},
   your journey {{ journey }} starts at {{ step }}.
-  Unsubscribe: {{ links.unsubscribe }}
 html: |
-  <html><body><p>Hello {{ contact.attributes.first_name }},</p>
-  <p><a href="{{ links.unsubscribe }}">Unsubscribe</a></p></body></html>
+  <p>Hello {{ contact.attributes.first_name }},</p>
 """,
     "sms/welcome.yaml": """\
 body: "Hi {{ contact.attributes.first_name }}, welcome aboard. Reply STOP to opt out."

@@ -42,14 +42,11 @@ subject: "Links"
 text: |
   Read the docs at https://example.com/docs?a=1&b=2.
   Survey: {{ links.nps }}
-  Unsubscribe: {{ links.unsubscribe }}
 html: |
-  <html><body>
   <p><a href="https://example.com/docs?a=1&amp;b=2">Docs</a>
   <a class="x" HREF='http://example.com/pricing'>Pricing</a>
   <a href="mailto:hi@example.com">Mail</a></p>
-  <p><a href="{{ links.nps }}">Survey</a> <a href="{{ links.unsubscribe }}">Unsubscribe</a></p>
-  </body></html>
+  <p><a href="{{ links.nps }}">Survey</a></p>
 """,
     "onsite/test_chat.yaml": """\
 body: "Hi {{ contact.attributes.first_name }}, how is it going?"

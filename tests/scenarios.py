@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHandle
 from journeys import events
 from journeys.contacts import Contact
 from journeys.identity import workflow_id
+from journeys.leads.library import grading_of
 from journeys.library import load_journey
 from journeys.models import EndReason, JourneyEvent, JourneyInput, JourneyResult
 from journeys.plans.changes import Complete
@@ -76,6 +77,14 @@ class Scenario:
     # The data of each event the actions send (a merge names the survivor: {"into": ...}).
     event_data: dict[str, Any] = field(default_factory=dict)
     reason: EndReason = "end"  # why the run ends
+    # The lead is graded (the library's grading.yaml) before the run starts.
+    graded: bool = False
+    # (step the run must stand at, event kind): recorded in the store at the run's clock, as the
+    # gateway records a click, for count conditions.
+    recorded: tuple[tuple[str, str], ...] = ()
+    # (step the run must stand at, attributes): the lead's attributes change, the lead is
+    # regraded and the grade_changed event handed to the run.
+    regrade: tuple[str, dict[str, Any]] | None = None
 
 
 DAN = Contact(id="c-dan", email="dan@example.com", consent={"email": True})
@@ -93,6 +102,23 @@ SALES = (
     Person(id="s-ola", name="Ola Sales", email="ola@team.example", roles=["sales"]),
     Person(id="s-jan", name="Jan Sales", email="jan@team.example", roles=["sales"]),
 )
+# A C lead (an influencer at a small company, by the library's grading) in Los Angeles (a year of
+# mornings crosses both DST changes) whose sales owner is s-ola, not the salesperson the role's
+# turns would give the lead (s-jan).
+LEA = Contact(
+    id="c-lea",
+    email="lea@example.com",
+    time_zone="America/Los_Angeles",
+    attributes={"first_name": "Lea", "role": "influencer", "sales_owner": "s-ola"},
+    consent={"email": True},
+)
+# What makes her a B: the same role at a company of 200 people or more.
+LARGER_COMPANY = {"company_size": 250}
+GRADING = grading_of(LIBRARY_DIR)
+CD_NURTURE_NEWSLETTER = "This month: one idea that saves teams like yours an hour a week"
+CD_INVITATION = "You are invited: a live session with customers like you"
+CD_NURTURE_CALL = "New task: Call a C/D lead who clicked twice in 30 days"
+CD_HANDOFF = "New task: Contact live by phone or in person - a C/D lead is now graded A or B"
 
 NPS_ASK = "How likely are you to recommend us?"
 NPS_SHORT = "One question, ten seconds"
@@ -386,6 +412,40 @@ SCENARIOS = [
         tags=("CD_CALL_NOT_MADE",),
         ends_at="call_overdue",
     ),
+    # --- cd_lead_nurturing ------------------------------------------------------------------------
+    Scenario(
+        "not_cd",
+        "cd_lead_nurturing",
+        LEA.model_copy(update={"attributes": {**LEA.attributes, **LARGER_COMPANY}}),
+        graded=True,
+        ends_at="not_cd",
+    ),
+    Scenario(
+        "clicked_call_not_interested",
+        "cd_lead_nurturing",
+        LEA,
+        team=SALES,
+        graded=True,
+        recorded=(("m1", "clicked"), ("m1", "clicked")),
+        completes=("call", "not_interested"),
+        subjects=(CD_NURTURE_NEWSLETTER, CD_INVITATION),
+        team_mail=(CD_NURTURE_CALL,),
+        tags=("CD_NOT_INTERESTED",),
+        ends_at="not_interested",
+    ),
+    Scenario(
+        "graded_b_handed_off",
+        "cd_lead_nurturing",
+        LEA,
+        team=SALES,
+        graded=True,
+        regrade=("m1", LARGER_COMPANY),
+        completes=("handoff", "met"),
+        subjects=(CD_NURTURE_NEWSLETTER, CD_INVITATION),
+        team_mail=(CD_HANDOFF,),
+        tags=("CD_HANDED_TO_SALES",),
+        ends_at="handed_off",
+    ),
 ]
 
 
@@ -424,10 +484,27 @@ async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, Journe
     await stack.store.change_tags(scenario.contact.id, scenario.tags_before, [])
     for kind in scenario.devices:
         await register_device(stack, scenario.contact.id, kind)
+    if scenario.graded:
+        await regraded(stack, scenario.contact.id)
     handle = await start(stack, scenario.journey, scenario.contact.id)
+    for at_step, kind in scenario.recorded:
+        await wait_for_step(stack.env, handle, at_step)
+        now = await stack.env.get_current_time()
+        await stack.store.record_event(
+            scenario.contact.id, JourneyEvent(kind=kind, occurred_at=now)
+        )
     for at_step, kind, about in scenario.actions:
         await wait_for_step(stack.env, handle, at_step)
         await handle.signal(JourneyWorkflow.event, event(kind, about, **scenario.event_data))
+    if scenario.regrade:
+        at_step, attributes = scenario.regrade
+        await wait_for_step(stack.env, handle, at_step)
+        contact = scenario.contact
+        changed = {**contact.attributes, **attributes}
+        await stack.store.upsert_contacts([contact.model_copy(update={"attributes": changed})])
+        grade_changed = await regraded(stack, contact.id)
+        assert grade_changed is not None
+        await handle.signal(JourneyWorkflow.event, grade_changed)
     if scenario.completes:
         task, outcome = scenario.completes
         plan = await task_plan_of(stack, handle, task)
@@ -437,6 +514,15 @@ async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, Journe
         )
     result = await handle.result()
     return handle, result
+
+
+async def regraded(stack: Stack, contact_id: str) -> JourneyEvent | None:
+    """Grade the lead as the gateway does after each event (the library's grading.yaml), at the
+    run's clock: the grade_changed event recorded (and kept in the outbox), None if unchanged."""
+    assert GRADING is not None
+    now = await stack.env.get_current_time()
+    change = await stack.store.regrade(contact_id, GRADING, now)
+    return change.held.event if change else None
 
 
 async def task_plan_of(

@@ -21,6 +21,9 @@ FACTS = ContactFacts(
     consent={"email": True, "newsletter": True},
     tags=["REVIEW_LEFT"],
     attributes={"orders": 3, "plan": "pro"},
+    grade="C",
+    score=42.5,
+    counts={"purchase/180": 1, "clicked/30": 2},
 )
 
 
@@ -44,10 +47,56 @@ def ev(kind: str, step: str | None = None, **data: object) -> JourneyEvent:
         ("attribute:plan == 'pro'", True),
         ("attribute:plan > 3", False),  # a type mismatch never holds
         ("attribute:missing == 1", False),
+        ("grade:C", True),
+        ("grade:B", False),
+        ("not grade:C", False),
+        ("grade_in:[C,D]", True),
+        ("grade_in:[A, B]", False),
+        ("score>=42.5", True),
+        ("score > 42.5", False),
+        ("score<50", True),
+        ("not score>=40", False),
+        ("count:purchase within 180d == 1", True),
+        ("count:purchase within 180d >= 2", False),
+        ("count:clicked within 30d >= 2", True),
+        ("not count:clicked within 30d >= 2", False),
+        # Not loaded (no events of the kind in the window): none.
+        ("count:visited_url within 7d == 0", True),
     ],
 )
 def test_conditions_on_contact_facts(condition: str, expected: bool) -> None:
     assert conditions.holds(condition, FACTS, []) is expected
+
+
+def test_a_contact_never_graded_has_no_grade_and_no_score() -> None:
+    ungraded = ContactFacts(contact_id="c2")
+    assert not conditions.holds("grade_in:[A,B,C,D]", ungraded, [])
+    assert not conditions.holds("score>=0", ungraded, [])
+    assert conditions.holds("not score>=0", ungraded, [])
+
+
+@pytest.mark.parametrize(
+    ("condition", "why"),
+    [
+        ("grade:E", "'grade:E': unknown grade 'E' (grades are A, B, C, D)"),
+        ("not grade_in:[C,X]", "'grade_in:[C,X]': unknown grade 'X'"),
+        ("grade_in:C,D", "write the grades in brackets, e.g. grade_in:[C,D]"),
+        ("grade_in:[]", "'grade_in:[]': no grade named"),
+        ("score>=lots", "'score>=lots': 'lots' is not a number"),
+        ("score>=nan", "'nan' is not a number"),
+        ("count:purchase within 0d == 1", "the window '0d' is not a number of days from 1d"),
+        ("count:purchase within 6m == 1", "the window '6m' is not a number of days"),
+        ("count:purchase within 99999d == 1", "the window '99999d'"),
+        ("count:purchase within 180d == 1.5", "'1.5' is not a whole number of events"),
+        ("count:purchase == 1", "write a count as count:<event kind> within <N>d <op> <M>"),
+    ],
+)
+def test_malformed_grade_score_and_count_conditions_say_what_is_wrong(
+    condition: str, why: str
+) -> None:
+    with pytest.raises(conditions.UnknownCondition) as err:
+        conditions.parse(condition)
+    assert why in str(err.value)
 
 
 def test_nps_class_reads_the_latest_answer() -> None:

@@ -28,6 +28,12 @@ REAL_SECRETS = {
     "JOURNEYS_PAYLOAD_KEYS": PAYLOAD_KEYS,
 }
 COMMANDS = [["worker"], ["gateway", "--port", "0"]]
+# What a deployment's worker is told besides: the address in every email's footer (CAN-SPAM) and
+# the site its calls to action lead to.
+SENDER = {
+    "JOURNEYS_POSTAL_ADDRESS": "Example Inc., 5 Harbour Road, Portland, OR 97201",
+    "JOURNEYS_SITE_URL": "https://www.example.org",
+}
 
 
 def clean_env(tmp_path: Path, **values: str) -> dict[str, str]:
@@ -120,11 +126,35 @@ async def logged(proc: Process, says: str) -> None:
             seen += line
 
 
+async def test_the_worker_refuses_the_sample_postal_address_and_site(tmp_path: Path) -> None:
+    said = await refused(["worker"], clean_env(tmp_path, **REAL_SECRETS))
+    assert "JOURNEYS_POSTAL_ADDRESS" in said and "JOURNEYS_SITE_URL" in said
+    env = clean_env(tmp_path, **REAL_SECRETS, **{**SENDER, "JOURNEYS_POSTAL_ADDRESS": " "})
+    said = await refused(["worker"], env)
+    assert "JOURNEYS_POSTAL_ADDRESS" in said and "JOURNEYS_SITE_URL" not in said
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("JOURNEYS_BRAND_COLOR", "red"),
+        ("JOURNEYS_SITE_URL", "www.example.org"),
+        ("JOURNEYS_BRAND_LOGO_URL", "javascript:alert(1)"),
+    ],
+)
+async def test_a_malformed_brand_setting_is_refused_naming_it(
+    variable: str, value: str, tmp_path: Path
+) -> None:
+    env = clean_env(tmp_path, **REAL_SECRETS, **{**SENDER, variable: value})
+    said = await refused(["worker"], env)
+    assert f"{variable} is " in said and repr(value) in said
+
+
 async def test_the_worker_starts_with_secrets_of_its_own(
     dev_temporal: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     address = dev_temporal.client.service_client.config.target_host
-    env = clean_env(tmp_path, TEMPORAL_ADDRESS=address, **REAL_SECRETS)
+    env = clean_env(tmp_path, TEMPORAL_ADDRESS=address, **REAL_SECRETS, **SENDER)
     async with running(["worker"], env) as worker:
         await logged(worker, "worker started")
 

@@ -33,6 +33,7 @@ from journeys.store.schema import (
     nps_answers,
     onsite_messages,
     opt_changes,
+    plan_runs,
     processed_events,
     push_subscriptions,
     send_checks,
@@ -59,6 +60,7 @@ CONTACT_TABLES = (
     push_subscriptions,
     processed_events,
     lead_grades,
+    plan_runs,
     contact_aliases,
     hygiene_changes,
     held_events,
@@ -352,6 +354,19 @@ async def _two_duplicates(store: ContactStore) -> None:
     await store.add_push_subscription("a", "web", "https://push.example/1", {"auth": "a"})
     await store.add_push_subscription("b", "web", "https://push.example/1", {"auth": "a"})
     await store.add_push_subscription("b", "mobile", "token-b", {})
+    await write(
+        store,
+        plan_runs,
+        plan_id="plan:cd_lead_followup__sales_call:b.1.1",
+        template="cd_lead_followup__sales_call",
+        version=1,
+        instance="b.1.1",
+        target=T0.date(),
+        contact_id="b",
+        state="running",
+        started_at=T0,
+        updated_at=T0,
+    )
     await store.first_time_event("ev-1", "a")
     await store.first_time_event("ev-1", "b")
     await store.first_time_event("ev-2", "b")
@@ -416,6 +431,7 @@ async def test_a_merge_loses_nothing_and_widens_no_consent(store: ContactStore) 
     assert await rows(store, send_checks, "key", "contact_id") == [(key, "a")]
     assert await rows(store, nps_answers, "delivery_key", "contact_id", "score") == [(key, "a", 9)]
     assert await rows(store, onsite_messages, "delivery_key", "contact_id") == [("onsite-b", "a")]
+    assert await rows(store, plan_runs, "contact_id") == [("a",)]
     assert await rows(store, push_subscriptions, "contact_id", "kind", "endpoint") == [
         ("a", "mobile", "token-b"),
         ("a", "web", "https://push.example/1"),
@@ -479,6 +495,34 @@ async def test_a_group_whose_survivor_was_merged_away_merges_into_its_survivor(
     assert await rows(store, contact_aliases, "merged_id", "survivor_id") == [
         ("m2", "m1"),
         ("m3", "m1"),
+    ]
+
+
+async def test_an_id_merged_before_that_is_back_merges_again(store: ContactStore) -> None:
+    await store.upsert_contacts(
+        [Contact(id="a", email="a@example.com"), Contact(id="b", email="a@example.com")]
+    )
+    assert await store.merge_contacts("r1", "a", "b", "same email", T0)
+    # Written by an import that resolved `b` just before the merge committed (PostgreSQL's
+    # read committed): the contact is there again beside its alias.
+    await write(
+        store,
+        contacts,
+        id="b",
+        email="a@example.com",
+        time_zone="UTC",
+        locale="en",
+        attributes={},
+        consent={},
+        in_mobile_app=False,
+        web_push=False,
+        created_at=T0,
+        updated_at=T0,
+    )
+    assert await store.merge_contacts("r2", "a", "b", "same email", T0)
+    assert await rows(store, contacts, "id") == [("a",)]
+    assert await rows(store, contact_aliases, "merged_id", "survivor_id", "run_id") == [
+        ("b", "a", "r2")
     ]
 
 

@@ -74,6 +74,21 @@ async def test_a_loop_continues_as_new_and_stops_at_its_step_bound(stack: Stack)
     assert await runs_in_chain(stack, handle) == 4
 
 
+@pytest.mark.parametrize(
+    ("journey_says", "run_says"), [(4, 200), (100, 4)], ids=["journey's", "run's"]
+)
+async def test_the_fewer_steps_per_run_of_the_journey_and_the_run_hold(
+    stack: Stack, journey_says: int, run_says: int
+) -> None:
+    """A journey that loops for months asks for shorter runs than the default; it never makes
+    a run longer than its starter asked."""
+    journey = spec(WEEKLY_LOOP, max_steps=14, steps_per_run=journey_says)
+    handle = await run(stack, journey, steps_per_run=run_says)
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    assert await runs_in_chain(stack, handle) == 4
+
+
 async def runs_in_chain(stack: Stack, handle: WorkflowHandle) -> int:
     run_id: str | None = handle.result_run_id
     runs = 0

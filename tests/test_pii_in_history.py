@@ -5,6 +5,7 @@ nothing of the contact but its id."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format
@@ -55,6 +56,36 @@ def test_facts_needed_names_what_the_conditions_read_and_nothing_else() -> None:
         audiences=["beta"],
         attributes=["plan"],
     )
+
+
+def test_grade_and_count_conditions_ask_for_the_grade_and_their_counts_up_to_the_runs_clock() -> (
+    None
+):
+    at = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
+    whens = [
+        "grade_in:[C,D]",
+        "not score>=40",
+        "count:purchase within 180d == 1",
+        "count:clicked within 30d >= 2",
+        "not count:purchase within 180d >= 2",
+    ]
+    assert facts_needed("c1", whens, at=at) == FactsRequest(
+        contact_id="c1", grade=True, counts=["purchase/180", "clicked/30"], at=at
+    )
+    # Conditions reading neither ask for neither.
+    assert facts_needed("c1", ["has_email"], at=at) == FactsRequest(
+        contact_id="c1", flags=["has_email"], at=at
+    )
+
+
+def test_a_request_keeps_the_grade_and_the_counts_only_when_asked() -> None:
+    facts = ContactFacts(
+        contact_id="c1", grade="C", score=12.5, counts={"purchase/180": 1, "clicked/30": 4}
+    )
+    assert FactsRequest(contact_id="c1").keep(facts) == ContactFacts(contact_id="c1")
+    assert FactsRequest(contact_id="c1", grade=True, counts=["clicked/30"]).keep(
+        facts
+    ) == ContactFacts(contact_id="c1", grade="C", score=12.5, counts={"clicked/30": 4})
 
 
 def test_a_request_keeps_only_the_facts_asked_for() -> None:

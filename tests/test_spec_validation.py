@@ -166,6 +166,35 @@ def test_unknown_condition(tmp_path: Path) -> None:
     )
 
 
+BRANCH_ON_BEHAVIOUR = """\
+  - id: check
+    kind: branch
+    conditions:
+      - when: grade:E
+        next: done
+      - when: count:purchase within 6m == 1
+        next: done
+      - when: count:purchse within 180d == 1
+        next: done
+      - when: count:clicked within 30d >= 2
+        next: done
+    otherwise: done
+  - id: done
+    kind: end
+"""
+
+
+def test_grade_letters_count_windows_and_counted_events_are_checked(tmp_path: Path) -> None:
+    where = f"{tmp_path}/broken.yaml:6: step 'check'"
+    assert problems(tmp_path, BRANCH_ON_BEHAVIOUR) == [
+        f"{where}: 'grade:E': unknown grade 'E' (grades are A, B, C, D)",
+        f"{where}: 'count:purchase within 6m == 1': the window '6m' is not a number of days "
+        "from 1d to 3660d",
+        f"{where}: 'count:purchse within 180d == 1' counts event 'purchse', which is never "
+        "produced; declare custom events under 'events:'",
+    ]
+
+
 def test_schema_mistakes_name_the_step_and_field(tmp_path: Path) -> None:
     found = problems(
         tmp_path,

@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from activities.contacts import ContactActivities
 from activities.email import EmailActivities
 from activities.hygiene import HygieneActivities
+from activities.leads import LeadActivities
 from activities.onsite import OnsiteActivities
 from activities.plans import PlanActivities
 from activities.push import PushActivities
@@ -49,6 +50,7 @@ async def journey_worker(
     team_mail = TeamMailActivities(store, settings, email.mailer)
     plans = PlanActivities(store)
     hygiene = HygieneActivities(store, settings)
+    leads = LeadActivities(store, settings)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
@@ -72,6 +74,7 @@ async def journey_worker(
             hygiene.clean_contacts,
             hygiene.merge_duplicates,
             hygiene.count_hygiene_changes,
+            leads.regrade_contacts,
         ],
         graceful_shutdown_timeout=timedelta(seconds=30),
     )

@@ -169,6 +169,7 @@ class JourneyWorkflow:
             ]
         )
         steps_this_run = 0
+        steps_per_run = min(inp.steps_per_run, self._spec.steps_per_run or inp.steps_per_run)
         while self._state.current_step is not None:
             if self._exit is not None:
                 return self._leave(self._exit)
@@ -179,10 +180,7 @@ class JourneyWorkflow:
                     type="StepLimitExceeded",
                     non_retryable=True,
                 )
-            if (
-                steps_this_run >= inp.steps_per_run
-                or workflow.info().is_continue_as_new_suggested()
-            ):
+            if steps_this_run >= steps_per_run or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(inp.model_copy(update={"state": self._carried_state()}))
             step = self._spec.step(self._state.current_step)
@@ -458,8 +456,9 @@ class JourneyWorkflow:
         if workflow.patched("facts-for-conditions"):
             # The result stays in the history: only what the conditions read, not every
             # attribute of the contact (a national id number, say), may go there.
+            # `at`: behaviour counts end at the run's clock, the same on a retry.
             request = conditions.facts_needed(
-                self._inp.contact_id, [c.when for c in step.conditions]
+                self._inp.contact_id, [c.when for c in step.conditions], at=workflow.now()
             )
         return await _reading_contact(
             workflow.execute_activity(

@@ -10,6 +10,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from gateway.api.common import invalid, named_by_path
 from gateway.deps import GatewayDep
+from gateway.outbox import regrade_in_background
 from gateway.responses import documented
 from journeys.contacts import Contact
 
@@ -79,6 +80,7 @@ async def upsert_contact(
     current = await gw.store.resolve(contact_id)
     created = await gw.store.get_contact(current) is None
     await gw.store.upsert_contacts([contact])  # a merged-away id's row goes to its survivor
+    regrade_in_background(gw, [current], None)
     response.status_code = 201 if created else 200
     if current != contact_id:
         response.headers["Content-Location"] = _location(current)
@@ -100,4 +102,5 @@ async def upsert_contacts(body: ContactBatch, gw: GatewayDep) -> BatchResult:
     if repeats:
         raise invalid(*repeats)
     await gw.store.upsert_contacts(body.contacts)
+    regrade_in_background(gw, [c.id for c in body.contacts], None)
     return BatchResult(upserted=len(body.contacts))

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from gateway.api.common import KnownContact
 from gateway.deps import GatewayDep
+from gateway.outbox import regrade_in_background
 from gateway.responses import documented
 from journeys.limits import MAX_EVENT_DATA_BYTES, check_json_object
 from journeys.models import JourneyEvent
@@ -90,4 +91,5 @@ async def track_event(body: EventIn, contact_id: KnownContact, gw: GatewayDep) -
     )
     if outcome is None:
         return EventAccepted(event_id=body.event_id, duplicate=True)
+    regrade_in_background(gw, [contact_id], event.kind)
     return EventAccepted(event_id=body.event_id, duplicate=False, journeys=outcome)

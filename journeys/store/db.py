@@ -41,10 +41,12 @@ from sqlalchemy.exc import IntegrityError
 from journeys.contacts import Contact
 from journeys.hygiene.changes import ChangeKind, HygieneChange
 from journeys.hygiene.rules import Candidate, DuplicateGroup
+from journeys.leads.grading import GradingSpec
 from journeys.models import ContactFacts, JourneyEvent, SendRequest, SendWindow
 from journeys.plans.people import Person
 from journeys.plans.records import OpenTask, PlanRecord
-from journeys.store import hygiene, hygiene_runs, outbox, plans, team
+from journeys.store import grades, hygiene, hygiene_runs, outbox, plans, team
+from journeys.store.grades import GradeChange, KeptGrade
 from journeys.store.migrations import migrate
 from journeys.store.outbox import HeldEvent
 from journeys.store.rows import (
@@ -62,6 +64,7 @@ from journeys.store.schema import (
     contacts,
     deliveries,
     events,
+    lead_grades,
     nps_answers,
     onsite_messages,
     opt_changes,
@@ -367,11 +370,17 @@ class ContactStore:
         query = select(contacts.c.id).where(contacts.c.phone == phone).order_by(contacts.c.id)
         return await self._read(lambda conn: _column_of(conn, query))
 
-    async def facts(self, contact_id: str) -> ContactFacts:
+    async def facts(
+        self, contact_id: str, counts: Sequence[str] = (), at: datetime | None = None
+    ) -> ContactFacts:
+        """What branches read of the contact, with the behaviour `counts` (`<kind>/<days>`)
+        whose windows end at `at` (None: now)."""
+
         def read(conn: Connection) -> ContactFacts:
             contact, suppressed = _recipient(conn, contact_id)
             if contact is None:
                 return ContactFacts(contact_id=contact_id)
+            grade, score = grades.grade_and_score(conn, contact_id)
             subscribed = {s["kind"] for s in _rows_of(conn, _subscriptions_query(contact_id))}
             return ContactFacts(
                 contact_id=contact_id,
@@ -386,6 +395,9 @@ class ContactStore:
                 tags=_column_of(conn, _tags_query(contact_id)),
                 audiences=_column_of(conn, _audiences_query(contact_id)),
                 attributes=contact.attributes,
+                grade=grade,
+                score=score,
+                counts=grades.counts(conn, contact_id, counts, at),
             )
 
         return await self._read(read)
@@ -407,6 +419,33 @@ class ContactStore:
                 )
 
         await self._write(change)
+
+    # lead grades (journeys/store/grades.py) ---------------------------------------------------
+
+    async def regrade(
+        self, contact_id: str, spec: GradingSpec, now: datetime, lease: timedelta = timedelta(0)
+    ) -> GradeChange | None:
+        """Grade the contact and keep the grade; a change is a grade_changed event, recorded and
+        kept in the outbox in the same transaction, leased to the caller for `lease` (none: the
+        gateway's outbox hands it over). See `grades.regrade`."""
+        upsert = self._insert(lead_grades)
+        return await self._write(
+            lambda conn: grades.regrade(conn, upsert, contact_id, spec, now, lease)
+        )
+
+    async def regrade_batch(
+        self, after_id: str | None, limit: int, spec: GradingSpec, now: datetime
+    ) -> tuple[str | None, int]:
+        """Regrade the next `limit` contacts after `after_id`, one transaction each: the last id
+        done (None when there were none left) and how many grades changed."""
+        ids = await self._read(lambda conn: grades.contact_ids_after(conn, after_id, limit))
+        changes = 0
+        for contact_id in ids:
+            changes += await self.regrade(contact_id, spec, now) is not None
+        return (ids[-1] if ids else None), changes
+
+    async def lead_grade(self, contact_id: str) -> KeptGrade | None:
+        return await self._read(lambda conn: grades.lead_grade_of(conn, contact_id))
 
     async def tags_of(self, contact_id: str) -> list[str]:
         return await self._read(lambda conn: _column_of(conn, _tags_query(contact_id)))

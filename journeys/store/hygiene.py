@@ -9,7 +9,19 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Delete, Table, Update, delete, exists, func, select, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Delete,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 
 from journeys.channels import MARKETING
 from journeys.events import CONTACT_MERGED
@@ -42,16 +54,44 @@ Insert = Callable[[Table], Any]
 # The reason of the suppression on MARKETING a sunset adds (sunset_lifted removes only that).
 SUNSET_REASON = "sunset"
 
-# Rows of a contact that move to the survivor of a merge as they are.
-_MOVED = (events, deliveries, send_checks, nps_answers, onsite_messages, plan_runs)
-# Rows keyed by the contact and these columns: the merged contact's move unless the survivor has
-# one with the same key already (the survivor's is kept; the merged one's is dropped).
-_UNITED: tuple[tuple[Table, tuple[str, ...]], ...] = (
-    (tags, ("tag",)),
-    (audience_memberships, ("audience",)),
-    (suppressions, ("channel",)),
-    (processed_events, ("event_id",)),
-    (push_subscriptions, ("kind", "endpoint")),
+# What a merge does to the merged contact's other rows, in order, as statements built once
+# (building them is most of a merge's time) over the parameters `merged` and `survivor`.
+_MERGED: BindParameter[str] = bindparam("merged")
+_SURVIVOR: BindParameter[str] = bindparam("survivor")
+
+
+def _moved(table: Table) -> Update:
+    """The merged contact's rows of `table` are the survivor's."""
+    stmt = update(table).where(table.c.contact_id == _MERGED)
+    return stmt.values(contact_id=_SURVIVOR)
+
+
+def _united(table: Table, *keys: str) -> tuple[Update, Delete]:
+    """The merged contact's rows of `table` (keyed by the contact and `keys`) are the survivor's,
+    but for those the survivor has already (its own is kept, the other dropped)."""
+    theirs = table.alias("theirs")
+    had = exists().where(
+        theirs.c.contact_id == _SURVIVOR, *(theirs.c[k] == table.c[k] for k in keys)
+    )
+    stmt = update(table).where(table.c.contact_id == _MERGED, ~had)
+    return stmt.values(contact_id=_SURVIVOR), delete(table).where(table.c.contact_id == _MERGED)
+
+
+_MERGE_ROWS: tuple[Update | Delete, ...] = (
+    *(
+        _moved(t)
+        for t in (events, deliveries, send_checks, nps_answers, onsite_messages, plan_runs)
+    ),
+    *_united(tags, "tag"),
+    *_united(audience_memberships, "audience"),
+    *_united(suppressions, "channel"),
+    *_united(processed_events, "event_id"),
+    *_united(push_subscriptions, "kind", "endpoint"),
+    delete(lead_grades).where(lead_grades.c.contact_id == _MERGED),
+    # Aliases resolve in one step: those that pointed at the merged id follow it.
+    update(contact_aliases)
+    .where(contact_aliases.c.survivor_id == _MERGED)
+    .values(survivor_id=_SURVIVOR),
 )
 
 
@@ -248,32 +288,24 @@ def merge(
             updated_at=now,
         )
     )
-    for table in _MOVED:
-        stmt = update(table).where(table.c.contact_id == merged_id)
-        conn.execute(stmt.values(contact_id=survivor_id))
-    for table, keys in _UNITED:
-        _unite(conn, table, keys, survivor_id, merged_id)
+    for stmt in _MERGE_ROWS:
+        conn.execute(stmt, {"merged": merged_id, "survivor": survivor_id})
     _keep_later_opt_changes(conn, insert, survivor_id, merged_id)
-    conn.execute(delete(lead_grades).where(lead_grades.c.contact_id == merged_id))
-    conn.execute(
-        update(contact_aliases)
-        .where(contact_aliases.c.survivor_id == merged_id)
-        .values(survivor_id=survivor_id)
-    )
-    conn.execute(
-        insert(contact_aliases).values(
-            merged_id=merged_id, survivor_id=survivor_id, run_id=run_id, merged_at=now
-        )
-    )
+    # An id merged before may be back (imported at the moment of its merge): it goes again.
+    alias = {"survivor_id": survivor_id, "run_id": run_id, "merged_at": now}
+    stmt = insert(contact_aliases).values(merged_id=merged_id, **alias)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["merged_id"], set_=alias))
     conn.execute(delete(contacts).where(contacts.c.id == merged_id))
     conn.execute(
-        insert(hygiene_changes).values(
+        insert(hygiene_changes)
+        .values(
             run_id=run_id,
             contact_id=merged_id,
             kind="merged",
             detail={"into": survivor_id, "because": because},
             changed_at=now,
         )
+        .on_conflict_do_nothing()
     )
     # The merged-away contact's running journeys end on it (the gateway hands it over).
     ev = JourneyEvent(
@@ -284,18 +316,6 @@ def merge(
     )
     outbox.hold(conn, merged_id, None, ev, retry_at=utc_now())
     return True
-
-
-def _unite(
-    conn: Connection, table: Table, keys: tuple[str, ...], survivor_id: str, merged_id: str
-) -> None:
-    theirs = table.alias("theirs")
-    had = exists().where(
-        theirs.c.contact_id == survivor_id, *(theirs.c[k] == table.c[k] for k in keys)
-    )
-    stmt = update(table).where(table.c.contact_id == merged_id, ~had)
-    conn.execute(stmt.values(contact_id=survivor_id))
-    conn.execute(delete(table).where(table.c.contact_id == merged_id))
 
 
 def _keep_later_opt_changes(

@@ -251,6 +251,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 run_id VARCHAR(255) NOT NULL,
                 merged_at TIMESTAMP WITH TIME ZONE NOT NULL)""",
             "CREATE INDEX contact_aliases_survivor ON contact_aliases (survivor_id)",
+            # Hygiene's duplicate phones, and an inbound SMS's sender, are found by it.
+            "CREATE INDEX contacts_phone ON contacts (phone)",
             """CREATE TABLE lead_grades (
                 contact_id VARCHAR(64) PRIMARY KEY,
                 grade VARCHAR(1) NOT NULL,

@@ -45,7 +45,9 @@ def event_row(contact_id: str, ev: JourneyEvent) -> dict[str, Any]:
         "contact_id": contact_id,
         "kind": ev.kind,
         "step_id": ev.step,
-        "occurred_at": ev.occurred_at,
+        # In UTC: SQLite would keep the wall clock of another offset, and windows over
+        # `occurred_at` (behaviour counts) compare it.
+        "occurred_at": in_utc(ev.occurred_at),
         "data": ev.data,
     }
 

@@ -34,6 +34,8 @@ contacts = Table(
     Column("web_push", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Hygiene's duplicate phones, and an inbound SMS's sender, are found by it.
+    Index("contacts_phone", "phone"),
 )
 
 tags = Table(
