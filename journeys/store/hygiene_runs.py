@@ -32,4 +32,4 @@ def counts(conn: Connection, run_id: str) -> dict[ChangeKind, int]:
         .where(hygiene_changes.c.run_id == run_id)
         .group_by(hygiene_changes.c.kind)
     )
-    return {kind: n for kind, n in conn.execute(query).tuples()}
+    return {kind: n for kind, n in conn.execute(query)}
