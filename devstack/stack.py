@@ -36,6 +36,7 @@ from journeys.plans.library import load_plans
 from journeys.settings import Settings
 from journeys.store import open_store
 from workers.worker import journey_worker
+from workflows.hygiene_runs import ensure_schedule
 
 log = structlog.get_logger()
 
@@ -183,6 +184,8 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             store = await open_store(settings.database_url)
             running.push_async_callback(store.close)
             await running.enter_async_context(journey_worker(client, store, settings))
+            # Data hygiene every night (JOURNEYS_HYGIENE_CRON), as in production.
+            await ensure_schedule(client, settings, settings.hygiene_cron)
             library, plans = load_library(settings.library_dir), load_plans(settings.library_dir)
             gw = Gateway(settings, store, client, library, plans, grading_of(settings.library_dir))
             gateway = asyncio.create_task(serve_gateway(gw, "127.0.0.1", ports.gateway, stop))

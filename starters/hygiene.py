@@ -13,11 +13,10 @@ from rich.table import Table
 
 from journeys.connection import connect
 from journeys.hygiene.changes import HygieneChange
-from journeys.hygiene.runs import HygieneReport
 from journeys.settings import Settings
 from journeys.store import open_store
 from starters.running import fail, run
-from workflows.hygiene_runs import BadCron, ensure_schedule, policy_from, run_hygiene
+from workflows.hygiene_runs import BadCron, HygieneRun, ensure_schedule, policy_from, run_hygiene
 
 hygiene_app = typer.Typer(
     help="Data hygiene: clean phones and emails, merge duplicates, sunset the unengaged.",
@@ -40,13 +39,13 @@ def run_now(
     """Run hygiene over every contact now (the worker does the work)."""
     settings = Settings()
 
-    async def go() -> tuple[str, HygieneReport | None]:
-        started = await run_hygiene(
+    async def go() -> HygieneRun:
+        return await run_hygiene(
             await connect(settings), settings, policy_from(settings, dry_run), wait=not no_wait
         )
-        return started.workflow_id, started.report
 
-    workflow_id, report = run(go())
+    started = run(go())
+    workflow_id, report = started.workflow_id, started.report
     if report is None:
         typer.echo(f"{workflow_id}: started")
         return

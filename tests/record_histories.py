@@ -1,7 +1,8 @@
-"""Record a replay history for every scenario in `tests/scenarios.py` and every plan path in
-`tests/plan_scenarios.py`: `make histories` (`python -m tests.record_histories --plans`: the
-plans' only; `--missing`: only the paths that have none yet, leaving the others as the runs in
-flight recorded them).
+"""Record a replay history for every scenario in `tests/scenarios.py`, every plan path in
+`tests/plan_scenarios.py` and a hygiene run (`hygiene__clean_dedup_report.json`, the contacts
+of `tests/test_hygiene_workflow.py`): `make histories` (`python -m tests.record_histories
+--plans`: the plans' only; `--missing`: only the paths that have none yet, leaving the others
+as the runs in flight recorded them).
 
 Run it after a deliberate change to the workflow's commands (guarded by `workflow.patched()`),
 never to make a failing replay test pass by hiding the change.
@@ -20,9 +21,10 @@ from devstack.embedded import test_server_path
 from devstack.sinks.mail import MailSink
 from devstack.sinks.push import FcmSink, WebPushSink, new_vapid_key, settings_for
 from devstack.sinks.sms import SmsSink
+from journeys.hygiene.changes import HygienePolicy
 from journeys.identity import register_search_attributes
 from journeys.library import load_journey
-from journeys.settings import LIBRARY_DIR
+from journeys.settings import LIBRARY_DIR, Settings
 from journeys.store import open_store
 from tests.channel_fixtures import TWILIO_SID, TWILIO_TOKEN, sink_settings
 from tests.plan_fixtures import plan_stack
@@ -30,6 +32,7 @@ from tests.plan_scenarios import PLAN_SCENARIOS, PlanScenario
 from tests.push_fixtures import FCM_PROJECT, FCM_TOKEN
 from tests.scenarios import SCENARIOS, Scenario, assert_outcome, play
 from tests.temporal_fixtures import CONVERTER, running_stack
+from tests.test_hygiene_workflow import add_people, hygiene, hygiene_worker
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -40,6 +43,25 @@ def history_path(scenario: Scenario) -> Path:
     version = load_journey(LIBRARY_DIR / f"{scenario.journey}.yaml", LIBRARY_DIR).version
     journey = scenario.journey if version == 1 else f"{scenario.journey}_v{version}"
     return HISTORIES / f"{journey}__{scenario.name}.json"
+
+
+# A hygiene run through every phase, in batches of 4 (several batches a phase).
+HYGIENE_HISTORY = HISTORIES / "hygiene__clean_dedup_report.json"
+
+
+async def record_hygiene(env: WorkflowEnvironment) -> None:
+    queue = "record-hygiene"
+    with tempfile.TemporaryDirectory() as tmp:
+        store = await open_store(f"sqlite:///{Path(tmp) / 'journeys.db'}")
+        try:
+            await add_people(store, await env.get_current_time())
+            async with hygiene_worker(env, store, Settings(env="dev"), queue):
+                workflow_id, _ = await hygiene(env.client, queue, HygienePolicy(batch_size=4))
+            history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+        finally:
+            await store.close()
+    HYGIENE_HISTORY.write_text(history.to_json())
+    print(f"recorded {HYGIENE_HISTORY.relative_to(Path.cwd())}")
 
 
 def plan_history_path(scenario: PlanScenario) -> Path:
@@ -68,7 +90,7 @@ async def record_plans(env: WorkflowEnvironment, scenarios: list[PlanScenario]) 
         print(f"recorded {path.relative_to(Path.cwd())}")
 
 
-async def record(scenarios: list[Scenario], plans: list[PlanScenario]) -> None:
+async def record(scenarios: list[Scenario], plans: list[PlanScenario], with_hygiene: bool) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_path(), data_converter=CONVERTER
     )
@@ -100,6 +122,8 @@ async def record(scenarios: list[Scenario], plans: list[PlanScenario]) -> None:
             path.write_text(history.to_json())
             print(f"recorded {path.relative_to(Path.cwd())}")
         await record_plans(env, plans)
+        if with_hygiene:
+            await record_hygiene(env)
     finally:
         await env.shutdown()
 
@@ -112,5 +136,7 @@ if __name__ == "__main__":
             if "--plans" in sys.argv[1:]
             else [s for s in SCENARIOS if not (missing and history_path(s).is_file())],
             [p for p in PLAN_SCENARIOS if not (missing and plan_history_path(p).is_file())],
+            with_hygiene="--plans" not in sys.argv[1:]
+            and not (missing and HYGIENE_HISTORY.is_file()),
         )
     )

@@ -11,13 +11,14 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dns.message
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+import pytest
 from sqlalchemy import Table, insert, select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -26,13 +27,14 @@ from temporalio.worker import Worker
 from activities.hygiene import HygieneActivities
 from journeys.events import OPENED
 from journeys.hygiene.changes import HygienePolicy
-from journeys.hygiene.rules import Candidate
+from journeys.hygiene.rules import Candidate, DuplicateGroup
 from journeys.hygiene.runs import HygieneInput, HygieneProgress, HygieneReport
 from journeys.models import JourneyEvent
 from journeys.settings import Settings
 from journeys.store import ContactStore
 from journeys.store.schema import contact_aliases, contacts, hygiene_changes, tags
-from tests.temporal_fixtures import Stack, time_skipping_server
+from tests.temporal_fixtures import Stack
+from tests.test_pii_in_history import decoded_history
 from workflows.hygiene import HygieneWorkflow
 
 # (id, email, phone, country, days since created)
@@ -153,8 +155,18 @@ async def test_a_run_cleans_merges_sunsets_and_reports_what_the_audit_holds(
     stack: Stack,
 ) -> None:
     await add_people(stack.store, await stack.env.get_current_time())
-    _, report = await hygiene(stack.env.client, stack.settings.task_queue, HygienePolicy())
+    workflow_id, report = await hygiene(
+        stack.env.client, stack.settings.task_queue, HygienePolicy()
+    )
     await assert_cleaned(stack.store, report)
+    # The history keeps ids, cursors and counts: no address or number, not even in the cursor
+    # of the groups (whose keys are them).
+    text = await decoded_history(stack.env.client, workflow_id)
+    assert '"c09"' in text and '"merged"' in text  # decoded
+    for _, email, phone, _, _ in PEOPLE:
+        for value in (email, email and email.lower(), phone):
+            assert not value or len(value) < 5 or value not in text  # "12" is in any text
+    assert "+16502530000" not in text and "+48601234567" not in text
 
 
 async def test_a_dry_run_reports_and_changes_nothing(stack: Stack) -> None:
@@ -205,26 +217,30 @@ async def test_a_run_of_many_batches_continues_as_new_and_finishes(stack: Stack)
 
 
 class StopsMidBatch:
-    """The store, but applying the `at`th contact's changes blocks for ever, as a worker does
-    that is about to be killed."""
+    """The store, but the `at`th call of `method` (`apply_hygiene`: a contact's changes,
+    `merge_contacts`: a merge) blocks for ever, as in a worker about to be killed."""
 
-    def __init__(self, store: ContactStore, at: int) -> None:
-        self._store, self._at, self._applied = store, at, 0
+    def __init__(self, store: ContactStore, method: str, at: int) -> None:
+        self._store, self._method, self._at, self._calls = store, method, at, 0
         self.blocked = asyncio.Event()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+        found = getattr(self._store, name)
+        if name != self._method:
+            return found
 
-    async def apply_hygiene(self, changes: Any) -> int:
-        self._applied += 1
-        if self._applied == self._at:
-            self.blocked.set()
-            await asyncio.Event().wait()
-        return await self._store.apply_hygiene(changes)
+        async def blocking(*args: Any) -> Any:
+            self._calls += 1
+            if self._calls == self._at:
+                self.blocked.set()
+                await asyncio.Event().wait()
+            return await found(*args)
+
+        return blocking
 
 
 class Reads:
-    """The store, noting where each read of candidates starts."""
+    """The store, noting where each read of candidates or of duplicate groups starts."""
 
     def __init__(self, store: ContactStore) -> None:
         self._store = store
@@ -236,6 +252,10 @@ class Reads:
     async def hygiene_candidates(self, after_id: str | None, limit: int) -> list[Candidate]:
         self.after.append(after_id)
         return await self._store.hygiene_candidates(after_id, limit)
+
+    async def duplicate_groups(self, after_key: str | None, limit: int) -> list[DuplicateGroup]:
+        self.after.append(after_key)
+        return await self._store.duplicate_groups(after_key, limit)
 
 
 @asynccontextmanager
@@ -265,43 +285,56 @@ async def hygiene_worker(
             pass
 
 
+@pytest.mark.parametrize(
+    ("method", "at", "changed_before", "resumed_after"),
+    [
+        # Cleaning: the 4th contact with changes is c07, the 7th of the batch.
+        ("apply_hygiene", 4, {"c01", "c02", "c03"}, "c01"),
+        # Merging: c05 into c04 was done (and heartbeated), c07 into c06 is cut off.
+        ("merge_contacts", 2, {"c01", "c02", "c03", "c05", "c07", "c08"}, "email:dup@example.com"),
+    ],
+)
 async def test_a_killed_run_resumes_without_changing_a_contact_twice(
-    store: ContactStore, settings: Settings
+    dev_temporal: WorkflowEnvironment,
+    store: ContactStore,
+    settings: Settings,
+    method: str,
+    at: int,
+    changed_before: set[str],
+    resumed_after: str,
 ) -> None:
-    queue = f"hygiene-{uuid.uuid4().hex[:8]}"
-    # A server of its own: an activity cut off when its worker stops can leave the session's
-    # server unable to skip time for the tests after.
-    async with time_skipping_server() as env:
-        await add_people(store, await env.get_current_time())
-        # The 4th contact with changes is c07, the 7th of the batch.
-        stopping = StopsMidBatch(store, at=4)
-        async with hygiene_worker(env, stopping, settings, queue) as first:
-            handle = await env.client.start_workflow(
-                HygieneWorkflow.run,
-                HygieneInput(policy=HygienePolicy(batch_size=9)),
-                id=f"hygiene-test-{uuid.uuid4().hex[:8]}",
-                task_queue=queue,
-            )
-            async with asyncio.timeout(20):
-                await stopping.blocked.wait()
-            # Three contacts were changed before the worker dies.
-            assert {c for c, _ in await audit(store)} == {"c01", "c02", "c03"}
-            first.cancel()
-        reads = Reads(store)
-        async with hygiene_worker(env, reads, settings, queue):
+    # On the dev server: the time-skipping server hands a task to the poll of a worker that
+    # is gone and never again to another.
+    env, queue = dev_temporal, f"hygiene-{uuid.uuid4().hex[:8]}"
+    await add_people(store, datetime.now(UTC))
+    stopping = StopsMidBatch(store, method, at)
+    async with hygiene_worker(env, stopping, settings, queue) as first:
+        handle = await env.client.start_workflow(
+            HygieneWorkflow.run,
+            HygieneInput(policy=HygienePolicy(batch_size=9)),
+            id=f"hygiene-test-{uuid.uuid4().hex[:8]}",
+            task_queue=queue,
+        )
+        async with asyncio.timeout(20):
+            await stopping.blocked.wait()
+        assert {c for c, _ in await audit(store)} == changed_before
+        first.cancel()
+    reads = Reads(store)
+    async with hygiene_worker(env, reads, settings, queue):
+        async with asyncio.timeout(60):
             report = await handle.result()
-            progress = await handle.query(HygieneWorkflow.progress)
+        progress = await handle.query(HygieneWorkflow.progress)
     await assert_cleaned(store, report)
     # The batch went on from its last heartbeat, not from the start.
-    assert reads.after[0] is not None and reads.after[0] >= "c01"
+    assert reads.after[0] is not None and reads.after[0] >= resumed_after
     assert progress == HygieneProgress(
         phase="report", cursor=None, read={"clean": 9, "dedup": 2}, counts=progress.counts
     )
 
 
 class DnsStandIn(asyncio.DatagramProtocol):
-    """A name server on 127.0.0.1: `mail.test` has a mail server, `nomail.test` does not exist,
-    `bare.test` exists with no mail server or address, `slow.test` is never answered."""
+    """A name server on 127.0.0.1: `withmail.org` has a mail server, `nomail.org` does not exist,
+    `bare.org` exists with no mail server or address, `slow.org` is never answered."""
 
     def __init__(self) -> None:
         self.asked: list[str] = []
@@ -315,12 +348,14 @@ class DnsStandIn(asyncio.DatagramProtocol):
         name = question.name.to_text()
         self.asked.append(f"{name} {dns.rdatatype.to_text(question.rdtype)}")
         response = dns.message.make_response(query)
-        if name == "slow.test.":
+        if name == "slow.org.":
             return
-        if name == "nomail.test.":
+        if name == "nomail.org.":
             response.set_rcode(dns.rcode.NXDOMAIN)
-        elif name == "mail.test." and question.rdtype == dns.rdatatype.MX:
-            response.answer.append(dns.rrset.from_text(name, 300, "IN", "MX", "10 mx.mail.test."))
+        elif name == "withmail.org." and question.rdtype == dns.rdatatype.MX:
+            response.answer.append(
+                dns.rrset.from_text(name, 300, "IN", "MX", "10 mx.withmail.org.")
+            )
         self.transport.sendto(response.to_wire(), addr)
 
 
@@ -337,11 +372,11 @@ async def test_deliverability_clears_addresses_whose_domain_takes_no_mail(
             store,
             await time_skipping.get_current_time(),
             [
-                ("d1", "ann@mail.test", None, None, 1),
-                ("d2", "bob@MAIL.test", None, None, 1),
-                ("d3", "cid@nomail.test", None, None, 1),
-                ("d4", "dee@bare.test", None, None, 1),
-                ("d5", "eve@slow.test", None, None, 1),
+                ("d1", "ann@withmail.org", None, None, 1),
+                ("d2", "bob@WITHMAIL.org", None, None, 1),
+                ("d3", "cid@nomail.org", None, None, 1),
+                ("d4", "dee@bare.org", None, None, 1),
+                ("d5", "eve@slow.org", None, None, 1),
             ],
         )
         checking = settings.model_copy(
@@ -355,17 +390,17 @@ async def test_deliverability_clears_addresses_whose_domain_takes_no_mail(
     finally:
         transport.close()
     assert await rows(store, contacts, "id", "email") == [
-        ("d1", "ann@mail.test"),
-        ("d2", "bob@MAIL.test"),
+        ("d1", "ann@withmail.org"),
+        ("d2", "bob@WITHMAIL.org"),
         ("d3", None),
         ("d4", None),
-        ("d5", "eve@slow.test"),  # no answer in time: kept
+        ("d5", "eve@slow.org"),  # no answer in time: kept
     ]
     assert await audit(store) == [("d3", "email_undeliverable"), ("d4", "email_undeliverable")]
     assert report.counts == {"email_undeliverable": 2}
-    # Each domain asked once (the two addresses at mail.test share the answer); a domain
+    # Each domain asked once (the two addresses at withmail.org share the answer); a domain
     # without MX is asked for its address too.
-    asked = Counter(q for q in dns_server.asked if not q.startswith("slow.test."))
+    asked = Counter(q for q in dns_server.asked if not q.startswith("slow.org."))
     assert asked == Counter(
-        ["mail.test. MX", "nomail.test. MX", "bare.test. MX", "bare.test. A", "bare.test. AAAA"]
+        ["withmail.org. MX", "nomail.org. MX", "bare.org. MX", "bare.org. A", "bare.org. AAAA"]
     )
