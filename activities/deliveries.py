@@ -31,7 +31,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from journeys.channels import CHANNELS
+from journeys.channels import CHANNELS, MARKETING
 from journeys.contacts import Contact
 from journeys.logging import mask
 from journeys.models import SendRequest, SendResult
@@ -153,7 +153,8 @@ def reason_not_to_send(
     req: SendRequest, contact: Contact | None, suppressed: set[str], address: str | None
 ) -> str | None:
     """Compliance at send time, whatever the journey says: why this message may not leave (no
-    contact, no address on this channel, no consent, unsubscribed or STOP), or None.
+    contact, no address on this channel, no consent, unsubscribed or STOP, marketing to a sunset
+    contact), or None.
     `contact` and `suppressed` as `ContactStore.recipient` reads them."""
     if contact is None:
         return "no such contact"
@@ -164,6 +165,8 @@ def reason_not_to_send(
         return f"contact has not consented to {channel.consent_key}"
     if req.channel in suppressed:
         return f"contact is suppressed on {req.channel} (unsubscribed, STOP or bounced)"
+    if MARKETING in suppressed and not req.transactional:
+        return "contact is sunset: no engagement for long, marketing stopped"
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from temporalio.client import Client
@@ -16,12 +16,15 @@ from journeys.plans.spec import PlanSpec
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore
+from journeys.tokens import ContactClaims, verify
 from workflows.runs import hand_event
 
 # /v1 calls one gateway process works on at once. Past it a call is answered 503 with
 # Retry-After at once: at saturation (about 140 events/s for one process) calls otherwise queued
 # without bound, to a p99 of 23 s and client timeouts.
 MAX_API_CALLS = 64
+
+Claims = TypeVar("Claims", bound=ContactClaims)
 
 
 @dataclass
@@ -41,6 +44,14 @@ class Gateway:
     # demo, whose journeys run a day in seconds whoever starts them.
     speed: float = 1.0
     api_calls: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_API_CALLS))
+
+    async def contact_claims(self, purpose: str, token: str, claims: type[Claims]) -> Claims:
+        """The claims of a signed token that names a contact (a link in a message, the site's
+        visitor token), that contact resolved to the id it goes by now: links in old emails name
+        contacts data hygiene has since merged into another, and what they do there (an open, an
+        unsubscribe) is the survivor's. BadToken as `verify` raises it."""
+        found = verify(self.settings, purpose, token, claims)
+        return found.model_copy(update={"contact_id": await self.store.resolve(found.contact_id)})
 
     async def hand(
         self, contact_id: str, event: JourneyEvent, journey_id: str | None = None

@@ -72,7 +72,7 @@ async def answer(
     comment: Annotated[str | None, Form()] = None,
     gw: Gateway = Depends(gateway),
 ) -> HTMLResponse:
-    claims = verify(gw.settings, NPS, token, MessageClaims)
+    claims = await gw.contact_claims(NPS, token, MessageClaims)
     comment = (comment or "").strip()
     # Checked here rather than by the form model, so a person gets the form back, not JSON.
     value = _SCORES.get(score or "")

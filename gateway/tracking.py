@@ -17,7 +17,7 @@ from gateway.pages import TokenRoute
 from gateway.responses import documented
 from journeys import events
 from journeys.models import JourneyEvent
-from journeys.tokens import CLICK, OPEN, ClickClaims, MessageClaims, verify
+from journeys.tokens import CLICK, OPEN, ClickClaims, MessageClaims
 
 log = structlog.get_logger(__name__)
 
@@ -82,7 +82,7 @@ async def open_pixel(
     user_agent: Annotated[str, Header()] = "",
     gw: Gateway = Depends(gateway),
 ) -> Response:
-    claims = verify(gw.settings, OPEN, token, MessageClaims)
+    claims = await gw.contact_claims(OPEN, token, MessageClaims)
     await report_fetch(gw, claims, events.OPENED, user_agent)
     return Response(
         PIXEL,
@@ -101,7 +101,7 @@ async def click(
     gw: Gateway = Depends(gateway),
 ) -> RedirectResponse:
     # The destination comes from the signed token only: nobody can make us redirect elsewhere.
-    claims = verify(gw.settings, CLICK, token, ClickClaims)
+    claims = await gw.contact_claims(CLICK, token, ClickClaims)
     await report_fetch(gw, claims, events.CLICKED, user_agent, url=claims.url)
     return RedirectResponse(
         claims.url,

@@ -21,7 +21,7 @@ from gateway.outbox import hand_over
 from gateway.responses import documented
 from journeys import events
 from journeys.models import JourneyEvent
-from journeys.tokens import SMS_STATUS, BadToken, MessageClaims, verify
+from journeys.tokens import SMS_STATUS, BadToken, MessageClaims
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +74,7 @@ def twiml(message: str | None = None) -> Response:
 async def status_callback(token: str, form: TwilioForm, gw: GatewayDep) -> Response:
     """A delivery report for one SMS: delivered, undelivered and failed reach its run as events."""
     try:
-        claims = verify(gw.settings, SMS_STATUS, token, MessageClaims)
+        claims = await gw.contact_claims(SMS_STATUS, token, MessageClaims)
     except BadToken:
         raise HTTPException(
             400, "the status callback token is forged, altered or expired"

@@ -51,7 +51,7 @@ async def confirm(token: str, gw: Gateway = Depends(gateway)) -> HTMLResponse:
 async def unsubscribe(token: str, gw: Gateway = Depends(gateway)) -> HTMLResponse:
     """Suppress the contact on the message's channel; the token is the only credential, so the
     body (`List-Unsubscribe=One-Click` from a mail provider, or the page's form) is not read."""
-    claims = verify(gw.settings, UNSUBSCRIBE, token, MessageClaims)
+    claims = await gw.contact_claims(UNSUBSCRIBE, token, MessageClaims)
     contact_id, channel = claims.contact_id, claims.channel
     # Idempotent: unsubscribing again changes nothing and tells the runs nothing new.
     if channel not in await gw.store.suppressed_channels(contact_id):

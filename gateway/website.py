@@ -27,7 +27,7 @@ from gateway.outbox import hand_over
 from gateway.responses import documented
 from journeys import events
 from journeys.models import JourneyEvent
-from journeys.tokens import WEB, BadToken, WebClaims, verify
+from journeys.tokens import WEB, BadToken, WebClaims
 
 SDK = (Path(__file__).parent / "static" / "sdk.js").read_text(encoding="utf-8")
 
@@ -81,8 +81,8 @@ class WaitingMessages(BaseModel):
     messages: list[OnsiteMessage]
 
 
-def _contact(gw: Gateway, token: str) -> str:
-    return verify(gw.settings, WEB, token, WebClaims).contact_id
+async def _contact(gw: Gateway, token: str) -> str:
+    return (await gw.contact_claims(WEB, token, WebClaims)).contact_id
 
 
 @router.get("/sdk.js", summary="The website SDK", response_class=Response)
@@ -112,7 +112,7 @@ async def preflight(path: str) -> Response:
 )
 async def visit(body: PageVisit, gw: Gateway = Depends(gateway)) -> Response:
     """Hand `visited_url` to the contact's runs and start the journeys it triggers."""
-    contact_id = _contact(gw, body.token)
+    contact_id = await _contact(gw, body.token)
     # Query strings and fragments often carry an email or a token: the run gets the page only.
     page = urlsplit(body.url)._replace(query="", fragment="").geturl()
     event = JourneyEvent(kind=events.VISITED_URL, occurred_at=datetime.now(UTC), data={"url": page})
@@ -123,7 +123,7 @@ async def visit(body: PageVisit, gw: Gateway = Depends(gateway)) -> Response:
 
 @_site.get("/messages", summary="On-site messages waiting for the contact")
 async def waiting(token: str, gw: Gateway = Depends(gateway)) -> WaitingMessages:
-    contact_id = _contact(gw, token)
+    contact_id = await _contact(gw, token)
     rows = await gw.store.pending_onsite(contact_id)
     return WaitingMessages(
         messages=[OnsiteMessage(key=row["delivery_key"], **row["content"]) for row in rows]
@@ -138,7 +138,7 @@ async def waiting(token: str, gw: Gateway = Depends(gateway)) -> WaitingMessages
 )
 async def shown(key: str, body: ContactToken, gw: Gateway = Depends(gateway)) -> Response:
     """Mark the message shown and hand `onsite_shown` (about its send step) to its run."""
-    contact_id = _contact(gw, body.token)
+    contact_id = await _contact(gw, body.token)
     row = next(
         (r for r in await gw.store.pending_onsite(contact_id) if r["delivery_key"] == key), None
     )

@@ -9,6 +9,10 @@ from typing import Literal
 # The type of a send step's channel; tests check it names exactly the channels of CHANNELS.
 Channel = Literal["email", "sms", "web_push", "mobile_push", "onsite"]
 
+# Not a channel: a suppression under this name stops every send that is not transactional, on
+# every channel (a contact data hygiene sunset); transactional messages still go.
+MARKETING = "marketing"
+
 
 @dataclass(frozen=True)
 class ChannelInfo:

@@ -137,11 +137,16 @@ class JourneyStatus(BaseModel):
     events: list[JourneyEvent]
 
 
+# Why a run ended: its end step, an exit event, a contact it could not read, or the contact merged
+# into another by data hygiene (journeys.events.CONTACT_MERGED).
+EndReason = Literal["end", "exit_event", "contact_unreadable", "contact_merged"]
+
+
 class JourneyResult(BaseModel):
     journey_id: str
     contact_id: str
     ended_at_step: str | None
-    reason: Literal["end", "exit_event", "contact_unreadable"]
+    reason: EndReason
     visits: list[Visit]
 
 
@@ -156,6 +161,8 @@ class SendRequest(BaseModel):
     channel: Channel
     template: str
     variant: str | None = None
+    # The send step's `transactional`: it goes to a contact whose marketing is stopped (sunset).
+    transactional: bool = False
 
 
 class SendResult(BaseModel):

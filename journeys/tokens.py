@@ -71,10 +71,15 @@ class BadToken(ValueError):
     """The token was forged, altered, issued for another purpose, or has expired."""
 
 
-class MessageClaims(BaseModel):
-    """What a link in a message says: which send, to whom, from which run."""
+class ContactClaims(BaseModel):
+    """A token that names a contact (see `Gateway.contact_claims`)."""
 
     contact_id: str
+
+
+class MessageClaims(ContactClaims):
+    """What a link in a message says: which send, to whom, from which run."""
+
     channel: str
     key: str
     journey_id: str
@@ -89,10 +94,8 @@ class ClickClaims(MessageClaims):
     url: str
 
 
-class WebClaims(BaseModel):
+class WebClaims(ContactClaims):
     """The website visitor, identified by the site that embedded the SDK."""
-
-    contact_id: str
 
 
 class TaskClaims(BaseModel):

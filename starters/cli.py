@@ -342,11 +342,13 @@ def event(
     async def hand() -> dict[str, str] | None:
         store = await open_store(settings.database_url)
         try:
-            if await store.get_contact(contact_id) is None:
+            # A contact data hygiene merged into another: the event is the survivor's.
+            current = await store.resolve(contact_id)
+            if await store.get_contact(current) is None:
                 raise fail(f"no such contact '{contact_id}' (journeys contacts import adds one)")
             client = await connect(settings)
             return await hand_new_event(
-                client, store, library.values(), contact_id, ev, settings.task_queue, once_id, speed
+                client, store, library.values(), current, ev, settings.task_queue, once_id, speed
             )
         finally:
             await store.close()

@@ -13,11 +13,12 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 
+from journeys import events
 from journeys.contacts import Contact
 from journeys.identity import workflow_id
 from journeys.leads.library import grading_of
 from journeys.library import load_journey
-from journeys.models import JourneyEvent, JourneyInput, JourneyResult
+from journeys.models import EndReason, JourneyEvent, JourneyInput, JourneyResult
 from journeys.plans.changes import Complete
 from journeys.plans.people import Person
 from journeys.plans.records import PlanRecord, plan_workflow_id
@@ -73,6 +74,9 @@ class Scenario:
     team_mail: tuple[str, ...] = ()  # the start of each subject of the team's mail, in order
     # (task step, outcome): its owner completes the task with it once the run stands there.
     completes: tuple[str, str] | None = None
+    # The data of each event the actions send (a merge names the survivor: {"into": ...}).
+    event_data: dict[str, Any] = field(default_factory=dict)
+    reason: EndReason = "end"  # why the run ends
     # The lead is graded (the library's grading.yaml) before the run starts.
     graded: bool = False
     # (step the run must stand at, event kind): recorded in the store at the run's clock, as the
@@ -147,6 +151,17 @@ SCENARIOS = [
         subjects=(INTRO, FOLLOWUP),
         sms=(NUDGE, SMS_FOLLOWUP),
         tags=("NURTURE_SMS_FOLLOWUP",),
+    ),
+    # Data hygiene merged the lead into another contact while the run waited: it ends there.
+    Scenario(
+        "merged_while_waiting",
+        "lead_nurturing",
+        ADA,
+        actions=(("intro_opened", events.CONTACT_MERGED, None),),
+        event_data={"into": "c-ada-kept"},
+        subjects=(INTRO,),
+        reason="contact_merged",
+        ends_at="intro_opened",
     ),
     Scenario(
         "no_phone_resend_opened",
@@ -376,6 +391,19 @@ SCENARIOS = [
         tags=("CD_CALL_NOT_MADE",),
         ends_at="call_overdue",
     ),
+    # Merged while sales had the call to make: the task is withdrawn, the run ends there.
+    Scenario(
+        "merged_during_call",
+        "cd_lead_followup",
+        ADA,
+        team=SALES,
+        actions=(("sales_call", events.CONTACT_MERGED, None),),
+        event_data={"into": "c-ada-kept"},
+        subjects=(CD_NEWSLETTER,),
+        team_mail=(CD_CALL,),
+        reason="contact_merged",
+        ends_at="sales_call",
+    ),
     Scenario(
         "no_one_in_sales",
         "cd_lead_followup",
@@ -467,7 +495,7 @@ async def play(stack: Stack, scenario: Scenario) -> tuple[WorkflowHandle, Journe
         )
     for at_step, kind, about in scenario.actions:
         await wait_for_step(stack.env, handle, at_step)
-        await handle.signal(JourneyWorkflow.event, event(kind, about))
+        await handle.signal(JourneyWorkflow.event, event(kind, about, **scenario.event_data))
     if scenario.regrade:
         at_step, attributes = scenario.regrade
         await wait_for_step(stack.env, handle, at_step)
@@ -543,6 +571,6 @@ async def assert_outcome(stack: Stack, scenario: Scenario, result: JourneyResult
         rows = await stack.store.deliveries_of(contact.id)
         assert [(r["step_id"], r["channel"]) for r in rows] == list(scenario.ledger)
         assert {r["status"] for r in rows} == {"sent"}
-    assert result.reason == "end"
+    assert result.reason == scenario.reason
     if scenario.ends_at:
         assert result.ended_at_step == scenario.ends_at

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         CONTACT_UNREADABLE,
         AudienceChange,
         ContactFacts,
+        EndReason,
         FactsRequest,
         JourneyEvent,
         JourneyInput,
@@ -137,7 +138,10 @@ class JourneyWorkflow:
                 return  # the same event, handed over again
             self._state.seen_event_ids.append(event.id)
         self._state.events.append(event)
-        if event.kind in self._spec.exit_events and self._exit is None:
+        # A merged-away contact no longer exists: whatever the journey says, nothing more may go
+        # to them (their survivor's own runs carry on).
+        leaves = event.kind in self._spec.exit_events or event.kind == events.CONTACT_MERGED
+        if leaves and self._exit is None:
             self._exit = event
 
     @workflow.query
@@ -168,7 +172,7 @@ class JourneyWorkflow:
         steps_per_run = min(inp.steps_per_run, self._spec.steps_per_run or inp.steps_per_run)
         while self._state.current_step is not None:
             if self._exit is not None:
-                return self._finish("exit_event", f"left on '{self._exit.kind}'")
+                return self._leave(self._exit)
             if self._state.steps_executed >= self._spec.max_steps:
                 raise ApplicationError(
                     f"journey '{self._spec.id}' executed {self._spec.max_steps} steps "
@@ -193,7 +197,7 @@ class JourneyWorkflow:
                 None if isinstance(step, EndStep) else self._spec.next_of(step, chosen)
             )
         if self._exit is not None:
-            return self._finish("exit_event", f"left on '{self._exit.kind}'")
+            return self._leave(self._exit)
         return self._finish("end", "finished")
 
     def _carried_state(self) -> RunState:
@@ -228,9 +232,13 @@ class JourneyWorkflow:
         self._details = text
         workflow.set_current_details(text)
 
-    def _finish(
-        self, reason: Literal["end", "exit_event", "contact_unreadable"], details: str
-    ) -> JourneyResult:
+    def _leave(self, event: JourneyEvent) -> JourneyResult:
+        """End the run on `event`: an exit event of the journey, or the contact merged away."""
+        if event.kind == events.CONTACT_MERGED:
+            return self._finish("contact_merged", f"merged into {event.data.get('into')}")
+        return self._finish("exit_event", f"left on '{event.kind}'")
+
+    def _finish(self, reason: EndReason, details: str) -> JourneyResult:
         self._finished = True
         self._set_details(details)
         last = self._state.visits[-1].step if self._state.visits else None
@@ -297,6 +305,7 @@ class JourneyWorkflow:
             channel=step.channel,
             template=template,
             variant=variant,
+            transactional=step.transactional,
         )
         suffix = f" (variant {variant})" if variant else ""
         if not step.transactional and workflow.patched(SEND_WINDOW_PATCH):

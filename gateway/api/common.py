@@ -21,11 +21,15 @@ def invalid(*problems: tuple[tuple[str | int, ...], str]) -> RequestValidationEr
 
 
 async def known_contact(contact_id: str, gw: GatewayDep) -> str:
-    if await gw.store.get_contact(contact_id) is None:
+    """The id the contact in the path goes by now: for one that data hygiene merged into another,
+    the survivor's, so events, runs and push subscriptions sent for the old id are the
+    survivor's. A 404 when the store has no such contact."""
+    current = await gw.store.resolve(contact_id)
+    if await gw.store.get_contact(current) is None:
         raise HTTPException(
             404, f"no contact '{contact_id}': create it first (PUT /v1/contacts/{contact_id})"
         )
-    return contact_id
+    return current
 
 
 KnownContact = Annotated[str, Depends(known_contact)]

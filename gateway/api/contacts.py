@@ -1,14 +1,17 @@
-"""/v1 contacts: create or replace one, or many in one transaction."""
+"""/v1 contacts: read one, create or replace one, or many in one transaction."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from gateway.api.common import invalid, named_by_path
 from gateway.deps import GatewayDep
 from gateway.outbox import regrade_in_background
+from gateway.responses import documented
 from journeys.contacts import Contact
 
 # One transaction; well below SQLite's limit on bound parameters.
@@ -40,6 +43,28 @@ class BatchResult(BaseModel):
     upserted: int
 
 
+@router.get("/contacts/{contact_id}", response_model=Contact, responses=documented(404))
+async def get_contact(contact_id: str, gw: GatewayDep, response: Response) -> Contact:
+    """The contact as stored.
+
+    A contact that data hygiene merged into another (a duplicate: the same email or phone) is
+    answered with the survivor's record: its `id` is the survivor's, not the one asked for, and
+    the `Content-Location` header names the survivor's URL. Keep the survivor's id from then on;
+    the old one goes on reaching the survivor (events, runs, push subscriptions, PUT, links in
+    messages sent before)."""
+    current = await gw.store.resolve(contact_id)
+    contact = await gw.store.get_contact(current)
+    if contact is None:
+        raise HTTPException(404, f"no contact '{contact_id}'")
+    if current != contact_id:
+        response.headers["Content-Location"] = _location(current)
+    return contact
+
+
+def _location(contact_id: str) -> str:
+    return f"/v1/contacts/{quote(contact_id, safe='')}"
+
+
 @router.put(
     "/contacts/{contact_id}",
     response_model=Contact,
@@ -48,13 +73,18 @@ class BatchResult(BaseModel):
 async def upsert_contact(
     contact_id: str, body: ContactFields, gw: GatewayDep, response: Response
 ) -> Contact:
-    """Create or replace one contact (200 replaced, 201 created)."""
+    """Create or replace one contact (200 replaced, 201 created). A contact that data hygiene
+    merged into another replaces the survivor, as an import does: the answer is the survivor's
+    record, with `Content-Location`, as GET answers it."""
     contact = named_by_path(Contact, body, contact_id, "contact_id")
-    created = await gw.store.get_contact(contact_id) is None
-    await gw.store.upsert_contacts([contact])
-    regrade_in_background(gw, [contact_id], None)
+    current = await gw.store.resolve(contact_id)
+    created = await gw.store.get_contact(current) is None
+    await gw.store.upsert_contacts([contact])  # a merged-away id's row goes to its survivor
+    regrade_in_background(gw, [current], None)
     response.status_code = 201 if created else 200
-    return contact
+    if current != contact_id:
+        response.headers["Content-Location"] = _location(current)
+    return contact.model_copy(update={"id": current})
 
 
 @router.post("/contacts:batch", response_model=BatchResult)

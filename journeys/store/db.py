@@ -129,6 +129,10 @@ def _subscriptions_query(contact_id: str, kind: str | None = None) -> Any:
     return query.order_by(push_subscriptions.c.id)
 
 
+# What a send request carries that the ledger has no column for: it decides the send only.
+NOT_IN_LEDGER = {"transactional"}
+
+
 def _sends(conn: Connection, req: SendRequest, since: datetime) -> list[datetime]:
     """When the contact's messages on `req`'s channel went after `since`, other than `req`: the
     sends let go by a check (counted from then, unless their delivery failed), and those sent
@@ -474,7 +478,7 @@ class ContactStore:
         holds it. `sent` and `failed` are final.
         """
         now = utc_now()
-        row = {**req.model_dump(), "status": CLAIMED, "attempt": 1}
+        row = {**req.model_dump(exclude=NOT_IN_LEDGER), "status": CLAIMED, "attempt": 1}
         fresh = self._insert(deliveries).values(**row, created_at=now, updated_at=now)
         current = select(deliveries.c.status, deliveries.c.attempt).where(
             deliveries.c.key == req.key
@@ -589,7 +593,11 @@ class ContactStore:
                 return SendWindow(action="now")  # the send refuses it: no such contact
             window = decide(zone, _sends(conn, req, since))
             if window.action == "skip":
-                row = {**req.model_dump(), "status": "capped", "error": window.reason}
+                row = {
+                    **req.model_dump(exclude=NOT_IN_LEDGER),
+                    "status": "capped",
+                    "error": window.reason,
+                }
                 row |= {"created_at": now, "updated_at": now}
                 conn.execute(self._insert(deliveries).values(row).on_conflict_do_nothing())
             status = {"now": "allowed", "wait": "deferred", "skip": "skipped"}[window.action]

@@ -23,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 
+from journeys.channels import MARKETING
 from journeys.events import CONTACT_MERGED
 from journeys.hygiene.changes import HygieneChange
 from journeys.hygiene.rules import ENGAGEMENT, SUNSET, Candidate, DuplicateGroup, merged_consent
@@ -50,9 +51,7 @@ from journeys.store.schema import (
 
 Insert = Callable[[Table], Any]
 
-# The channel a sunset contact is suppressed on: sends refuse non-transactional messages to a
-# contact suppressed on it, transactional ones still go.
-MARKETING = "marketing"
+# The reason of the suppression on MARKETING a sunset adds (sunset_lifted removes only that).
 SUNSET_REASON = "sunset"
 
 # What a merge does to the merged contact's other rows, in order, as statements built once
