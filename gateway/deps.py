@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
+import structlog
 from fastapi import Depends, Request
 from temporalio.client import Client
 
@@ -18,6 +19,8 @@ from journeys.spec import JourneySpec
 from journeys.store import ContactStore
 from journeys.tokens import ContactClaims, verify
 from workflows.runs import hand_event
+
+log = structlog.get_logger(__name__)
 
 # /v1 calls one gateway process works on at once. Past it a call is answered 503 with
 # Retry-After at once: at saturation (about 140 events/s for one process) calls otherwise queued
@@ -51,7 +54,14 @@ class Gateway:
         contacts data hygiene has since merged into another, and what they do there (an open, an
         unsubscribe) is the survivor's. BadToken as `verify` raises it."""
         found = verify(self.settings, purpose, token, claims)
-        return found.model_copy(update={"contact_id": await self.store.resolve(found.contact_id)})
+        try:
+            contact_id = await self.store.resolve(found.contact_id)
+        except Exception:
+            # The store is down: the person still gets their page (a click still leads on), and
+            # what they did is kept as well as it can be, as before aliases existed.
+            log.warning("merged ids not looked up", exc_info=True)
+            return found
+        return found.model_copy(update={"contact_id": contact_id})
 
     async def hand(
         self, contact_id: str, event: JourneyEvent, journey_id: str | None = None

@@ -17,7 +17,7 @@ from gateway.outbox import hand_over_held
 from gateway.tracking import PIXEL
 from journeys.contacts import Contact
 from journeys.store import ContactStore, open_store
-from journeys.tokens import OPEN, UNSUBSCRIBE, make_token, web_token
+from journeys.tokens import CLICK, OPEN, UNSUBSCRIBE, make_token, web_token
 from tests.api_fixtures import GatewayStack, new_contact_id
 from tests.gateway_fixtures import HUMAN, PROBE, SiteStack, run_events, stored_events
 from tests.temporal_fixtures import PAYLOAD_KEYS
@@ -72,6 +72,28 @@ async def test_an_old_emails_open_pixel_is_the_survivors_open(site: SiteStack) -
     assert await stored_events(site.store, merged) == []
     [opened] = await run_events(handle, "opened")
     assert opened.step == "mail"
+
+
+async def test_a_click_still_leads_on_when_the_store_cannot_say_who_a_merged_id_is(
+    site: SiteStack,
+) -> None:
+    contact = await site.add_contact()
+    claims = {
+        "contact_id": contact,
+        "channel": "email",
+        "key": f"{PROBE.id}:{contact}:mail",
+        "journey_id": PROBE.id,
+        "step_id": "mail",
+        "url": "https://example.com/pricing",
+    }
+    click = make_token(site.settings.secret_key.get_secret_value(), CLICK, claims)
+
+    async def store_down(contact_id: str) -> str:
+        raise ConnectionError("the store is away")
+
+    site.store.resolve = store_down  # type: ignore[method-assign]
+    r = await site.http.get(f"/t/c/{click}", headers={"User-Agent": HUMAN})
+    assert (r.status_code, r.headers["location"]) == (302, "https://example.com/pricing")
 
 
 async def test_the_site_scripts_token_of_a_merged_visitor_is_the_survivors(
