@@ -180,3 +180,17 @@ def sent_ago(settings: Settings, url: str, purpose: str, seconds: int) -> str:
 def altered(token: str) -> str:
     """The token with one character of its payload changed."""
     return ("A" if token[0] != "A" else "B") + token[1:]
+
+
+def tracked(site: SiteStack, purpose: str, contact_id: str, **extra: Any) -> str:
+    """A signed link (`purpose`: OPEN, CLICK, UNSUBSCRIBE ...) of the email the probe journey
+    sent to `contact_id`; `extra` claims, such as a click's `url`."""
+    claims = {
+        "contact_id": contact_id,
+        "channel": "email",
+        "key": f"{PROBE.id}:{contact_id}:mail",
+        "journey_id": PROBE.id,
+        "step_id": "mail",
+        **extra,
+    }
+    return make_token(site.settings.secret_key.get_secret_value(), purpose, claims)

@@ -25,10 +25,10 @@ from gateway.tracking import PIXEL
 from journeys.models import JourneyEvent
 from journeys.store import ContactStore, open_store
 from journeys.store.schema import held_events
-from journeys.tokens import CLICK, OPEN, make_token, web_token
+from journeys.tokens import CLICK, OPEN, web_token
 from tests.api_fixtures import serving
 from tests.channel_fixtures import free_port
-from tests.gateway_fixtures import HUMAN, PROBE, SiteStack, run_events, stored_events
+from tests.gateway_fixtures import HUMAN, PROBE, SiteStack, run_events, stored_events, tracked
 from tests.temporal_fixtures import CONVERTER
 from workflows.journey import JourneyWorkflow
 
@@ -71,18 +71,6 @@ async def hung_temporal() -> AsyncIterator[str]:
         for writer in held_open:
             writer.close()
         server.close()
-
-
-def tracked(site: SiteStack, purpose: str, contact_id: str, **extra: Any) -> str:
-    claims = {
-        "contact_id": contact_id,
-        "channel": "email",
-        "key": f"{PROBE.id}:{contact_id}:mail",
-        "journey_id": PROBE.id,
-        "step_id": "mail",
-        **extra,
-    }
-    return make_token(site.settings.secret_key.get_secret_value(), purpose, claims)
 
 
 async def held(store: ContactStore) -> list[dict[str, Any]]:

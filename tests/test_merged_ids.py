@@ -17,9 +17,9 @@ from gateway.outbox import hand_over_held
 from gateway.tracking import PIXEL
 from journeys.contacts import Contact
 from journeys.store import ContactStore, open_store
-from journeys.tokens import CLICK, OPEN, UNSUBSCRIBE, make_token, web_token
+from journeys.tokens import CLICK, OPEN, UNSUBSCRIBE, web_token
 from tests.api_fixtures import GatewayStack, new_contact_id
-from tests.gateway_fixtures import HUMAN, PROBE, SiteStack, run_events, stored_events
+from tests.gateway_fixtures import HUMAN, PROBE, SiteStack, run_events, stored_events, tracked
 from tests.temporal_fixtures import PAYLOAD_KEYS
 from workflows.journey import JourneyWorkflow
 
@@ -35,22 +35,10 @@ async def merge(store: ContactStore, merged_id: str, survivor_id: str) -> None:
     assert await store.merge_contacts("hygiene-test", survivor_id, merged_id, "same email", now)
 
 
-def old_link(site: SiteStack, purpose: str, contact_id: str) -> str:
-    """A tracked link of an email the probe journey sent to `contact_id` before the merge."""
-    claims = {
-        "contact_id": contact_id,
-        "channel": "email",
-        "key": f"{PROBE.id}:{contact_id}:mail",
-        "journey_id": PROBE.id,
-        "step_id": "mail",
-    }
-    return make_token(site.settings.secret_key.get_secret_value(), purpose, claims)
-
-
 async def test_an_old_emails_unsubscribe_link_suppresses_the_survivor(site: SiteStack) -> None:
     survivor = await site.add_contact()
     merged = await site.add_contact()
-    link = f"/u/{old_link(site, UNSUBSCRIBE, merged)}"
+    link = f"/u/{tracked(site, UNSUBSCRIBE, merged)}"
     await merge(site.store, merged, survivor)
     r = await site.http.post(link, **ONE_CLICK)
     assert r.status_code == 200 and "You are unsubscribed" in r.text
@@ -63,7 +51,7 @@ async def test_an_old_emails_unsubscribe_link_suppresses_the_survivor(site: Site
 async def test_an_old_emails_open_pixel_is_the_survivors_open(site: SiteStack) -> None:
     survivor = await site.add_contact()
     merged = await site.add_contact()
-    pixel = f"/t/o/{old_link(site, OPEN, merged)}"
+    pixel = f"/t/o/{tracked(site, OPEN, merged)}"
     await merge(site.store, merged, survivor)
     handle = await site.start(PROBE, survivor)
     r = await site.http.get(pixel, headers={"User-Agent": HUMAN})
@@ -78,15 +66,7 @@ async def test_a_click_still_leads_on_when_the_store_cannot_say_who_a_merged_id_
     site: SiteStack,
 ) -> None:
     contact = await site.add_contact()
-    claims = {
-        "contact_id": contact,
-        "channel": "email",
-        "key": f"{PROBE.id}:{contact}:mail",
-        "journey_id": PROBE.id,
-        "step_id": "mail",
-        "url": "https://example.com/pricing",
-    }
-    click = make_token(site.settings.secret_key.get_secret_value(), CLICK, claims)
+    click = tracked(site, CLICK, contact, url="https://example.com/pricing")
 
     async def store_down(contact_id: str) -> str:
         raise ConnectionError("the store is away")
