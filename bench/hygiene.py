@@ -12,7 +12,8 @@ an email last week (one event each). Then, on two copies of that store:
   WAL mode, as `journeys dev` runs it) with a worker in this process, from start to report:
   phones, emails, sunset, then every duplicate merged (tags, audiences, suppressions, consent,
   events, the ledger, aliases, the audit, the contact_merged event kept for the merged id's runs);
-  the time its clean phase ended is read from the run's `progress` query;
+  when each phase (clean, dedup, regrade, report) ended is read from the run's `progress`
+  query;
 - the floor: the same duplicates found and their events re-pointed at the survivor (the oldest
   of the group, then the smallest id, as the hygiene rules choose) by two SQL statements in one
   transaction, nothing else: a bound no merge that keeps an audit and loses nothing can beat.
@@ -43,7 +44,7 @@ from bench.event_latency import free_port
 from devstack.stack import DevPorts, dev_settings, start_temporal, wait_for_temporal
 from journeys import eventloop
 from journeys.events import OPENED
-from journeys.hygiene.runs import HygieneReport
+from journeys.hygiene.runs import PHASES, HygieneReport, Phase
 from journeys.identity import register_search_attributes
 from journeys.logging import configure_logging
 from journeys.settings import Settings
@@ -234,8 +235,13 @@ def sql_floor(database_url: str) -> tuple[float, int, int]:
 @dataclass(frozen=True)
 class HygieneFigures:
     seconds: float
-    clean_seconds: float
+    # Seconds from the start to when the run left each phase.
+    ended: dict[Phase, float]
     report: HygieneReport
+
+    def phase_seconds(self, phase: Phase) -> float:
+        at = PHASES.index(phase)
+        return self.ended[phase] - (self.ended[PHASES[at - 1]] if at else 0.0)
 
 
 async def hygiene_run(data_dir: Path, settings: Settings, batch_size: int) -> HygieneFigures:
@@ -255,14 +261,19 @@ async def hygiene_run(data_dir: Path, settings: Settings, batch_size: int) -> Hy
             started = await run_hygiene(client, settings, policy, wait=False)
             handle = client.get_workflow_handle(started.workflow_id, result_type=HygieneReport)
             result = asyncio.create_task(handle.result())
-            while not result.done():  # when the clean phase ended, asked twice a second
-                if (await handle.query(HygieneWorkflow.progress)).phase != "clean":
-                    break
+            ended: dict[Phase, float] = {}
+            phase = PHASES[0]
+            while not result.done():  # when each phase ended, asked twice a second
+                now = (await handle.query(HygieneWorkflow.progress)).phase
+                for left in PHASES[PHASES.index(phase) : PHASES.index(now)]:
+                    ended[left] = time.perf_counter() - began
+                phase = now
                 await asyncio.wait({result}, timeout=0.5)
-            clean_seconds = time.perf_counter() - began
             report = await result
             seconds = time.perf_counter() - began
-        return HygieneFigures(seconds, clean_seconds, report)
+            for left in PHASES:
+                ended.setdefault(left, seconds)
+        return HygieneFigures(seconds, ended, report)
     finally:
         await store.close()
         server.terminate()
@@ -279,18 +290,21 @@ class Figures:
 
     def lines(self) -> list[str]:
         h, counts, leads = self.hygiene, self.hygiene.report.counts, self.leads
-        dedup = h.seconds - h.clean_seconds
+        dedup = h.phase_seconds("dedup")
         return [
             f"the list: {leads.contacts} contacts, {leads.duplicates} duplicates, "
             f"{leads.phones_to_normalise} phones to normalise, {leads.phones_invalid} not "
             f"numbers, {leads.gone_quiet} quiet for a year",
             f"hygiene run (workflow, dev server, worker): {h.seconds:.1f} s "
             f"({self.leads.contacts / h.seconds:.0f} contacts/s)",
-            f"  clean phase {h.clean_seconds:.1f} s: phones normalised "
+            f"  clean phase {h.phase_seconds('clean'):.1f} s: phones normalised "
             f"{counts.get('phone_normalised', 0)}, invalid {counts.get('phone_invalid', 0)}, "
             f"emails invalid {counts.get('email_invalid', 0)}, sunset {counts.get('sunset', 0)}",
-            f"  dedup and report {dedup:.1f} s: merged {counts.get('merged', 0)} "
+            f"  dedup phase {dedup:.1f} s: merged {counts.get('merged', 0)} "
             f"of {h.report.groups} groups",
+            f"  regrade phase {h.phase_seconds('regrade'):.1f} s: "
+            f"{h.report.grades_changed} grades changed (each a grade_changed event kept)",
+            f"  report {h.phase_seconds('report'):.1f} s",
             f"SQL floor (find the groups, re-point events; one transaction): "
             f"{self.floor_seconds:.2f} s: merged {self.floor_merged}, "
             f"{self.floor_repointed} events re-pointed",

@@ -429,20 +429,25 @@ class ContactStore:
         kept in the outbox in the same transaction, leased to the caller for `lease` (none: the
         gateway's outbox hands it over). See `grades.regrade`."""
         upsert = self._insert(lead_grades)
-        return await self._write(
-            lambda conn: grades.regrade(conn, upsert, contact_id, spec, now, lease)
+        changes = await self._write(
+            lambda conn: grades.regrade(conn, upsert, [contact_id], spec, now, lease)
         )
+        return changes[0] if changes else None
 
     async def regrade_batch(
         self, after_id: str | None, limit: int, spec: GradingSpec, now: datetime
     ) -> tuple[str | None, int]:
-        """Regrade the next `limit` contacts after `after_id`, one transaction each: the last id
-        done (None when there were none left) and how many grades changed."""
-        ids = await self._read(lambda conn: grades.contact_ids_after(conn, after_id, limit))
-        changes = 0
-        for contact_id in ids:
-            changes += await self.regrade(contact_id, spec, now) is not None
-        return (ids[-1] if ids else None), changes
+        """Regrade the next `limit` contacts after `after_id` in one transaction: the last id
+        done (None when there were none left) and how many grades changed. Their changes are
+        kept in the outbox unleased: the gateway's outbox hands them over."""
+        upsert = self._insert(lead_grades)
+
+        def regrade(conn: Connection) -> tuple[str | None, int]:
+            ids = grades.contact_ids_after(conn, after_id, limit)
+            changes = grades.regrade(conn, upsert, ids, spec, now, timedelta(0))
+            return (ids[-1] if ids else None), len(changes)
+
+        return await self._write(regrade)
 
     async def lead_grade(self, contact_id: str) -> KeptGrade | None:
         return await self._read(lambda conn: grades.lead_grade_of(conn, contact_id))

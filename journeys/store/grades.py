@@ -73,47 +73,81 @@ class GradeChange:
 def regrade(
     conn: Connection,
     upsert: Any,
-    contact_id: str,
+    contact_ids: Sequence[str],
     spec: GradingSpec,
     now: datetime,
     lease: timedelta,
-) -> GradeChange | None:
-    """Grade the contact at `now` from its attributes and its weighted events and keep the grade
-    (`upsert`: the dialect's INSERT into `lead_grades`); when the grade changed, record a
-    grade_changed event and keep it in the outbox, leased for `lease`, in the same transaction.
-    None when the grade stayed, or there is no such contact."""
+) -> list[GradeChange]:
+    """Grade the contacts at `now` from their attributes and their weighted events and keep the
+    grades (`upsert`: the dialect's INSERT into `lead_grades`); for each grade that changed,
+    record a grade_changed event and keep it in the outbox, leased for `lease`, in the same
+    transaction. The changes; a contact that does not exist is none. A few statements for the
+    whole batch: the schedule regrades a hundred thousand contacts in batches of hundreds."""
     now = in_utc(now)
     # Locked (PostgreSQL): two regrades of one contact at once would both see the old grade and
     # both record the change.
-    attributes = conn.scalar(
-        select(contacts.c.attributes).where(contacts.c.id == contact_id).with_for_update()
-    )
-    if attributes is None:
-        return None
-    weighted = conn.execute(
-        select(events.c.kind, events.c.occurred_at).where(
-            events.c.contact_id == contact_id,
+    found = conn.execute(
+        select(contacts.c.id, contacts.c.attributes)
+        .where(contacts.c.id.in_(contact_ids))
+        .order_by(contacts.c.id)
+        .with_for_update()
+    ).all()
+    if not found:
+        return []
+    ids = [row.id for row in found]
+    weighted: dict[str, list[tuple[str, datetime]]] = {contact_id: [] for contact_id in ids}
+    for contact_id, kind, at in conn.execute(
+        select(events.c.contact_id, events.c.kind, events.c.occurred_at).where(
+            events.c.contact_id.in_(ids),
             events.c.kind.in_(list(spec.weights)),
             events.c.occurred_at >= now - spec.horizon(),
         )
-    ).all()
-    after = grade(attributes, [(kind, in_utc(at)) for kind, at in weighted], spec, now)
-    before = conn.scalar(select(lead_grades.c.grade).where(lead_grades.c.contact_id == contact_id))
-    kept = {"grade": after.grade, "fit": after.fit, "score": after.score, "computed_at": now}
-    if before != after.grade:
-        kept["changed_at"] = now
-    stmt = upsert.values({"contact_id": contact_id, "changed_at": now, **kept})
-    conn.execute(stmt.on_conflict_do_update(index_elements=["contact_id"], set_=kept))
-    if before == after.grade:
-        return None
-    event = JourneyEvent(
-        kind=GRADE_CHANGED,
-        occurred_at=now,
-        data={"from": before, "to": after.grade, "score": rounded(after.score)},
-        id=uuid.uuid4().hex,
+    ):
+        weighted[contact_id].append((kind, in_utc(at)))
+    before: dict[str, str] = dict(
+        conn.execute(
+            select(lead_grades.c.contact_id, lead_grades.c.grade).where(
+                lead_grades.c.contact_id.in_(ids)
+            )
+        ).all()
     )
-    held = outbox.keep(conn, contact_id, None, event, lease, once_id=None)
-    return GradeChange(contact_id, before, after, held)
+    graded = {row.id: grade(row.attributes, weighted[row.id], spec, now) for row in found}
+    # The grade, fit and score always; when it last changed only when it changed now.
+    for changed in (False, True):
+        rows = [
+            {
+                "contact_id": contact_id,
+                "grade": after.grade,
+                "fit": after.fit,
+                "score": after.score,
+                "computed_at": now,
+                "changed_at": now,
+            }
+            for contact_id, after in graded.items()
+            if (before.get(contact_id) != after.grade) == changed
+        ]
+        if rows:
+            columns = ["grade", "fit", "score", "computed_at", *(["changed_at"] if changed else [])]
+            conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["contact_id"],
+                    set_={column: upsert.excluded[column] for column in columns},
+                ),
+                rows,
+            )
+    changes = []
+    for contact_id, after in graded.items():
+        if before.get(contact_id) == after.grade:
+            continue
+        event = JourneyEvent(
+            kind=GRADE_CHANGED,
+            occurred_at=now,
+            data={"from": before.get(contact_id), "to": after.grade, "score": rounded(after.score)},
+            id=uuid.uuid4().hex,
+        )
+        held = outbox.keep(conn, contact_id, None, event, lease, once_id=None)
+        changes.append(GradeChange(contact_id, before.get(contact_id), after, held))
+    return changes
 
 
 def contact_ids_after(conn: Connection, after_id: str | None, limit: int) -> list[str]:
