@@ -24,15 +24,11 @@ from devstack.keys import kept_key
 from devstack.sinks.mail import MailSink
 from devstack.sinks.push import FcmSink, WebPushSink, dev_vapid_key
 from devstack.sinks.sms import SmsSink
-from gateway.deps import Gateway
-from gateway.serve import serve_gateway
+from gateway.serve import build_gateway, serve_gateway
 from journeys.codec import new_key
 from journeys.connection import connect
 from journeys.heap import settle_after_startup
 from journeys.identity import register_search_attributes
-from journeys.leads.library import grading_of
-from journeys.library import load_library
-from journeys.plans.library import load_plans
 from journeys.settings import Settings
 from journeys.store import open_store
 from workers.worker import journey_worker
@@ -186,15 +182,8 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             await running.enter_async_context(journey_worker(client, store, settings))
             # Data hygiene every night (JOURNEYS_HYGIENE_CRON), as in production.
             await ensure_schedule(client, settings, settings.hygiene_cron)
-            library, plans = load_library(settings.library_dir), load_plans(settings.library_dir)
-            gw = Gateway(
-                settings,
-                store,
-                client,
-                library,
-                plans,
-                grading_of(settings.library_dir),
-                speed=demo_speed if demo else 1.0,
+            gw = await build_gateway(
+                settings, client=client, store=store, speed=demo_speed if demo else 1.0
             )
             gateway = asyncio.create_task(serve_gateway(gw, "127.0.0.1", ports.gateway, stop))
             # A gateway that fails (its port taken) stops the stack rather than leave it half up.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -86,17 +86,12 @@ async def hand_over(
     return True
 
 
-def regrade_in_background(gw: Gateway, contact_ids: Sequence[str], kind: str | None) -> None:
+def regrade_in_background(gw: Gateway, contact_id: str, kind: str | None) -> None:
     """After an event of `kind` was recorded and handed over elsewhere (the /v1 API), or the
-    contacts were stored (None: their attributes, which fit rules read, may have changed):
-    regrade them in the background, one after the other (see `_regrade`)."""
+    contact was stored (None: its attributes, which fit rules read, may have changed): regrade
+    it in the background (see `_regrade`)."""
     if grading := _grading_after(gw, kind):
-        _in_background(_regrade_each(gw, grading, contact_ids))
-
-
-async def _regrade_each(gw: Gateway, grading: GradingSpec, contact_ids: Sequence[str]) -> None:
-    for contact_id in contact_ids:
-        await _regrade(gw, grading, contact_id)
+        _in_background(_regrade(gw, grading, contact_id))
 
 
 def _grading_after(gw: Gateway, kind: str | None) -> GradingSpec | None:

@@ -12,6 +12,7 @@ import socket
 from collections.abc import Iterator
 
 import uvicorn
+from temporalio.client import Client
 
 from gateway.app import create_app
 from gateway.deps import Gateway
@@ -24,7 +25,7 @@ from journeys.library import load_library
 from journeys.logging import configure_logging
 from journeys.plans.library import load_plans
 from journeys.settings import Settings
-from journeys.store import open_store
+from journeys.store import ContactStore, open_store
 
 # On stop: how long requests in flight, then events still on their way to Temporal, may take.
 SHUTDOWN_GRACE = 10.0
@@ -38,21 +39,28 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def build_gateway(settings: Settings) -> Gateway:
-    """Everything the gateway needs. The caller closes `store` when done."""
+async def build_gateway(
+    settings: Settings,
+    *,
+    client: Client | None = None,
+    store: ContactStore | None = None,
+    speed: float = 1.0,
+) -> Gateway:
+    """Everything the gateway needs: the library, plan templates and grading from
+    `settings.library_dir`, and a Temporal client and store, connected and opened here unless
+    given (the dev stack shares its worker's). The caller closes the store when done."""
     # A broken library fails here, before any connection is made.
     library = load_library(settings.library_dir)
     grading = grading_of(settings.library_dir)
-    client = await connect(settings)
-    store = await open_store(settings.database_url)
     plans = load_plans(settings.library_dir)
     return Gateway(
         settings=settings,
-        store=store,
-        client=client,
+        store=store or await open_store(settings.database_url),
+        client=client or await connect(settings),
         library=library,
         plans=plans,
         grading=grading,
+        speed=speed,
     )
 
 

@@ -15,11 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack.demo import DEMO_CONTACTS
 from devstack.hygiene_demo import ADA_FROM_THE_CRM, C_LEAD, run_hygiene_demo
-from gateway.deps import Gateway
 from gateway.outbox import hand_over_held
+from gateway.serve import build_gateway
 from journeys.identity import workflow_id
-from journeys.leads.library import grading_of
-from journeys.library import load_library
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.store import ContactStore
 from journeys.store.schema import contact_aliases, hygiene_changes
@@ -73,14 +71,7 @@ async def test_the_demo_merges_the_copy_and_nurtures_the_c_lead(
 
     # The gateway's outbox hands the kept grade_changed events to Temporal: Hal's starts
     # cd_lead_nurturing.
-    gw = Gateway(
-        settings,
-        store,
-        client,
-        load_library(settings.library_dir),
-        {},
-        grading_of(settings.library_dir),
-    )
+    gw = await build_gateway(settings, client=client, store=store)
     assert await hand_over_held(gw)
     run = client.get_workflow_handle(workflow_id("cd_lead_nurturing", C_LEAD.id))
     assert (await run.describe()).status == WorkflowExecutionStatus.RUNNING

@@ -80,7 +80,7 @@ async def upsert_contact(
     current = await gw.store.resolve(contact_id)
     created = await gw.store.get_contact(current) is None
     await gw.store.upsert_contacts([contact])  # a merged-away id's row goes to its survivor
-    regrade_in_background(gw, [current], None)
+    regrade_in_background(gw, current, None)
     response.status_code = 201 if created else 200
     if current != contact_id:
         response.headers["Content-Location"] = _location(current)

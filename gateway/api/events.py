@@ -91,5 +91,5 @@ async def track_event(body: EventIn, contact_id: KnownContact, gw: GatewayDep) -
     )
     if outcome is None:
         return EventAccepted(event_id=body.event_id, duplicate=True)
-    regrade_in_background(gw, [contact_id], event.kind)
+    regrade_in_background(gw, contact_id, event.kind)
     return EventAccepted(event_id=body.event_id, duplicate=False, journeys=outcome)
