@@ -202,6 +202,15 @@ def graph_problems(
     if not refused:
         for step_id, message in _shape_problems(spec):
             add(step_id, message)
+    if spec.goal is not None and spec.goal.event not in events:
+        problems.append(
+            Problem(
+                file,
+                f"goal: event {spec.goal.event!r} is produced by nothing: declare it under "
+                f"'events:' if a backend service sends it"
+                f"{did_you_mean(spec.goal.event, sorted(events))}",
+            )
+        )
     return problems
 
 

@@ -114,6 +114,11 @@ class RunState(BaseModel):
     entered: dict[str, int] = {}
     # The A/B variant drawn at each send step with variants.
     variants: dict[str, str] = {}
+    # How many of `visits` the store has in full (journey reports): the next record starts there.
+    recorded: int = 0
+    # When the event that ended the last wait_for happened, until the next send or wait: that
+    # send's latency after the event (operators' metrics).
+    woken_at: datetime | None = None
 
 
 class JourneyInput(BaseModel):
@@ -163,6 +168,9 @@ class SendRequest(BaseModel):
     variant: str | None = None
     # The send step's `transactional`: it goes to a contact whose marketing is stopped (sunset).
     transactional: bool = False
+    # When the event this send answers happened (an open that ended a wait_for), if it directly
+    # follows one: the worker measures the time from the event to the send.
+    after_event_at: datetime | None = None
 
 
 class SendResult(BaseModel):
@@ -207,3 +215,35 @@ class SendWindow(BaseModel):
     until: datetime | None = None
     # Why it is held back or skipped: "quiet hours (until 08:00 Europe/Warsaw)".
     reason: str | None = None
+
+
+class VisitRecord(BaseModel):
+    """One step an entry visited, as the journey reports keep it."""
+
+    n: int = Field(ge=0, description="Its place in the entry's path, from 0")
+    step: str
+    entered_at: datetime
+    left_at: datetime | None = None
+    outcome: str | None = None
+    # The step visited after it (how a branch split); None while unknown or at the last one.
+    next_step: str | None = None
+    # The A/B variant drawn at a send step with variants.
+    variant: str | None = None
+
+
+class PathRecord(BaseModel):
+    """What a run tells the store of its entry: written at each step where it waits and when it
+    ends (ids and clocks only). Visits are upserted by place, so a record sent again changes
+    nothing and a later one completes the visit an earlier one left open."""
+
+    entry_id: str
+    workflow_id: str
+    journey_id: str
+    version: int
+    contact_id: str
+    entered_at: datetime
+    # The end of the window in which the journey's goal event counts as this entry's conversion.
+    goal_until: datetime | None = None
+    visits: list[VisitRecord] = []
+    ended_at: datetime | None = None
+    end_reason: EndReason | None = None

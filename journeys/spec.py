@@ -340,6 +340,24 @@ STEP_KINDS = (
 WAITING_KINDS = ("wait", "wait_for", "task")
 
 
+class Goal(_Model):
+    """What a journey is for: an event (a purchase) within a time of entering. Each entry
+    converts at most once; reports attribute it to the journey and to the A/B variants the
+    entry was drawn into."""
+
+    event: str = Field(min_length=1, max_length=64)
+    within: str
+
+    @field_validator("within")
+    @classmethod
+    def _within(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+    def window(self) -> timedelta:
+        return parse_duration(self.within)
+
+
 class JourneySpec(_Model):
     """One journey as authored: validated in full before any run starts."""
 
@@ -366,6 +384,7 @@ class JourneySpec(_Model):
     # A journey that loops for months continues-as-new after this many steps (fewer than the
     # run's own `steps_per_run` when it says so), so one run's history stays short.
     steps_per_run: int | None = Field(None, ge=1)
+    goal: Goal | None = None
     steps: list[Step] = Field(min_length=1)
 
     @property

@@ -18,6 +18,7 @@ from activities.email import EmailActivities
 from activities.hygiene import HygieneActivities
 from activities.leads import LeadActivities
 from activities.onsite import OnsiteActivities
+from activities.paths import PathActivities
 from activities.plans import PlanActivities
 from activities.push import PushActivities
 from activities.send_window import SendWindowActivities
@@ -51,6 +52,7 @@ async def journey_worker(
     plans = PlanActivities(store)
     hygiene = HygieneActivities(store, settings)
     leads = LeadActivities(store, settings)
+    paths = PathActivities(store)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
@@ -75,6 +77,7 @@ async def journey_worker(
             hygiene.merge_duplicates,
             hygiene.count_hygiene_changes,
             leads.regrade_contacts,
+            paths.record_path,
         ],
         graceful_shutdown_timeout=timedelta(seconds=30),
     )

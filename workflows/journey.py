@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         JourneyResult,
         JourneyStatus,
         LocalTimeRequest,
+        PathRecord,
         RunState,
         SendRequest,
         SendResult,
@@ -47,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         SendWindowRequest,
         TagChange,
         Visit,
+        VisitRecord,
     )
     from journeys.plans.records import PlanRecord
     from journeys.plans.run import PlanInput
@@ -90,6 +92,16 @@ SEND_TIMEOUT = timedelta(minutes=3)
 SEEN_EVENT_IDS_KEPT = 500
 # Runs from before it send without asking the send window first (a new activity before a send).
 SEND_WINDOW_PATCH = "send-window-before-send"
+# Runs from before it record no path for the journey reports (a local activity where they wait).
+RECORD_PATH_PATCH = "record-path"
+# A report must not hold a contact up: the store is tried for about 15 s, then the run goes on
+# and its next record carries what this one did not.
+RECORD_PATH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=8),
+    maximum_attempts=5,
+)
+RECORD_PATH_TIMEOUT = timedelta(seconds=10)
 
 
 T = TypeVar("T")
@@ -172,7 +184,7 @@ class JourneyWorkflow:
         steps_per_run = min(inp.steps_per_run, self._spec.steps_per_run or inp.steps_per_run)
         while self._state.current_step is not None:
             if self._exit is not None:
-                return self._leave(self._exit)
+                return await self._leave(self._exit)
             if self._state.steps_executed >= self._spec.max_steps:
                 raise ApplicationError(
                     f"journey '{self._spec.id}' executed {self._spec.max_steps} steps "
@@ -185,20 +197,22 @@ class JourneyWorkflow:
                 workflow.continue_as_new(inp.model_copy(update={"state": self._carried_state()}))
             step = self._spec.step(self._state.current_step)
             self._enter(step)
+            if step.kind in WAITING_KINDS:
+                await self._record_path()
             steps_this_run += 1
             visit = self._state.visits[-1]
             try:
                 outcome, chosen = await self._execute(step)
             except _ContactUnreadable as e:
                 visit.outcome, visit.left_at = "contact unreadable", workflow.now()
-                return self._finish("contact_unreadable", str(e))
+                return await self._finish("contact_unreadable", str(e))
             visit.outcome, visit.left_at = outcome, workflow.now()
             self._state.current_step = (
                 None if isinstance(step, EndStep) else self._spec.next_of(step, chosen)
             )
         if self._exit is not None:
-            return self._leave(self._exit)
-        return self._finish("end", "finished")
+            return await self._leave(self._exit)
+        return await self._finish("end", "finished")
 
     def _carried_state(self) -> RunState:
         """What the next run needs: events already used by a wait, or of kinds no step reacts
@@ -232,13 +246,14 @@ class JourneyWorkflow:
         self._details = text
         workflow.set_current_details(text)
 
-    def _leave(self, event: JourneyEvent) -> JourneyResult:
+    async def _leave(self, event: JourneyEvent) -> JourneyResult:
         """End the run on `event`: an exit event of the journey, or the contact merged away."""
         if event.kind == events.CONTACT_MERGED:
-            return self._finish("contact_merged", f"merged into {event.data.get('into')}")
-        return self._finish("exit_event", f"left on '{event.kind}'")
+            return await self._finish("contact_merged", f"merged into {event.data.get('into')}")
+        return await self._finish("exit_event", f"left on '{event.kind}'")
 
-    def _finish(self, reason: EndReason, details: str) -> JourneyResult:
+    async def _finish(self, reason: EndReason, details: str) -> JourneyResult:
+        await self._record_path(reason)
         self._finished = True
         self._set_details(details)
         last = self._state.visits[-1].step if self._state.visits else None
@@ -249,6 +264,53 @@ class JourneyWorkflow:
             reason=reason,
             visits=self._state.visits,
         )
+
+    async def _record_path(self, ended: EndReason | None = None) -> None:
+        """Tell the store the visits it does not have in full yet (and the end, when `ended`),
+        for the journey reports; ids and clocks only."""
+        if not workflow.patched(RECORD_PATH_PATCH):
+            return
+        visits, start = self._state.visits, self._state.recorded
+        entered_at = visits[0].at if visits else workflow.now()
+        goal = self._spec.goal
+        path = PathRecord(
+            entry_id=self._state.entry_id,
+            workflow_id=workflow.info().workflow_id,
+            journey_id=self._spec.id,
+            version=self._spec.version,
+            contact_id=self._inp.contact_id,
+            entered_at=entered_at,
+            goal_until=entered_at + self._scaled(goal.window()) if goal else None,
+            visits=[
+                VisitRecord(
+                    n=n,
+                    step=v.step,
+                    entered_at=v.at,
+                    left_at=v.left_at,
+                    outcome=v.outcome,
+                    next_step=visits[n + 1].step if n + 1 < len(visits) else None,
+                    variant=self._state.variants.get(v.step),
+                )
+                for n, v in enumerate(visits[start:], start)
+            ],
+            ended_at=workflow.now() if ended else None,
+            end_reason=ended,
+        )
+        try:
+            await workflow.execute_local_activity(
+                "record_path",
+                path,
+                start_to_close_timeout=RECORD_PATH_TIMEOUT,
+                retry_policy=RECORD_PATH_RETRY,
+                summary="record the path for the journey reports",
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            workflow.logger.warning("path not recorded, the next record carries it: %s", err)
+            return
+        # The last visit may still change (a wait not over yet): the next record sends it again.
+        self._state.recorded = len(visits) if ended else max(start, len(visits) - 1)
 
     async def _execute(self, step: Step) -> tuple[str, str | None]:
         """Perform one step; return what happened and the next step it chose (None: its `next`)."""
@@ -306,7 +368,9 @@ class JourneyWorkflow:
             template=template,
             variant=variant,
             transactional=step.transactional,
+            after_event_at=self._state.woken_at,
         )
+        self._state.woken_at = None
         suffix = f" (variant {variant})" if variant else ""
         if not step.transactional and workflow.patched(SEND_WINDOW_PATCH):
             held = await self._send_window(step, request)
@@ -419,6 +483,7 @@ class JourneyWorkflow:
         else:
             delta = step.delta()
             summary = f"wait {describe_duration(delta)}"
+        self._state.woken_at = None
         self._set_details(f"{step.describe()} (until {self._until(delta)})")
         await self._sleep(delta, summary)
         return (
@@ -449,6 +514,7 @@ class JourneyWorkflow:
             # The run loop leaves on the exit event before taking the branch.
             return ("left" if self._exit is not None else "timed out"), step.on_timeout
         self._state.consumed.append(index)
+        self._state.woken_at = self._state.events[index].occurred_at
         return step.event, step.on_event
 
     async def _facts(self, step: BranchStep) -> ContactFacts:

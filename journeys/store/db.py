@@ -42,10 +42,10 @@ from journeys.contacts import Contact
 from journeys.hygiene.changes import ChangeKind, HygieneChange
 from journeys.hygiene.rules import Candidate, DuplicateGroup
 from journeys.leads.grading import GradingSpec
-from journeys.models import ContactFacts, JourneyEvent, SendRequest, SendWindow
+from journeys.models import ContactFacts, JourneyEvent, PathRecord, SendRequest, SendWindow
 from journeys.plans.people import Person
 from journeys.plans.records import OpenTask, PlanRecord
-from journeys.store import grades, hygiene, hygiene_runs, outbox, plans, team
+from journeys.store import grades, hygiene, hygiene_runs, outbox, paths, plans, team
 from journeys.store.grades import GradeChange, KeptGrade
 from journeys.store.migrations import migrate
 from journeys.store.outbox import HeldEvent
@@ -129,8 +129,9 @@ def _subscriptions_query(contact_id: str, kind: str | None = None) -> Any:
     return query.order_by(push_subscriptions.c.id)
 
 
-# What a send request carries that the ledger has no column for: it decides the send only.
-NOT_IN_LEDGER = {"transactional"}
+# What a send request carries that the ledger has no column for: it decides the send (or feeds
+# the metrics) only.
+NOT_IN_LEDGER = {"transactional", "after_event_at"}
 
 
 def _sends(conn: Connection, req: SendRequest, since: datetime) -> list[datetime]:
@@ -309,6 +310,13 @@ class ContactStore:
 
     async def team_members(self) -> list[Person]:
         return await self._read(team.everyone)
+
+    # journey paths (statements in journeys.store.paths) ---------------------------------------
+
+    async def record_path(self, path: PathRecord) -> None:
+        """Keep what a run recorded of its entry (the journey workflow, where it waits and at
+        its end)."""
+        await self._write(lambda conn: paths.record(conn, path, self._insert))
 
     # plan runs (statements in journeys.store.plans) ------------------------------------------
 

@@ -262,6 +262,40 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 changed_at TIMESTAMP WITH TIME ZONE NOT NULL)""",
         ],
     ),
+    (
+        11,
+        "journey reports: each entry and step visit as runs record them; the journey of an event",
+        [
+            """CREATE TABLE journey_entries (
+                entry_id VARCHAR(255) PRIMARY KEY,
+                workflow_id VARCHAR(255) NOT NULL,
+                journey_id VARCHAR(64) NOT NULL,
+                version INTEGER NOT NULL,
+                contact_id VARCHAR(64) NOT NULL,
+                entered_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                goal_until TIMESTAMP WITH TIME ZONE,
+                ended_at TIMESTAMP WITH TIME ZONE,
+                end_reason VARCHAR(32))""",
+            "CREATE INDEX journey_entries_journey ON journey_entries (journey_id, entered_at)",
+            "CREATE INDEX journey_entries_contact ON journey_entries (contact_id, entered_at)",
+            """CREATE TABLE journey_visits (
+                entry_id VARCHAR(255) NOT NULL,
+                n INTEGER NOT NULL,
+                journey_id VARCHAR(64) NOT NULL,
+                step_id VARCHAR(64) NOT NULL,
+                entered_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                left_at TIMESTAMP WITH TIME ZONE,
+                outcome VARCHAR(200),
+                next_step VARCHAR(64),
+                variant VARCHAR(64),
+                PRIMARY KEY (entry_id, n))""",
+            "CREATE INDEX journey_visits_step ON journey_visits (journey_id, step_id)",
+            "ALTER TABLE events ADD COLUMN journey_id VARCHAR(64)",
+            "CREATE INDEX events_journey ON events (journey_id, kind, occurred_at)",
+            # A goal's conversions: a contact's events of one kind after they entered.
+            "CREATE INDEX events_kind ON events (kind, contact_id, occurred_at)",
+        ],
+    ),
 ]
 
 

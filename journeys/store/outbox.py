@@ -39,7 +39,7 @@ def keep(
     at = utc_now()
     if once_id is not None:
         conn.execute(remembered(once_id, contact_id))
-    conn.execute(insert(events).values(**event_row(contact_id, ev)))
+    conn.execute(insert(events).values(**event_row(contact_id, ev, journey_id)))
     return hold(conn, contact_id, journey_id, ev, retry_at=at + lease)
 
 

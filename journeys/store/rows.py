@@ -40,11 +40,12 @@ def in_utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def event_row(contact_id: str, ev: JourneyEvent) -> dict[str, Any]:
+def event_row(contact_id: str, ev: JourneyEvent, journey_id: str | None = None) -> dict[str, Any]:
     return {
         "contact_id": contact_id,
         "kind": ev.kind,
         "step_id": ev.step,
+        "journey_id": journey_id,
         # In UTC: SQLite would keep the wall clock of another offset, and windows over
         # `occurred_at` (behaviour counts) compare it.
         "occurred_at": in_utc(ev.occurred_at),

@@ -114,9 +114,13 @@ events = Table(
     Column("contact_id", String(64), nullable=False),
     Column("kind", String(64), nullable=False),
     Column("step_id", String(64)),
+    # The journey whose send the event is about (an open, a click); null for the others.
+    Column("journey_id", String(64)),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("data", JSON, nullable=False),
     Index("events_contact", "contact_id", "occurred_at"),
+    Index("events_journey", "journey_id", "kind", "occurred_at"),
+    Index("events_kind", "kind", "contact_id", "occurred_at"),
 )
 
 # A channel the contact may no longer be sent on, whatever the journey: unsubscribed, SMS STOP.
@@ -314,4 +318,42 @@ lead_grades = Table(
     Column("score", Float, nullable=False),
     Column("computed_at", DateTime(timezone=True), nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Each time a contact entered a journey (one run, across its continue-as-new), as the run records
+# it at each step where it waits and when it ends (workflows/journey.py `_record_path`): what the
+# journey reports count. `goal_until`: the end of the window in which the journey's goal event
+# counts as this entry's conversion (null: the journey declares no goal).
+journey_entries = Table(
+    "journey_entries",
+    metadata,
+    Column("entry_id", String(255), primary_key=True),
+    Column("workflow_id", String(255), nullable=False),
+    Column("journey_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("contact_id", String(64), nullable=False),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    Column("goal_until", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    # journeys.models.EndReason; null while the contact is in the journey
+    Column("end_reason", String(32)),
+    Index("journey_entries_journey", "journey_id", "entered_at"),
+    Index("journey_entries_contact", "contact_id", "entered_at"),
+)
+
+# Each step an entry visited, in order (`n` from 0): where it went next (a branch's split) and the
+# A/B variant drawn at a send step.
+journey_visits = Table(
+    "journey_visits",
+    metadata,
+    Column("entry_id", String(255), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("journey_id", String(64), nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    Column("left_at", DateTime(timezone=True)),
+    Column("outcome", String(200)),
+    Column("next_step", String(64)),
+    Column("variant", String(64)),
+    Index("journey_visits_step", "journey_id", "step_id"),
 )

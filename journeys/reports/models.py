@@ -1,0 +1,132 @@
+"""The shape of a journey report: what `journeys report --json` prints and the dashboard shows."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from journeys.spec import Goal
+
+
+class Period(BaseModel):
+    """What a report counts: entries, sends and events from `since` (None: from the start)
+    until `until`."""
+
+    since: datetime | None = None
+    until: datetime
+
+
+class ChannelFigures(BaseModel):
+    sent: int = 0
+    failed: int = 0
+
+
+class JourneyFigures(BaseModel):
+    """One journey over a period: a line of the overview."""
+
+    journey_id: str
+    entered: int = Field(0, description="Entries that started in the period")
+    active: int = Field(0, description="Of those, in the journey now (the store's record)")
+    finished: int = Field(0, description="Of those, reached an end step")
+    exited_early: int = Field(
+        0, description="Of those, left before the end: an exit event, merged away, unreadable"
+    )
+    conversions: int | None = Field(
+        None, description="Entries whose goal event came within the goal's window; None: no goal"
+    )
+    sends: dict[str, ChannelFigures] = Field({}, description="By channel")
+    delivered: int = Field(0, description="Delivery reports from providers (SMS)")
+    human_opens: int = 0
+    machine_opens: int = Field(0, description="Opens fetched by privacy proxies and scanners")
+    clicks: int = Field(0, description="Clicks by people (scanners' fetches left out)")
+    unsubscribes: int = 0
+    failures: int = Field(0, description="Sends refused for good, and undelivered reports")
+
+
+class StepFigures(BaseModel):
+    """One step of one journey: how many came through it and where they went."""
+
+    step_id: str
+    kind: str
+    entered: int = Field(0, description="Entries that reached the step (once each)")
+    visits: int = Field(0, description="Times it was entered (loops count each time)")
+    waiting: int | None = Field(
+        None, description="Runs waiting there now, from Temporal; None: not asked or no wait"
+    )
+    next: dict[str, int] = Field({}, description="Visits that went on to each next step")
+    sent: int | None = Field(None, description="A send step's messages sent")
+    opens: int | None = Field(None, description="A send step's human opens")
+    clicks: int | None = Field(None, description="A send step's human clicks")
+
+
+class VariantFigures(BaseModel):
+    name: str
+    entered: int = Field(0, description="Entries drawn into the variant")
+    sent: int = 0
+    opens: int = 0
+    clicks: int = 0
+    conversions: int | None = None
+    rate: float | None = Field(None, description="The tested metric over `entered`")
+
+
+class Comparison(BaseModel):
+    """One variant against the first (the control) on the test's metric."""
+
+    variant: str
+    against: str
+    difference: float = Field(description="Its rate minus the control's")
+    z: float | None = None
+    p_value: float | None = Field(None, description="Two-sided; None: too few entries to test")
+    significant: bool = False
+
+
+class ABTest(BaseModel):
+    step_id: str
+    metric: Literal["conversion", "click"] = Field(
+        description="The goal when the journey has one, else clicks"
+    )
+    test: Literal["two-proportion z-test"] = "two-proportion z-test"
+    confidence: float = Field(0.95, description="A winner needs p below 1 - confidence")
+    variants: list[VariantFigures] = []
+    comparisons: list[Comparison] = []
+    winner: str | None = Field(None, description="None until a difference is significant")
+
+
+class NpsWeek(BaseModel):
+    week_of: date = Field(description="The Monday the week starts on (UTC)")
+    answers: int
+    score: float
+
+
+class NpsFigures(BaseModel):
+    answers: int = 0
+    promoters: int = Field(0, description="Scores 9 and 10")
+    passives: int = Field(0, description="Scores 7 and 8")
+    detractors: int = Field(0, description="Scores 0 to 6")
+    score: float | None = Field(None, description="% promoters - % detractors; None: no answers")
+    distribution: list[int] = Field([0] * 11, description="Answers by score, 0 to 10")
+    trend: list[NpsWeek] = []
+
+
+class JourneyReport(BaseModel):
+    """Everything about one journey over a period."""
+
+    journey_id: str
+    version: int
+    description: str
+    period: Period
+    figures: JourneyFigures
+    goal: Goal | None = None
+    steps: list[StepFigures] = []
+    ab_tests: list[ABTest] = []
+    nps: NpsFigures | None = Field(None, description="None: the journey asks no NPS question")
+    live: bool = Field(False, description="Whether `waiting` came from Temporal just now")
+
+
+class Overview(BaseModel):
+    """Every journey in the library over a period."""
+
+    period: Period
+    journeys: list[JourneyFigures]
