@@ -10,7 +10,10 @@ import typer
 
 from journeys import eventloop
 from journeys.codec import PayloadKeyError
+from journeys.library import SpecError, load_library
 from journeys.plans.state import Refused
+from journeys.settings import Settings
+from journeys.spec import JourneySpec
 from workflows.plan_runs import PlanNotFound
 
 T = TypeVar("T")
@@ -30,3 +33,11 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 def fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
+
+
+def journey_library(settings: Settings) -> dict[str, JourneySpec]:
+    """The journeys of `settings.library_dir`; a broken library ends the command."""
+    try:
+        return load_library(settings.library_dir)
+    except SpecError as e:
+        raise fail(f"the journey library has problems:\n{e}") from None

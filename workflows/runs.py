@@ -3,8 +3,9 @@ contact stands. The command line, the gateway and the dev stack's demo all call 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Literal
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
@@ -12,9 +13,10 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from journeys.identity import CONTACT_ID, JOURNEY_ID, JOURNEY_VERSION, workflow_id
+from journeys.identity import CONTACT_ID, JOURNEY_ID, JOURNEY_VERSION, STEP, workflow_id
 from journeys.models import JourneyEvent, JourneyInput, JourneyStatus
-from journeys.spec import JourneySpec
+from journeys.reports.models import JourneyReport
+from journeys.spec import WAITING_KINDS, JourneySpec
 from journeys.store import ContactStore
 from workflows.journey import JourneyWorkflow
 
@@ -177,3 +179,40 @@ async def journey_statuses(
             )
         found.append((spec.id, description.status, status))
     return found
+
+
+# How long a report waits for Temporal's counts before it goes without them.
+WAITING_COUNTS_TIMEOUT = timedelta(seconds=5)
+
+
+async def waiting_counts(client: Client, spec: JourneySpec) -> dict[str, int]:
+    """How many running runs of the journey wait at each of its waiting steps now, from
+    Temporal's visibility (the `Step` search attribute, set where a contact stays), one count
+    per step, asked at once."""
+    steps = [s.id for s in spec.steps if s.kind in WAITING_KINDS]
+
+    async def count(step: str) -> int:
+        query = (
+            f"{JOURNEY_ID.name} = '{spec.id}' AND {STEP.name} = '{step}' "
+            "AND ExecutionStatus = 'Running'"
+        )
+        return (await client.count_workflows(query)).count
+
+    return dict(zip(steps, await asyncio.gather(*(count(s) for s in steps)), strict=True))
+
+
+async def with_waiting(
+    client: Client | None, spec: JourneySpec, report: JourneyReport
+) -> JourneyReport:
+    """`report` with each waiting step's `waiting` from Temporal and `live` set; as it was
+    (`live` False) when there is no client or Temporal does not answer in time: a report never
+    fails for want of Temporal."""
+    if client is None:
+        return report
+    try:
+        async with asyncio.timeout(WAITING_COUNTS_TIMEOUT.total_seconds()):
+            waiting = await waiting_counts(client, spec)
+    except (RPCError, TimeoutError, RuntimeError):
+        return report
+    steps = [s.model_copy(update={"waiting": waiting.get(s.step_id)}) for s in report.steps]
+    return report.model_copy(update={"steps": steps, "live": True})

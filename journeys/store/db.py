@@ -45,7 +45,10 @@ from journeys.leads.grading import GradingSpec
 from journeys.models import ContactFacts, JourneyEvent, PathRecord, SendRequest, SendWindow
 from journeys.plans.people import Person
 from journeys.plans.records import OpenTask, PlanRecord
-from journeys.store import grades, hygiene, hygiene_runs, outbox, paths, plans, team
+from journeys.reports import build
+from journeys.reports.models import JourneyReport, Overview, Period
+from journeys.spec import JourneySpec
+from journeys.store import grades, hygiene, hygiene_runs, outbox, paths, plans, reports, team
 from journeys.store.grades import GradeChange, KeptGrade
 from journeys.store.migrations import migrate
 from journeys.store.outbox import HeldEvent
@@ -317,6 +320,62 @@ class ContactStore:
         """Keep what a run recorded of its entry (the journey workflow, where it waits and at
         its end)."""
         await self._write(lambda conn: paths.record(conn, path, self._insert))
+
+    # journey reports (statements in journeys.store.reports) -----------------------------------
+
+    async def overview(self, journeys: Sequence[JourneySpec], period: Period) -> Overview:
+        """Every journey's figures over `period` (journeys.reports.models.JourneyFigures)."""
+        ids = [spec.id for spec in journeys]
+        goals = {spec.id: spec.goal.event for spec in journeys if spec.goal}
+
+        def count(conn: Connection) -> Overview:
+            entries = reports.entry_counts(conn, ids, period)
+            activity = reports.activity_counts(conn, ids, period)
+            converted = reports.conversions(conn, goals, period)
+            return Overview(
+                period=period,
+                journeys=[
+                    build.journey_figures(
+                        journey_id,
+                        entries.get(journey_id),
+                        activity.get((journey_id, None)),
+                        converted.get(journey_id),
+                    )
+                    for journey_id in ids
+                ],
+            )
+
+        return await self._read(count)
+
+    async def journey_report(self, spec: JourneySpec, period: Period) -> JourneyReport:
+        """One journey over `period`: its figures, each step's, its A/B tests and NPS; how many
+        wait at each step is Temporal's to say (`waiting` None, `live` False)."""
+        goal = spec.goal.event if spec.goal else None
+
+        def count(conn: Connection) -> JourneyReport:
+            ids = [spec.id]
+            by_step = reports.activity_counts(conn, ids, period, by_step=True)
+            converted = reports.conversions(conn, {spec.id: goal} if goal else {}, period)
+            figures = build.journey_figures(
+                spec.id,
+                reports.entry_counts(conn, ids, period).get(spec.id),
+                reports.activity_counts(conn, ids, period).get((spec.id, None)),
+                converted.get(spec.id),
+            )
+            steps = build.step_figures(
+                spec,
+                reports.step_counts(conn, spec.id, period),
+                {step: counts for (_, step), counts in by_step.items()},
+            )
+            tests = build.ab_tests(
+                spec,
+                reports.variant_counts(conn, spec.id, goal, period),
+                reports.variant_sends(conn, spec.id, period),
+            )
+            nps = reports.nps_answers_of(conn, spec.id, period)
+            return build.journey_report(spec, period, figures, steps, tests, nps)
+
+        return await self._read(count)
 
     # plan runs (statements in journeys.store.plans) ------------------------------------------
 
