@@ -12,15 +12,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from journeys.contacts import Contact
-from journeys.models import JourneyEvent
+from journeys.models import JourneyEvent, PathRecord, VisitRecord
 from journeys.reports.models import Period
+from journeys.spec import JourneySpec
 from journeys.store import ContactStore
 from journeys.store.schema import (
+    deliveries,
+    events,
     journey_entries,
     journey_visits,
+    nps_answers,
 )
 from tests.temporal_fixtures import Stack, wait_for_step
 from tests.test_interpreter import run, spec
@@ -236,3 +240,134 @@ async def drawn(store: ContactStore) -> dict[str, str]:
             return {c: v for c, v in conn.execute(query)}
 
     return await asyncio.to_thread(read)
+
+
+AB_ONLY = [SCRIPTED[0], {"id": "bye", "kind": "end"}]
+ENTERED = datetime(2026, 11, 2, 9, tzinfo=UTC)
+
+
+async def record_entries(
+    store: ContactStore, journey: JourneySpec, arms: dict[str, tuple[int, int]]
+) -> None:
+    """Per variant `(entries, converted)`: that many entries recorded by their runs' path
+    records, drawn into it at 'offer', the first `converted` of them buying within the goal's
+    window (a day after entering) and the others after it (20 days)."""
+    paths, purchases = [], []
+    for name, (count, converted) in arms.items():
+        for i in range(count):
+            contact_id = f"{name}-{i}"
+            at = ENTERED + timedelta(minutes=i)
+            paths.append(
+                PathRecord(
+                    entry_id=f"run-{contact_id}",
+                    workflow_id=f"journey:{journey.id}:{contact_id}",
+                    journey_id=journey.id,
+                    version=1,
+                    contact_id=contact_id,
+                    entered_at=at,
+                    goal_until=at + timedelta(days=14),
+                    visits=[
+                        VisitRecord(
+                            n=0, step="offer", entered_at=at, next_step="bye", variant=name
+                        ),
+                        VisitRecord(n=1, step="bye", entered_at=at),
+                    ],
+                    ended_at=at,
+                    end_reason="end",
+                )
+            )
+            bought = at + (timedelta(days=1) if i < converted else timedelta(days=20))
+            purchases.append(
+                {"contact_id": contact_id, "kind": "purchase", "occurred_at": bought, "data": {}}
+            )
+    for start in range(0, len(paths), 100):
+        await asyncio.gather(*(store.record_path(p) for p in paths[start : start + 100]))
+    await write(store, insert(events), purchases)
+
+
+async def write(store: ContactStore, statement: Any, rows: list[dict[str, Any]]) -> None:
+    def run_it() -> None:
+        with store.engine.begin() as conn:
+            conn.execute(statement, rows)
+
+    await asyncio.to_thread(run_it)
+
+
+@pytest.mark.parametrize(
+    ("variant_converted", "z", "p", "winner"),
+    [
+        # p_a = 100/1000 = 0.1, p_b = 135/1000 = 0.135, pooled p = 235/2000 = 0.1175;
+        # se = sqrt(p (1 - p) (1/1000 + 1/1000)) = sqrt(0.1175 * 0.8825 * 0.002) = 0.0144010;
+        # z = (0.135 - 0.1) / 0.0144010 = 2.43039; two-sided p = 2 (1 - Phi(2.43039)) = 0.01508
+        (135, 2.43039, 0.01508, "b"),
+        # 110/1000: pooled 0.105, se = sqrt(0.105 * 0.895 * 0.002) = 0.0137095, z = 0.01 /
+        # 0.0137095 = 0.72942, p = 2 (1 - Phi(0.72942)) = 0.46574: not below 0.05, no winner
+        (110, 0.72942, 0.46574, None),
+    ],
+)
+async def test_an_ab_test_is_a_pooled_two_proportion_z_test_and_names_a_winner_only_below_0_05(
+    store: ContactStore, variant_converted: int, z: float, p: float, winner: str | None
+) -> None:
+    journey = spec(AB_ONLY, goal=GOAL)
+    await record_entries(store, journey, {"a": (1000, 100), "b": (1000, variant_converted)})
+
+    (test,) = (await store.journey_report(journey, EVERYTHING)).ab_tests
+
+    assert (test.metric, test.test, test.confidence) == (
+        "conversion",
+        "two-proportion z-test",
+        0.95,
+    )
+    assert [(v.name, v.entered, v.conversions) for v in test.variants] == [
+        ("a", 1000, 100),
+        ("b", 1000, variant_converted),
+    ]
+    assert [v.rate for v in test.variants] == [0.1, variant_converted / 1000]
+    (comparison,) = test.comparisons
+    assert (comparison.variant, comparison.against) == ("b", "a")
+    assert comparison.difference == pytest.approx(variant_converted / 1000 - 0.1)
+    assert comparison.z == pytest.approx(z, abs=1e-5)
+    assert comparison.p_value == pytest.approx(p, abs=1e-5)
+    assert comparison.significant is (winner is not None)
+    assert test.winner == winner
+
+
+async def test_nps_is_promoters_less_detractors_with_its_distribution_and_weekly_trend(
+    store: ContactStore,
+) -> None:
+    journey = spec(AB_ONLY)
+    monday = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    # Week 1: 10, 9, 8, 3 -> 2 promoters, 1 detractor of 4: 25.0. Week 2: 6, 0, 10 -> 1 - 2 of
+    # 3: -33.3. Overall 3 promoters, 1 passive, 3 detractors of 7: 0.0. One before the period.
+    scores = [(monday, 10), (monday, 9), (monday + timedelta(days=6), 8), (monday, 3)]
+    scores += [(monday + timedelta(days=7), 6), (monday + timedelta(days=8), 0)]
+    scores += [(monday + timedelta(days=13), 10), (monday - timedelta(days=1), 10)]
+    sends = [
+        {
+            "key": f"k{i}", "workflow_id": f"w{i}", "journey_id": "test", "step_id": "offer",
+            "contact_id": f"c{i}", "channel": "email", "template": "nps_survey",
+            "status": "sent", "created_at": at, "updated_at": at,
+        }
+        for i, (at, _) in enumerate(scores)
+    ]  # fmt: skip
+    answers = [
+        {
+            "delivery_key": f"k{i}", "contact_id": f"c{i}", "journey_id": "test",
+            "step_id": "offer", "score": score, "answered_at": at, "updated_at": at,
+        }
+        for i, (at, score) in enumerate(scores)
+    ]  # fmt: skip
+    await write(store, insert(deliveries), sends)
+    await write(store, insert(nps_answers), answers)
+
+    period = Period(since=monday.replace(hour=0), until=monday + timedelta(days=14))
+    nps = (await store.journey_report(journey, period)).nps
+
+    assert nps is not None
+    assert (nps.answers, nps.promoters, nps.passives, nps.detractors) == (7, 3, 1, 3)
+    assert nps.score == 0.0
+    assert nps.distribution == [1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 2]
+    assert [(w.week_of.isoformat(), w.answers, w.score) for w in nps.trend] == [
+        ("2026-11-02", 4, 25.0),
+        ("2026-11-09", 3, -33.3),
+    ]
