@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client
 
+from journeys.codec import PayloadKeyError
 from journeys.connection import connect
 from journeys.durations import parse_duration
 from journeys.reports.models import JourneyFigures, JourneyReport, Overview, Period
@@ -83,7 +84,11 @@ def report(
         print(found.model_dump_json(indent=2))
         return
     if not found.live:
-        err.print("Temporal did not answer: no live counts of who waits where", highlight=False)
+        err.print(
+            f"no live counts of who waits where: Temporal at {settings.temporal_address} did "
+            "not answer (the figures are the store's)",
+            highlight=False,
+        )
     _print_journey(found)
 
 
@@ -105,11 +110,12 @@ async def _journey_report(settings: Settings, spec: JourneySpec, period: Period)
 
 
 async def _temporal(settings: Settings) -> Client | None:
-    """A client, or None when Temporal cannot be reached soon: the store's figures stand alone."""
+    """A client, or None when Temporal cannot be reached soon (or without payload keys to
+    connect with): the store's figures stand alone."""
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             return await connect(settings)
-    except (TimeoutError, RuntimeError, OSError):
+    except (TimeoutError, RuntimeError, OSError, PayloadKeyError):
         return None
 
 

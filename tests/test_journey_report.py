@@ -7,18 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import math
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import insert, select
+from typer.testing import CliRunner
 
 from journeys.contacts import Contact
 from journeys.models import JourneyEvent, PathRecord, VisitRecord
-from journeys.reports.models import Period
+from journeys.reports.models import JourneyReport, Overview, Period
+from journeys.settings import LIBRARY_DIR
 from journeys.spec import JourneySpec
-from journeys.store import ContactStore
+from journeys.store import ContactStore, open_store
 from journeys.store.schema import (
     deliveries,
     events,
@@ -26,6 +31,7 @@ from journeys.store.schema import (
     journey_visits,
     nps_answers,
 )
+from starters.cli import app
 from tests.temporal_fixtures import Stack, wait_for_step
 from tests.test_interpreter import run, spec
 
@@ -371,3 +377,76 @@ async def test_nps_is_promoters_less_detractors_with_its_distribution_and_weekly
         ("2026-11-02", 4, 25.0),
         ("2026-11-09", 3, -33.3),
     ]
+
+
+@pytest.fixture
+def cli_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A SQLite store and a library with the A/B journey, for `journeys report`; no Temporal
+    listens at its address."""
+    library = tmp_path / "library"
+    shutil.copytree(LIBRARY_DIR, library)
+    journey = {"id": "test", "version": 1, "description": "An A/B offer", "trigger": "manual"}
+    (library / "test.yaml").write_text(
+        yaml.safe_dump({**journey, "events": ["purchase"], "goal": GOAL, "steps": AB_ONLY}),
+        encoding="utf-8",
+    )
+    url = f"sqlite:///{tmp_path / 'journeys.db'}"
+    monkeypatch.setenv("JOURNEYS_DATABASE_URL", url)
+    monkeypatch.setenv("JOURNEYS_LIBRARY", str(library))
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:9")
+    monkeypatch.setenv("JOURNEYS_ENV", "dev")
+    monkeypatch.setenv("COLUMNS", "250")
+    return url
+
+
+async def test_journeys_report_prints_what_the_store_reports(cli_store: str) -> None:
+    store = await open_store(cli_store)
+    try:
+        journey = spec(AB_ONLY, goal=GOAL, description="An A/B offer", events=["purchase"])
+        await record_entries(store, journey, {"a": (20, 2), "b": (20, 8)})
+
+        as_json = await asyncio.to_thread(CliRunner().invoke, app, ["report", "test", "--json"])
+        assert as_json.exit_code == 0, as_json.output
+        shown = JourneyReport.model_validate_json(as_json.stdout)
+        assert shown == await store.journey_report(journey, shown.period)
+        assert shown.period.since is None and not shown.live
+
+        overview = await asyncio.to_thread(
+            CliRunner().invoke, app, ["report", "--json", "--since", "2026-11-01"]
+        )
+        assert overview.exit_code == 0, overview.output
+        every = Overview.model_validate_json(overview.stdout)
+        assert every.period.since == datetime(2026, 11, 1, tzinfo=UTC)
+        assert {f.journey_id for f in every.journeys} >= {"test", "lead_nurturing"}
+        (figures,) = [f for f in every.journeys if f.journey_id == "test"]
+        assert figures == shown.figures
+    finally:
+        await store.close()
+
+    text = await asyncio.to_thread(CliRunner().invoke, app, ["report", "test", "--since", "30d"])
+    assert text.exit_code == 0, text.output
+    # a: 2/20 = 10%, b: 8/20 = 40%; pooled 0.25, se = sqrt(0.25 * 0.75 * (2/20)) = 0.136931,
+    # z = 0.3 / 0.136931 = 2.191, p = 2 (1 - Phi(2.191)) = 0.0285
+    for line in (
+        "entered 40: in it now 0, finished 40, exited early 0",
+        "goal: purchase within 14d: 10 converted",
+        "two-proportion z-test (two-sided), a winner needs p < 0.05",
+        "winner: b",
+        "no live counts of who waits where",
+    ):
+        assert line in text.output
+    (row_b,) = [line for line in text.output.splitlines() if line.startswith("│ b ")]
+    assert [cell.strip() for cell in row_b.split("│")[1:-1]] == [
+        "b", "20", "0", "0", "0", "8", "40.0%", "+30.0 pts", "2.191", "0.0285",
+    ]  # fmt: skip
+
+
+def test_journeys_report_refuses_an_unknown_journey_and_a_bad_since(cli_store: str) -> None:
+    unknown = CliRunner().invoke(app, ["report", "lead_nurturin"])
+    assert unknown.exit_code == 1
+    assert "no journey 'lead_nurturin'" in unknown.stderr
+    assert "did you mean 'lead_nurturing'?" in unknown.stderr
+
+    bad = CliRunner().invoke(app, ["report", "--since", "last week"])
+    assert bad.exit_code == 2
+    assert "neither a day (2026-11-01) nor a time back from now (7d, 12h)" in bad.stderr
