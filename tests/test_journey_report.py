@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 import shutil
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,12 +17,17 @@ from typing import Any
 import pytest
 import yaml
 from sqlalchemy import insert, select
+from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
+from devstack.sinks.mail import MailSink
+from devstack.sinks.push import FcmSink, WebPushSink
+from devstack.sinks.sms import SmsSink
 from journeys.contacts import Contact
+from journeys.identity import workflow_id
 from journeys.models import JourneyEvent, PathRecord, VisitRecord
 from journeys.reports.models import JourneyReport, Overview, Period
-from journeys.settings import LIBRARY_DIR
+from journeys.settings import LIBRARY_DIR, Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore, open_store
 from journeys.store.schema import (
@@ -32,8 +38,10 @@ from journeys.store.schema import (
     nps_answers,
 )
 from starters.cli import app
-from tests.temporal_fixtures import Stack, wait_for_step
+from tests.gateway_fixtures import wait_at
+from tests.temporal_fixtures import Stack, running_stack, wait_for_step
 from tests.test_interpreter import run, spec
+from workflows.runs import start_journey, with_waiting
 
 
 @pytest.fixture
@@ -450,3 +458,48 @@ def test_journeys_report_refuses_an_unknown_journey_and_a_bad_since(cli_store: s
     bad = CliRunner().invoke(app, ["report", "--since", "last week"])
     assert bad.exit_code == 2
     assert "neither a day (2026-11-01) nor a time back from now (7d, 12h)" in bad.stderr
+
+
+async def test_how_many_wait_at_each_step_comes_live_from_temporal(
+    dev_temporal: WorkflowEnvironment,
+    store: ContactStore,
+    push_settings: Settings,
+    mail_sink: MailSink,
+    sms_sink: SmsSink,
+    web_push_sink: WebPushSink,
+    fcm_sink: FcmSink,
+) -> None:
+    """On the dev server, whose visibility answers counts (the time-skipping server's does
+    not): three runs wait for the offer's open, one has left the journey."""
+    journey = spec(SCRIPTED, id=f"live_{uuid.uuid4().hex[:8]}", exit_events=["unsubscribed"])
+    async with running_stack(
+        dev_temporal, store, push_settings, mail_sink, sms_sink, web_push_sink, fcm_sink
+    ) as stack:
+        client = stack.env.client
+        contacts = [Contact(id=f"w{i}", email=f"w{i}@example.com") for i in range(4)]
+        await store.upsert_contacts(contacts)
+        for contact in contacts:
+            await start_journey(client, journey, contact.id, stack.settings.task_queue)
+        left = client.get_workflow_handle(workflow_id(journey.id, "w3"))
+        await wait_at(left, "opened")
+        now = datetime.now(UTC)
+        await left.signal("event", JourneyEvent(kind="unsubscribed", occurred_at=now))
+        await left.result()
+        try:
+            async with asyncio.timeout(15):
+                while True:
+                    stored = await store.journey_report(journey, EVERYTHING)
+                    found = await with_waiting(client, journey, stored)
+                    waiting = {s.step_id: s.waiting for s in found.steps}
+                    if waiting["opened"] == 3 and stored.figures.active == 3:
+                        break
+                    await asyncio.sleep(0.2)
+        finally:
+            for contact in contacts[:3]:
+                await client.get_workflow_handle(workflow_id(journey.id, contact.id)).terminate()
+    assert found.live and not stored.live
+    # Only waits are indexed by step: a send, a branch or an end is passed through.
+    assert waiting == dict.fromkeys(("offer", "phone", "nudge", "thanks", "bye"), None) | {
+        "opened": 3
+    }
+    assert found.model_copy(update={"steps": stored.steps, "live": False}) == stored
