@@ -192,6 +192,7 @@ async def waiting_counts(client: Client, spec: JourneySpec) -> dict[str, int]:
     steps = [s.id for s in spec.steps if s.kind in WAITING_KINDS]
 
     async def count(step: str) -> int:
+        # Journey and step ids are slugs ([a-z][a-z0-9_]*): nothing in them needs quoting.
         query = (
             f"{JOURNEY_ID.name} = '{spec.id}' AND {STEP.name} = '{step}' "
             "AND ExecutionStatus = 'Running'"

@@ -3,7 +3,7 @@ figure adds up is decided here, once, for the overview, a journey's page and the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,6 +38,17 @@ class ActivityCounts:
 
     sends: dict[tuple[str, str], int] = field(default_factory=dict)
     events: dict[tuple[str, bool], int] = field(default_factory=dict)
+
+
+def summed(parts: Iterable[ActivityCounts]) -> ActivityCounts:
+    """A journey's activity from its steps'."""
+    total = ActivityCounts()
+    for part in parts:
+        for place, n in part.sends.items():
+            total.sends[place] = total.sends.get(place, 0) + n
+        for kind, n in part.events.items():
+            total.events[kind] = total.events.get(kind, 0) + n
+    return total
 
 
 @dataclass

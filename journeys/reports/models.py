@@ -50,15 +50,17 @@ class StepFigures(BaseModel):
 
     step_id: str
     kind: str
-    entered: int = Field(0, description="Entries that reached the step (once each)")
-    visits: int = Field(0, description="Times it was entered (loops count each time)")
+    entered: int = Field(0, description="Entries that visited the step in the period (once each)")
+    visits: int = Field(0, description="Times it was entered in the period (loops count each)")
     waiting: int | None = Field(
         None, description="Runs waiting there now, from Temporal; None: not asked or no wait"
     )
-    next: dict[str, int] = Field({}, description="Visits that went on to each next step")
-    sent: int | None = Field(None, description="A send step's messages sent")
-    opens: int | None = Field(None, description="A send step's human opens")
-    clicks: int | None = Field(None, description="A send step's human clicks")
+    next: dict[str, int] = Field(
+        {}, description="Of those visits, how many went on to each next step (a branch's split)"
+    )
+    sent: int | None = Field(None, description="A send step's messages sent in the period")
+    opens: int | None = Field(None, description="A send step's opens by people in the period")
+    clicks: int | None = Field(None, description="A send step's clicks by people in the period")
 
 
 class VariantFigures(BaseModel):

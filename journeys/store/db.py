@@ -359,7 +359,7 @@ class ContactStore:
             figures = build.journey_figures(
                 spec.id,
                 reports.entry_counts(conn, ids, period).get(spec.id),
-                reports.activity_counts(conn, ids, period).get((spec.id, None)),
+                build.summed(by_step.values()),
                 converted.get(spec.id),
             )
             steps = build.step_figures(

@@ -296,6 +296,20 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX events_kind ON events (kind, contact_id, occurred_at)",
         ],
     ),
+    (
+        12,
+        "journey reports: covering indexes for a period's entries, visits and sends",
+        [
+            """CREATE INDEX journey_entries_report ON journey_entries
+                (journey_id, entered_at, ended_at, end_reason, contact_id, goal_until)""",
+            # Its first two columns: the report index does its work.
+            "DROP INDEX journey_entries_journey",
+            """CREATE INDEX journey_visits_period ON journey_visits
+                (journey_id, entered_at, step_id, next_step, entry_id)""",
+            """CREATE INDEX deliveries_journey ON deliveries
+                (journey_id, created_at, step_id, channel, status, variant)""",
+        ],
+    ),
 ]
 
 

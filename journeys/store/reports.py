@@ -121,21 +121,21 @@ def activity_counts(
 
 
 def step_counts(conn: Connection, journey_id: str, period: Period) -> dict[str, StepCounts]:
-    """Per step, the entries of the period that visited it (once each), the visits, and the
-    visits by the step visited next."""
-    v, e = journey_visits.c, journey_entries.c
-    of_period = (
-        select(v.step_id, v.next_step, v.entry_id)
-        .join_from(journey_visits, journey_entries, e.entry_id == v.entry_id)
-        .where(e.journey_id == journey_id, _within(e.entered_at, period))
-        .subquery()
+    """Per step, the visits made in the period, the entries that made them (once each), and the
+    visits by the step visited next. By the visits' own time, as sends and events are: joined
+    to their entries for the entries' time, the two statements took 1.3 s for 260,000 visits on
+    SQLite (bench/dashboard.py), from the covering index alone about 0.5 s."""
+    v = journey_visits.c
+    of_period = (v.journey_id == journey_id, _within(v.entered_at, period))
+    by_step = (
+        select(v.step_id, func.count(distinct(v.entry_id)), func.count())
+        .where(*of_period)
+        .group_by(v.step_id)
     )
-    s = of_period.c
-    by_step = select(s.step_id, func.count(distinct(s.entry_id)), func.count()).group_by(s.step_id)
     by_next = (
-        select(s.step_id, s.next_step, func.count())
-        .where(s.next_step.is_not(None))
-        .group_by(s.step_id, s.next_step)
+        select(v.step_id, v.next_step, func.count())
+        .where(*of_period, v.next_step.is_not(None))
+        .group_by(v.step_id, v.next_step)
     )
     found: dict[str, StepCounts] = {}
     for step_id, entered, visits in conn.execute(by_step):

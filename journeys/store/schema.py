@@ -82,6 +82,10 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("deliveries_contact", "contact_id", "created_at"),
+    # The journey reports' sends by step, channel, status and variant, read from the index alone.
+    Index(
+        "deliveries_journey", "journey_id", "created_at", "step_id", "channel", "status", "variant"
+    ),
 )
 
 # The ledger's companion for compliance at send time (journeys.send_window): one row per send
@@ -337,8 +341,18 @@ journey_entries = Table(
     Column("ended_at", DateTime(timezone=True)),
     # journeys.models.EndReason; null while the contact is in the journey
     Column("end_reason", String(32)),
-    Index("journey_entries_journey", "journey_id", "entered_at"),
     Index("journey_entries_contact", "contact_id", "entered_at"),
+    # A journey's entries of a period with what the reports count (how each ended, the goal's
+    # window), read from the index alone.
+    Index(
+        "journey_entries_report",
+        "journey_id",
+        "entered_at",
+        "ended_at",
+        "end_reason",
+        "contact_id",
+        "goal_until",
+    ),
 )
 
 # Each step an entry visited, in order (`n` from 0): where it went next (a branch's split) and the
@@ -356,4 +370,6 @@ journey_visits = Table(
     Column("next_step", String(64)),
     Column("variant", String(64)),
     Index("journey_visits_step", "journey_id", "step_id"),
+    # The reports' visits of a period by step and next step, read from the index alone.
+    Index("journey_visits_period", "journey_id", "entered_at", "step_id", "next_step", "entry_id"),
 )
