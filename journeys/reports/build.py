@@ -138,6 +138,11 @@ def step_figures(
     return found
 
 
+def ab_steps(spec: JourneySpec) -> list[str]:
+    """The send steps with A/B variants."""
+    return [s.id for s in spec.steps if isinstance(s, SendStep) and s.variants]
+
+
 def ab_tests(
     spec: JourneySpec,
     variants: Mapping[tuple[str, str], VariantCounts],

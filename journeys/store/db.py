@@ -369,7 +369,7 @@ class ContactStore:
             )
             tests = build.ab_tests(
                 spec,
-                reports.variant_counts(conn, spec.id, goal, period),
+                reports.variant_counts(conn, spec.id, build.ab_steps(spec), goal, period),
                 reports.variant_sends(conn, spec.id, period),
             )
             nps = reports.nps_answers_of(conn, spec.id, period)
