@@ -34,15 +34,27 @@ class JourneyFigures(BaseModel):
         0, description="Of those, left before the end: an exit event, merged away, unreadable"
     )
     conversions: int | None = Field(
-        None, description="Entries whose goal event came within the goal's window; None: no goal"
+        None,
+        description="Of those, the entries whose contact had the goal event between entering and "
+        "the end of the goal's window, each entry once; None: the journey has no goal",
     )
-    sends: dict[str, ChannelFigures] = Field({}, description="By channel")
-    delivered: int = Field(0, description="Delivery reports from providers (SMS)")
-    human_opens: int = 0
-    machine_opens: int = Field(0, description="Opens fetched by privacy proxies and scanners")
-    clicks: int = Field(0, description="Clicks by people (scanners' fetches left out)")
-    unsubscribes: int = 0
-    failures: int = Field(0, description="Sends refused for good, and undelivered reports")
+    sends: dict[str, ChannelFigures] = Field(
+        {},
+        description="Ledger rows created in the period, by channel: sent, and failed (refused for "
+        "good); capped and undecided sends are in neither",
+    )
+    delivered: int = Field(0, description="Delivery reports from providers (SMS) in the period")
+    human_opens: int = Field(0, description="Opens by people in the period (each open)")
+    machine_opens: int = Field(
+        0, description="Opens fetched by privacy proxies and scanners in the period"
+    )
+    clicks: int = Field(0, description="Clicks by people in the period (scanners' left out)")
+    unsubscribes: int = Field(0, description="Unsubscribes from its messages in the period")
+    failures: int = Field(
+        0,
+        description="Sends failed (refused for good) and undelivered or failed delivery reports, "
+        "in the period",
+    )
 
 
 class StepFigures(BaseModel):
@@ -65,12 +77,22 @@ class StepFigures(BaseModel):
 
 class VariantFigures(BaseModel):
     name: str
-    entered: int = Field(0, description="Entries drawn into the variant")
-    sent: int = 0
-    opens: int = 0
-    clicks: int = 0
-    conversions: int | None = None
-    rate: float | None = Field(None, description="The tested metric over `entered`")
+    entered: int = Field(0, description="Entries of the period drawn into the variant")
+    sent: int = Field(0, description="Its messages sent in the period")
+    opens: int = Field(
+        0,
+        description="Of its entries, those whose contact opened the message (a person) after "
+        "the draw",
+    )
+    clicks: int = Field(
+        0, description="Of its entries, those whose contact clicked in it (a person) after the draw"
+    )
+    conversions: int | None = Field(
+        None, description="Of its entries, those that converted; None: the journey has no goal"
+    )
+    rate: float | None = Field(
+        None, description="The tested metric (conversions, else clicks) over `entered`"
+    )
 
 
 class Comparison(BaseModel):
@@ -103,7 +125,9 @@ class NpsWeek(BaseModel):
 
 
 class NpsFigures(BaseModel):
-    answers: int = 0
+    answers: int = Field(
+        0, description="Surveys first answered in the period (one changed since: its latest score)"
+    )
     promoters: int = Field(0, description="Scores 9 and 10")
     passives: int = Field(0, description="Scores 7 and 8")
     detractors: int = Field(0, description="Scores 0 to 6")
@@ -123,7 +147,10 @@ class JourneyReport(BaseModel):
     goal: Goal | None = None
     steps: list[StepFigures] = []
     ab_tests: list[ABTest] = []
-    nps: NpsFigures | None = Field(None, description="None: the journey asks no NPS question")
+    nps: NpsFigures | None = Field(
+        None,
+        description="None: the journey neither waits for nps_answered nor has answers recorded",
+    )
     live: bool = Field(False, description="Whether `waiting` came from Temporal just now")
 
 

@@ -34,6 +34,8 @@ def _machine() -> ColumnElement[bool]:
 def entry_counts(
     conn: Connection, journey_ids: Collection[str], period: Period
 ) -> dict[str, EntryCounts]:
+    """Per journey, its entries of the period by where they stand (journeys.models.EndReason:
+    `end` finished, any other reason left early)."""
     e = journey_entries.c
     ended_early = and_(e.end_reason.is_not(None), e.end_reason != "end")
     query = (
@@ -158,29 +160,16 @@ def variant_counts(
     if not ab_steps:
         return {}
     v, e, ev = journey_visits.c, journey_entries.c, events.c
-    # Each contact's last open and last click by a person of each A/B step's message, in one
-    # pass over the journey's events: an entry did it after its draw when the last one came
-    # after the draw. (A correlated EXISTS per visit took PostgreSQL minutes: it walked
-    # events_journey's range of the whole journey for every visit.)
-    last = (
-        select(
-            ev.contact_id,
-            ev.step_id,
-            func.max(case((ev.kind == "opened", ev.occurred_at))).label("opened"),
-            func.max(case((ev.kind == "clicked", ev.occurred_at))).label("clicked"),
-        )
-        .where(
-            ev.journey_id == journey_id,
-            ev.kind.in_(("opened", "clicked")),
-            ev.step_id.in_(ab_steps),
-            ~_machine(),
-        )
-        .group_by(ev.contact_id, ev.step_id)
-        .subquery()
-    )
 
     def did(kind: str) -> ColumnElement[bool]:
-        return last.c[kind] >= v.entered_at
+        return exists().where(
+            ev.kind == kind,
+            ev.contact_id == e.contact_id,
+            ev.occurred_at >= v.entered_at,
+            ev.journey_id == journey_id,
+            ev.step_id == v.step_id,
+            ~_machine(),
+        )
 
     def entries_that(condition: ColumnElement[bool]) -> Any:
         return func.count(distinct(case((condition, v.entry_id))))
@@ -195,7 +184,6 @@ def variant_counts(
             entries_that(_converted(goal_event)) if goal_event else func.count(None),
         )
         .join_from(journey_visits, journey_entries, e.entry_id == v.entry_id)
-        .outerjoin(last, and_(last.c.contact_id == e.contact_id, last.c.step_id == v.step_id))
         .where(
             v.journey_id == journey_id,
             # By step, on journey_visits_step: only the A/B steps' visits are read.
