@@ -19,7 +19,7 @@ runner = CliRunner()
 def test_validate_prints_a_summary_for_valid_files() -> None:
     result = runner.invoke(app, ["validate", str(LIBRARY_DIR / "lead_nurturing.yaml")])
     assert result.exit_code == 0
-    assert result.output.strip().endswith("ok: lead_nurturing v1, 17 steps, trigger contact_added")
+    assert result.output.strip().endswith("ok: lead_nurturing v2, 17 steps, trigger contact_added")
 
 
 def test_validate_prints_every_problem_and_exits_non_zero(tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_validate_prints_every_problem_and_exits_non_zero(tmp_path: Path) -> Non
         line.startswith(f"{broken}:11: step 'check': unknown condition 'has_fax'") for line in lines
     )
     assert any(
-        line.endswith("ok: lead_nurturing v1, 17 steps, trigger contact_added") for line in lines
+        line.endswith("ok: lead_nurturing v2, 17 steps, trigger contact_added") for line in lines
     )
 
 
