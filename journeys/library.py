@@ -80,7 +80,7 @@ def _loops_without_wait(spec: JourneySpec) -> list[list[str]]:
     return cycles([s.id for s in spec.steps], lambda step: graph.get(step, []))
 
 
-def _known_events(spec: JourneySpec) -> frozenset[str]:
+def known_events(spec: JourneySpec) -> frozenset[str]:
     """The event kinds that can reach a run of `spec`: the system's own, and those the journey
     names as its trigger ("manual" is none), its exits or its declared custom events."""
     return BUILT_IN_EVENTS | ({spec.trigger} - {MANUAL}) | set(spec.exit_events) | set(spec.events)
@@ -193,7 +193,7 @@ def graph_problems(
         problems.append(Problem(file, message, step, line_of.get(step)))
 
     known_ids = {s.id for s in spec.steps} | refused
-    events = _known_events(spec)
+    events = known_events(spec)
     seen: set[str] = set()
     for s in spec.steps:
         if s.id in seen:

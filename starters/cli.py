@@ -66,6 +66,14 @@ def _library(settings: Settings) -> dict[str, JourneySpec]:
         raise fail(f"the journey library has problems:\n{e}") from None
 
 
+def main() -> None:
+    """The `journeys` command. Whatever logs while a command runs (the store, Temporal) goes to
+    stderr as masked JSON lines, never into what the command prints; the worker, the gateway
+    and the dev stack log from INFO, the other commands only warnings."""
+    configure_logging("WARNING")
+    app()
+
+
 @app.command()
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="Journey, plan or grading YAML files")],
@@ -428,6 +436,9 @@ def dev(
     gateway_port: int = 8000,
     web_push_port: int = 8026,
     fcm_port: int = 8027,
+    metrics_port: Annotated[
+        int, typer.Option(help="Prometheus /metrics of the worker and the gateway")
+    ] = 9464,
     demo: Annotated[
         bool, typer.Option(help="Also import sample contacts and start journeys")
     ] = False,
@@ -453,5 +464,6 @@ def dev(
         gateway=gateway_port,
         web_push=web_push_port,
         fcm=fcm_port,
+        metrics=metrics_port,
     )
     run(run_dev(data_dir, ports, demo=demo, demo_speed=demo_speed))
