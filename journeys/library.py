@@ -255,7 +255,7 @@ def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
 
 def _goal_problems(spec: JourneySpec, file: str, root: yaml.Node | None) -> list[Problem]:
     """The goal's event must be one something produces, as a wait_for's must."""
-    if spec.goal is None or spec.goal.event in (events := _known_events(spec)):
+    if spec.goal is None or spec.goal.event in (events := known_events(spec)):
         return []
     node = mapping_value(root, "goal")
     return [
