@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import textwrap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -40,7 +39,7 @@ from journeys.spec import (
 )
 
 # Geometry, in px.
-BOX_WIDTH = 236
+BOX_WIDTH = 248
 BOX_PAD = 10
 BOX_GAP = 28  # between boxes side by side
 PASS_GAP = 14  # beside an edge passing through a layer
@@ -51,14 +50,10 @@ CHANNEL = 6  # between the horizontal runs of edges going back, where they share
 LANE = 12  # between the lanes of edges going back, beside the drawing
 MARGIN = 16
 LEGEND_HEIGHT = 30
-# Estimated advance of an average character, in em: DejaVu Sans (Debian's default sans-serif)
-# is among the widest, so text sized with these fits in Arial or Helvetica too.
-EM_REGULAR = 0.6
-EM_BOLD = 0.68
 ID_SIZE = 13
 TEXT_SIZE = 11.5
 LABEL_SIZE = 11
-LABEL_CHARS = 30
+LABEL_WIDTH = 190  # an edge's label is cut beyond this
 INK = "#111827"
 MUTED = "#374151"
 EDGE = "#4b5563"
@@ -86,6 +81,24 @@ _FAMILY = {
 }
 # Characters XML 1.0 cannot hold at all, even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Advance widths in em of DejaVu Sans (Debian's default sans-serif, wider than Arial or
+# Helvetica, so text measured with them fits in those too); bold is about an eighth wider.
+_EM = {
+    **dict.fromkeys("ijl'|", 0.28),
+    **dict.fromkeys(" .,:;!·", 0.33),
+    **dict.fromkeys("ft()[]{}-", 0.4),
+    **dict.fromkeys("r\"", 0.46),
+    **dict.fromkeys("sz_", 0.53),
+    **dict.fromkeys("cekvxy", 0.6),
+    **dict.fromkeys("abdghnopqu0123456789", 0.64),
+    **dict.fromkeys("w", 0.82),
+    **dict.fromkeys("m%", 0.98),
+    **dict.fromkeys("+=<>&~", 0.84),
+    **dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 0.76),
+    **dict.fromkeys("MW", 0.99),
+}
+_EM_OTHER = 1.0  # anything else, wide enough for a symbol or an ideograph
+_BOLD = 1.13
 
 
 class Edge(NamedTuple):
@@ -474,12 +487,36 @@ def _attr(value: str) -> str:
     return escape(_NOT_XML.sub("", value), {'"': "&quot;"})
 
 
-def _chars(width: float, size: float, em: float) -> int:
-    return max(4, int(width / (size * em)))
+def _width(text: str, size: float, bold: bool = False) -> float:
+    """How wide `text` is drawn, at most (see _EM)."""
+    return sum(_EM.get(c, _EM_OTHER) for c in text) * size * (_BOLD if bold else 1.0)
 
 
-def _short(value: str, chars: int) -> str:
-    return value if len(value) <= chars else value[: chars - 1].rstrip() + "…"
+def _short(text: str, width: float, size: float, bold: bool = False) -> str:
+    """`text`, cut with an ellipsis to fit `width`."""
+    if _width(text, size, bold) <= width:
+        return text
+    room = width - _width("…", size, bold)
+    kept = ""
+    for c in text:
+        if _width(kept + c, size, bold) > room:
+            break
+        kept += c
+    return kept.rstrip() + "…"
+
+
+def _wrapped(text: str, width: float, size: float, lines: int) -> list[str]:
+    """`text` in at most `lines` lines of `width`, by words; the last cut if it goes on."""
+    out: list[str] = []
+    words = text.split()
+    while words and len(out) < lines:
+        line = words.pop(0)
+        while words and _width(f"{line} {words[0]}", size) <= width:
+            line += " " + words.pop(0)
+        if len(out) == lines - 1 and words:
+            line = _short(f"{line} {' '.join(words)}", width, size)
+        out.append(_short(line, width, size))
+    return out
 
 
 def _share(count: int, total: int) -> str:
@@ -503,10 +540,9 @@ class _Box:
 
 def _box(step: Step, figures: StepFigures | None, counted: bool) -> _Box:
     inner = BOX_WIDTH - 2 * BOX_PAD
-    text_chars = _chars(inner, TEXT_SIZE, EM_REGULAR)
-    described = textwrap.wrap(step.describe(), text_chars, max_lines=2, placeholder=" …")
+    described = _wrapped(step.describe(), inner, TEXT_SIZE, 2)
     lines = [
-        (_short(step.id, _chars(inner, ID_SIZE, EM_BOLD)), ID_SIZE, True, INK),
+        (_short(step.id, inner, ID_SIZE, True), ID_SIZE, True, INK),
         (step.kind, TEXT_SIZE, False, MUTED),
         *((line, TEXT_SIZE, False, INK) for line in described),
     ]
@@ -525,7 +561,7 @@ def _box(step: Step, figures: StepFigures | None, counted: bool) -> _Box:
         ]
         if sends:
             said.append(" · ".join(sends))
-        lines += [(_short(line, text_chars), TEXT_SIZE, True, INK) for line in said]
+        lines += [(_short(line, inner, TEXT_SIZE, True), TEXT_SIZE, True, INK) for line in said]
     title = f"{step.id} ({step.kind}): {step.describe()}"
     if step.note:
         title += f"\n{step.note}"
@@ -544,7 +580,7 @@ def _look(e: Edge, figures: Mapping[str, StepFigures] | None) -> tuple[str, floa
 
 
 def _label_lines(route: _Route) -> list[str]:
-    lines = [_short(route.edge.label, LABEL_CHARS)] if route.edge.label else []
+    lines = [_short(route.edge.label, LABEL_WIDTH, LABEL_SIZE)] if route.edge.label else []
     return lines + ([route.figure] if route.figure else [])
 
 
@@ -553,7 +589,7 @@ def _label_height(lines: list[str]) -> float:
 
 
 def _label_width(lines: list[str]) -> float:
-    return max(len(line) for line in lines) * LABEL_SIZE * EM_REGULAR + 8
+    return max(_width(line, LABEL_SIZE, bold=True) for line in lines) + 8
 
 
 def draw(spec: JourneySpec, figures: Mapping[str, StepFigures] | None = None) -> str:
@@ -593,7 +629,7 @@ def draw(spec: JourneySpec, figures: Mapping[str, StepFigures] | None = None) ->
 
 
 def _legend_width() -> float:
-    return 2 * MARGIN + sum(22 + len(name) * LABEL_SIZE * EM_REGULAR + 14 for name in _PALETTE)
+    return 2 * MARGIN + sum(36 + _width(name, LABEL_SIZE) for name in _PALETTE)
 
 
 def _legend() -> list[str]:
@@ -605,7 +641,7 @@ def _legend() -> list[str]:
             f'stroke="{stroke}"/><text x="{_num(x + 22)}" y="{MARGIN + 10}" '
             f'font-size="{LABEL_SIZE}" fill="{MUTED}">{name}</text>'
         )
-        x += 22 + len(name) * LABEL_SIZE * EM_REGULAR + 14
+        x += 36 + _width(name, LABEL_SIZE)
     parts.append("</g>")
     return parts
 
