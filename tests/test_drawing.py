@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -195,7 +196,7 @@ def path_points(d: str, samples: int = 24) -> list[tuple[float, float]]:
                 while len(row) > 1:  # de Casteljau
                     row = [
                         (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t)
-                        for a, b in zip(row, row[1:], strict=False)
+                        for a, b in itertools.pairwise(row)
                     ]
                 points.append(row[0])
         at = pts[-1]
@@ -295,10 +296,12 @@ FIGURES = {
         next={"opened": 450, "gone": 50}, sent=480, opens=200, clicks=31,
     ),
     "opened": StepFigures(
-        step_id="opened", kind="wait_for", entered=450, visits=676, waiting=12,
+        step_id="opened", kind="wait_for", entered=450, visits=688, waiting=12,
         next={"check": 412, "coin": 264},
     ),
-    "check": StepFigures(step_id="check", kind="branch", entered=412, visits=412, next={"call": 412}),
+    "check": StepFigures(
+        step_id="check", kind="branch", entered=412, visits=412, next={"call": 412}
+    ),
     "coin": StepFigures(step_id="coin", kind="split", entered=2, visits=2, next={"tagged": 2}),
     "call": StepFigures(step_id="call", kind="task", entered=1000, visits=1000, waiting=0),
 }  # fmt: skip
@@ -309,7 +312,7 @@ def test_figures_go_in_their_boxes_and_on_their_arrows() -> None:
     start, opened, pause = (drawn.boxes[s].lines for s in ("start", "opened", "pause"))
     assert "500 entered" in start and "480 sent · 200 opens · 31 clicks" in start
     assert not any("waiting" in line for line in start)
-    assert "450 entered · 676 visits" in opened and "12 waiting now" in opened
+    assert "450 entered · 688 visits" in opened and "12 waiting now" in opened
     assert "1,000 entered" in drawn.boxes["call"].lines
     assert "0 waiting now" in drawn.boxes["call"].lines
     assert "0 entered" in pause  # no figures: nobody came

@@ -87,7 +87,7 @@ _EM = {
     **dict.fromkeys("ijl'|", 0.28),
     **dict.fromkeys(" .,:;!·", 0.33),
     **dict.fromkeys("ft()[]{}-", 0.4),
-    **dict.fromkeys("r\"", 0.46),
+    **dict.fromkeys('r"', 0.46),
     **dict.fromkeys("sz_", 0.53),
     **dict.fromkeys("cekvxy", 0.6),
     **dict.fromkeys("abdghnopqu0123456789", 0.64),
