@@ -204,7 +204,13 @@ def path_points(d: str, samples: int = 24) -> list[tuple[float, float]]:
 
 
 def check_layout(drawn: Drawn) -> None:
-    """No box on another, and no line through a box it does not start or end at."""
+    """No box on another, no line through a box it does not start or end at, and nothing cut
+    off at the drawing's edges."""
+    width, height = (float(drawn.root.get(a, "0")) for a in ("width", "height"))
+    for rect in drawn.root.iter(f"{SVG}rect"):
+        x, y = float(rect.get("x", "0")), float(rect.get("y", "0"))
+        right, bottom = x + float(rect.get("width", "0")), y + float(rect.get("height", "0"))
+        assert 0 <= x and right <= width and 0 <= y and bottom <= height, rect.attrib
     boxes = sorted(drawn.boxes.values(), key=lambda b: (b.y, b.x))
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
@@ -222,6 +228,7 @@ def check_layout(drawn: Drawn) -> None:
         line = g.find(f"{SVG}path")
         assert line is not None
         points = path_points(line.get("d", ""))
+        assert all(0 <= x <= width and 0 <= y <= height for x, y in points), ends
         for box in boxes:
             if box.step in ends:
                 continue
@@ -280,6 +287,28 @@ def test_a_loop_back_runs_beside_the_boxes_and_a_step_nothing_reaches_comes_last
     assert min(xs) < left or max(xs) > right, "the loop back runs among the boxes"
     orphan = drawn.boxes["orphan"]
     assert all(orphan.y > b.y + b.height for b in boxes if b.step != "orphan")
+
+
+def test_a_long_label_on_a_loop_back_stays_inside_the_drawing() -> None:
+    loop = "has_phone and opted_in:sms and not grade_in:[C,D]"
+    spec = JourneySpec.model_validate(
+        {
+            "id": "narrow",
+            "version": 1,
+            "description": "One column, a loop back with a long condition",
+            "trigger": "manual",
+            "steps": [
+                {"id": "pause", "kind": "wait", "duration": "1d"},
+                {"id": "again", "kind": "branch", "conditions": [{"when": loop, "next": "pause"}],
+                 "otherwise": "done"},
+                {"id": "done", "kind": "end"},
+            ],
+        }
+    )  # fmt: skip
+    drawn = read(draw(spec))
+    [shown] = drawn.labels["again", "pause"]
+    assert loop.startswith(shown.rstrip("…"))
+    check_layout(drawn)
 
 
 def test_a_long_journey_keeps_its_boxes_apart_and_its_lines_off_them() -> None:

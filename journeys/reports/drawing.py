@@ -430,17 +430,22 @@ class _Layout:
             y += tallest
             self.bottoms.append(y)
         self.height = y + MARGIN
-        self.outs_used = [0] * (self.count + 1)
-        self.ins_used = [0] * (self.count + 1)
+        # Labels go between the runs leaving through a gap and those arriving through it.
+        self.label_y = [
+            (self.gap_top[g] + CHANNEL * (outs[g] + 1) + self.tops[g] - CHANNEL * (ins[g] + 1)) / 2
+            for g in range(1, self.count)
+        ]
+        outs_used = [0] * (self.count + 1)
+        ins_used = [0] * (self.count + 1)
         for r in self.routes:
             if r.forward:
                 continue
             gap_out = self.nodes[r.hops[0]].layer + 1
-            r.out_y = self.gap_top[gap_out] + CHANNEL * (self.outs_used[gap_out] + 1)
-            self.outs_used[gap_out] += 1
+            outs_used[gap_out] += 1
+            r.out_y = self.gap_top[gap_out] + CHANNEL * outs_used[gap_out]
             gap_in = self.nodes[r.hops[1]].layer
-            r.in_y = self.tops[gap_in] - CHANNEL * (self.ins_used[gap_in] + 1)
-            self.ins_used[gap_in] += 1
+            ins_used[gap_in] += 1
+            r.in_y = self.tops[gap_in] - CHANNEL * ins_used[gap_in]
 
     def _ports(self) -> None:
         """Where each edge leaves its source's bottom and enters its target's top: spread along
@@ -618,7 +623,7 @@ def draw(spec: JourneySpec, figures: Mapping[str, StepFigures] | None = None) ->
         *(_trunk(layout, target, routes) for target, routes in layout.trunks.items()),
         "</g>",
         '<g class="edge-labels">',
-        *_labels(layout),
+        *_labels(layout, width),
         "</g>",
         '<g class="steps">',
         *(_step_box(layout, spec.step(step_id), box) for step_id, box in boxes.items()),
@@ -748,10 +753,10 @@ def _trunk(layout: _Layout, target: int, routes: list[_Route]) -> str:
     )
 
 
-def _labels(layout: _Layout) -> list[str]:
+def _labels(layout: _Layout, drawing_width: float) -> list[str]:
     """Each edge's label under its source: on the curve's middle in the gap for an edge going
     down (labels in one gap pushed apart so none covers another), on its first run for one
-    going back."""
+    going back; all within the drawing."""
     parts: list[str] = []
     by_gap: dict[int, list[tuple[float, float, _Route, list[str]]]] = {}
     for r in layout.routes:
@@ -761,22 +766,22 @@ def _labels(layout: _Layout) -> list[str]:
         width = _label_width(lines)
         source = layout.nodes[r.hops[0]]
         if r.forward:
-            first_hop = layout.nodes[r.hops[1]]
-            towards = r.end_x if len(r.hops) == 2 else first_hop.x
+            towards = r.end_x if len(r.hops) == 2 else layout.nodes[r.hops[1]].x
             by_gap.setdefault(source.layer, []).append(((r.start_x + towards) / 2, width, r, lines))
         else:
             side = 1 if r.lane_x > r.start_x else -1
             x = r.start_x + side * (width / 2 + 4)
+            x = min(max(x, width / 2 + 2), drawing_width - width / 2 - 2)
             parts.append(_label(r, lines, x, r.out_y + LABEL_LINE * len(lines) / 2 - 2, width))
     for layer, items in sorted(by_gap.items()):
         items.sort(key=lambda item: item[0])
         gaps = [(a[1] + b[1]) / 2 + 4 for a, b in itertools.pairwise(items)]
         xs = _place([item[0] for item in items], gaps)
-        y = (layout.bottoms[layer] + layout.tops[layer + 1]) / 2
-        if layout.outs_used[layer + 1]:
-            y += CHANNEL * layout.outs_used[layer + 1] / 2
+        # The row as a whole moves in from an edge of the drawing it would stick out of.
+        shift = max(0.0, 2 + items[0][1] / 2 - xs[0])
+        shift -= max(0.0, xs[-1] + shift + items[-1][1] / 2 + 2 - drawing_width)
         for x, (_, width, r, lines) in zip(xs, items, strict=True):
-            parts.append(_label(r, lines, x, y, width))
+            parts.append(_label(r, lines, x + shift, layout.label_y[layer], width))
     return parts
 
 
@@ -785,7 +790,9 @@ def _label(r: _Route, lines: list[str], x: float, y: float, width: float) -> str
     top = y - height / 2
     texts = "".join(
         f'<text x="{_num(x)}" y="{_num(top + LABEL_LINE * (i + 1) - 3)}" text-anchor="middle" '
-        f'font-size="{LABEL_SIZE}"{BOLD if line == r.figure else ""}>{_text(line)}</text>'
+        # The count under the condition, in bold.
+        f'font-size="{LABEL_SIZE}"{BOLD if r.figure and i == len(lines) - 1 else ""}>'
+        f"{_text(line)}</text>"
         for i, line in enumerate(lines)
     )
     return (
