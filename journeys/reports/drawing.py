@@ -5,13 +5,15 @@ A layered drawing, top to bottom, in the manner of Sugiyama: a step's layer is t
 to it from the first step once the back edges (loops, gotos back) a depth-first search from the
 first step meets are left out; steps no path reaches share a last layer. An edge that spans
 layers passes through a placeholder in each layer between, so it runs between boxes, never
-across one; an edge that goes back up (or within a layer) runs around the side in a lane of its
-own. Barycentre passes order each layer to cut crossings, and each layer's x positions are the
-closest to their neighbours' the order allows (a least-squares fit under minimum gaps).
+across one (edges to the same step share their placeholders: one trunk); an edge that goes back
+up (or within a layer) runs around the side in a lane of its own. Barycentre passes order each
+layer to cut crossings, and each layer's x positions are the closest to their neighbours' the
+order allows (a least-squares fit under minimum gaps).
 
-Pure and deterministic: the same spec and figures give the same bytes. Text widths are
-estimated (no font metrics on the server), generously, so text fits its box in any sans-serif.
-Only presentation attributes, no <style>, no ids: a page can inline several drawings.
+Pure and deterministic: the same spec and figures give the same bytes. Text is measured with a
+wide font's character widths (no font metrics on the server) and cut with an ellipsis where it
+would leave its box; the whole text shows on hover. Only presentation attributes, no <style>,
+no ids, no script: a page can inline several drawings.
 """
 
 from __future__ import annotations
@@ -502,12 +504,13 @@ def _short(text: str, width: float, size: float, bold: bool = False) -> str:
     if _width(text, size, bold) <= width:
         return text
     room = width - _width("…", size, bold)
-    kept = ""
+    kept = 0
     for c in text:
-        if _width(kept + c, size, bold) > room:
+        room -= _width(c, size, bold)
+        if room < 0:
             break
-        kept += c
-    return kept.rstrip() + "…"
+        kept += 1
+    return text[:kept].rstrip() + "…"
 
 
 def _wrapped(text: str, width: float, size: float, lines: int) -> list[str]:
