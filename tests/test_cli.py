@@ -95,3 +95,11 @@ def test_a_speed_outside_its_range_is_refused_before_anything_is_done(speed: str
 def test_event_data_no_store_can_keep_is_refused(data: str) -> None:
     result = runner.invoke(app, ["event", "c1", "purchase", "--data", data])
     assert result.exit_code == 1 and "--data" in result.output, result.output
+
+
+def test_start_names_the_nearest_journey_to_an_unknown_one() -> None:
+    # Refused before anything connects to Temporal.
+    result = runner.invoke(app, ["start", "nps_emial", "--contact", "c1"])
+    assert result.exit_code == 1
+    assert "error: no journey 'nps_emial'" in result.output
+    assert "(did you mean 'nps_email'?)" in result.output
