@@ -9,7 +9,7 @@ walking its journey's graph for up to `VISITS_PER_ENTRY` steps (journey_visits, 
 drawn at a send step with variants), a ledger row per send visited, the events about those
 sends (opens by people and by machines, clicks, unsubscribes, SMS delivery reports) and other
 events (page visits, purchases: the goal) up to `events`, and NPS answers to a share of the NPS
-journeys' sends. One journey, `nps_omnichannel` (an A/B step, an NPS question and, here, a
+journeys' sends. One journey, `nps_omnichannel` (an A/B step, an NPS question and, here, the
 goal: a purchase within 14 days), takes a third of the entries. Rows go in with bulk inserts of
 `ROWS_PER_INSERT`.
 

@@ -1,8 +1,8 @@
 """The `journeys` command line: validate and list journeys, import contacts, start journeys,
 hand events to runs, show where a contact is, and run the worker or the whole dev stack. Team
 plans' commands (`journeys plan`, `journeys task`) are in starters.plans, data hygiene's
-(`journeys hygiene`) in starters.hygiene, the journey reports' (`journeys report`) in
-starters.reports."""
+(`journeys hygiene`) in starters.hygiene, `journeys draw` in starters.drawing, `journeys
+report` in starters.reports."""
 
 from __future__ import annotations
 
@@ -35,11 +35,12 @@ from journeys.plans.spec import PlanSpec
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore, open_store
+from starters.drawing import draw_journey
 from starters.hygiene import hygiene_app
 from starters.leads import leads_app
 from starters.plans import plan_app, task_app
 from starters.reports import report
-from starters.running import fail, journey_library, run
+from starters.running import fail, journey_library, journey_named, run
 from workflows.runs import hand_new_event, journey_statuses, start_journey
 
 app = typer.Typer(help="Durable customer journeys on Temporal.", no_args_is_help=True)
@@ -51,6 +52,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(task_app, name="task")
 app.add_typer(hygiene_app, name="hygiene")
 app.add_typer(leads_app, name="leads")
+app.command("draw")(draw_journey)
 app.command("report")(report)
 out = Console()
 err = Console(stderr=True)
@@ -60,6 +62,14 @@ def _check_speed(speed: float) -> None:
     # Written so that NaN fails it too.
     if not MIN_SPEED <= speed <= MAX_SPEED:
         raise fail(f"--speed must be from {MIN_SPEED:g} to {MAX_SPEED:g}")
+
+
+def main() -> None:
+    """The `journeys` command. Whatever logs while a command runs (the store, Temporal) goes to
+    stderr as masked JSON lines, never into what the command prints; the worker, the gateway
+    and the dev stack log from INFO, the other commands only warnings."""
+    configure_logging("WARNING")
+    app()
 
 
 @app.command()
@@ -272,9 +282,7 @@ def start(
         raise fail("give exactly one of --contact or --csv")
     _check_speed(speed)
     settings = Settings()
-    spec = journey_library(settings).get(journey)
-    if spec is None:
-        raise fail(f"no journey '{journey}' in {settings.library_dir} (see journeys list)")
+    spec = journey_named(settings, journey)
     ids = [contact] if contact else _csv_ids(csv)  # type: ignore[arg-type]
 
     async def start_all() -> dict[str, int]:
@@ -424,6 +432,9 @@ def dev(
     gateway_port: int = 8000,
     web_push_port: int = 8026,
     fcm_port: int = 8027,
+    metrics_port: Annotated[
+        int, typer.Option(help="Prometheus /metrics of the worker and the gateway")
+    ] = 9464,
     demo: Annotated[
         bool, typer.Option(help="Also import sample contacts and start journeys")
     ] = False,
@@ -449,5 +460,6 @@ def dev(
         gateway=gateway_port,
         web_push=web_push_port,
         fcm=fcm_port,
+        metrics=metrics_port,
     )
     run(run_dev(data_dir, ports, demo=demo, demo_speed=demo_speed))

@@ -4,7 +4,6 @@ at each step, from Temporal), as terminal tables or as the JSON the dashboard sh
 from __future__ import annotations
 
 import asyncio
-import difflib
 import re
 from datetime import UTC, datetime
 from typing import Annotated
@@ -21,7 +20,7 @@ from journeys.reports.models import JourneyFigures, JourneyReport, Overview, Per
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import open_store
-from starters.running import fail, journey_library, run
+from starters.running import journey_library, journey_named, run
 from workflows.runs import with_waiting
 
 out = Console()
@@ -66,19 +65,14 @@ def report(
     unsubscribes, failures and conversions; with JOURNEY, each step's, the A/B tests and NPS."""
     period = Period(since=_since(since), until=datetime.now(UTC))
     settings = Settings()
-    library = journey_library(settings)
     if journey is None:
-        overview = run(_overview(settings, list(library.values()), period))
+        overview = run(_overview(settings, list(journey_library(settings).values()), period))
         if as_json:
             print(overview.model_dump_json(indent=2))
         else:
             _print_overview(overview)
         return
-    spec = library.get(journey)
-    if spec is None:
-        close = difflib.get_close_matches(journey, library, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else " (journeys list shows them)"
-        raise fail(f"no journey '{journey}' in {settings.library_dir}{hint}")
+    spec = journey_named(settings, journey)
     found = run(_journey_report(settings, spec, period))
     if as_json:
         print(found.model_dump_json(indent=2))
