@@ -327,55 +327,59 @@ class ContactStore:
         """Every journey's figures over `period` (journeys.reports.models.JourneyFigures)."""
         ids = [spec.id for spec in journeys]
         goals = {spec.id: spec.goal.event for spec in journeys if spec.goal}
-
-        def count(conn: Connection) -> Overview:
-            entries = reports.entry_counts(conn, ids, period)
-            activity = reports.activity_counts(conn, ids, period)
-            converted = reports.conversions(conn, goals, period)
-            return Overview(
-                period=period,
-                journeys=[
-                    build.journey_figures(
-                        journey_id,
-                        entries.get(journey_id),
-                        activity.get((journey_id, None)),
-                        converted.get(journey_id),
-                    )
-                    for journey_id in ids
-                ],
-            )
-
-        return await self._read(count)
+        # At once, each on a connection of its own (PostgreSQL: the report takes the longest
+        # statement's time, not their sum; SQLite's one connection takes them in turn).
+        entries, activity, converted = await asyncio.gather(
+            self._read(lambda conn: reports.entry_counts(conn, ids, period)),
+            self._read(lambda conn: reports.activity_counts(conn, ids, period)),
+            self._read(lambda conn: reports.conversions(conn, goals, period)),
+        )
+        return Overview(
+            period=period,
+            journeys=[
+                build.journey_figures(
+                    journey_id,
+                    entries.get(journey_id),
+                    activity.get((journey_id, None)),
+                    converted.get(journey_id),
+                )
+                for journey_id in ids
+            ],
+        )
 
     async def journey_report(self, spec: JourneySpec, period: Period) -> JourneyReport:
         """One journey over `period`: its figures, each step's, its A/B tests and NPS; how many
         wait at each step is Temporal's to say (`waiting` None, `live` False)."""
-        goal = spec.goal.event if spec.goal else None
-
-        def count(conn: Connection) -> JourneyReport:
-            ids = [spec.id]
-            by_step = reports.activity_counts(conn, ids, period, by_step=True)
-            converted = reports.conversions(conn, {spec.id: goal} if goal else {}, period)
-            figures = build.journey_figures(
-                spec.id,
-                reports.entry_counts(conn, ids, period).get(spec.id),
-                build.summed(by_step.values()),
-                converted.get(spec.id),
-            )
-            steps = build.step_figures(
-                spec,
-                reports.step_counts(conn, spec.id, period),
-                {step: counts for (_, step), counts in by_step.items()},
-            )
-            tests = build.ab_tests(
-                spec,
-                reports.variant_counts(conn, spec.id, build.ab_steps(spec), goal, period),
-                reports.variant_sends(conn, spec.id, period),
-            )
-            nps = reports.nps_answers_of(conn, spec.id, period)
-            return build.journey_report(spec, period, figures, steps, tests, nps)
-
-        return await self._read(count)
+        ids, goal = [spec.id], spec.goal.event if spec.goal else None
+        goals = {spec.id: goal} if goal else {}
+        ab_steps = build.ab_steps(spec)
+        # At once, as in `overview`.
+        (by_step, entries, converted), (steps, variants, sent, nps) = await asyncio.gather(
+            asyncio.gather(
+                self._read(lambda conn: reports.activity_counts(conn, ids, period, by_step=True)),
+                self._read(lambda conn: reports.entry_counts(conn, ids, period)),
+                self._read(lambda conn: reports.conversions(conn, goals, period)),
+            ),
+            asyncio.gather(
+                self._read(lambda conn: reports.step_counts(conn, spec.id, period)),
+                self._read(
+                    lambda conn: reports.variant_counts(conn, spec.id, ab_steps, goal, period)
+                ),
+                self._read(lambda conn: reports.variant_sends(conn, spec.id, period)),
+                self._read(lambda conn: reports.nps_answers_of(conn, spec.id, period)),
+            ),
+        )
+        figures = build.journey_figures(
+            spec.id, entries.get(spec.id), build.summed(by_step.values()), converted.get(spec.id)
+        )
+        return build.journey_report(
+            spec,
+            period,
+            figures,
+            build.step_figures(spec, steps, {step: c for (_, step), c in by_step.items()}),
+            build.ab_tests(spec, variants, sent),
+            nps,
+        )
 
     # plan runs (statements in journeys.store.plans) ------------------------------------------
 
