@@ -396,7 +396,7 @@ def test_draw_prints_the_outline() -> None:
     result = runner.invoke(app, ["draw", "lead_nurturing"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "lead_nurturing v1: 17 steps, trigger contact_added"
+    assert lines[0] == "lead_nurturing v2: 17 steps, trigger contact_added"
     at = lines.index("intro_opened  wait_for  waiting up to 3 days for 'intro' to be opened")
     assert lines[at + 1 : at + 3] == ["    -> part_2 (opened)", "    -> has_phone (timeout)"]
     assert "has_phone  branch  checking has_phone" in lines
