@@ -7,8 +7,10 @@ dashboard refuses; without a password configured it is off."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import struct
+import uuid
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -44,8 +46,11 @@ from journeys.reports.models import (
 )
 from journeys.settings import LIBRARY_DIR, Settings
 from journeys.store import ContactStore
-from tests.api_fixtures import serving
+from tests.api_fixtures import new_contact_id, serving
 from tests.browser import Page, headless_chromium
+from tests.gateway_fixtures import PROBE
+from workers.worker import journey_worker
+from workflows.runs import start_journey
 
 PASSWORD = "a-long-operator-password-1234"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -55,7 +60,11 @@ WIDTHS = (375, 1280)
 @dataclass
 class Dashboard:
     http: httpx.AsyncClient
-    store: ContactStore
+    gw: Gateway
+
+    @property
+    def store(self) -> ContactStore:
+        return self.gw.store
 
     @property
     def auth(self) -> httpx.BasicAuth:
@@ -70,7 +79,7 @@ async def _served(
 ) -> AsyncIterator[Dashboard]:
     gw = Gateway(settings, store, dev_temporal.client, library={}, plans=load_plans(LIBRARY_DIR))
     async with serving(gw) as http:
-        yield Dashboard(http, store)
+        yield Dashboard(http, gw)
 
 
 @pytest.fixture
@@ -597,3 +606,77 @@ async def test_the_contact_plans_and_hygiene_pages_read_well_on_a_phone_and_a_la
                 assert "Team plans" in text and "Data hygiene" in text
                 assert int(str(shown["width"])) <= width, (path, width, shown["width"])
                 assert not_blank(bytes(shown["png"])), (path, width)  # type: ignore[arg-type]
+
+
+# -- the overview and a journey, from real runs --------------------------------------------------
+
+
+@pytest.fixture
+async def live(
+    dev_temporal: WorkflowEnvironment, store: ContactStore, settings: Settings
+) -> AsyncIterator[Dashboard]:
+    """The dashboard of a gateway whose library is the probe journey, with a worker running it."""
+    on = settings.model_copy(
+        update={
+            "dashboard_password": SecretStr(PASSWORD),
+            "task_queue": f"dashboard-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    gw = Gateway(on, store, dev_temporal.client, library={PROBE.id: PROBE}, plans={})
+    async with journey_worker(gw.client, store, on), serving(gw) as http:
+        yield Dashboard(http, gw)
+
+
+async def test_the_overview_and_a_journey_page_count_real_runs_live(live: Dashboard) -> None:
+    """Two contacts enter the probe journey and wait at `listen`: the overview counts them in
+    it, the journey's page draws the graph with 2 entered and 2 waiting now (from Temporal), and
+    the JSON twins are the same report."""
+    contacts = [new_contact_id(), new_contact_id()]
+    await live.store.upsert_contacts([Contact(id=c) for c in contacts])
+    for contact_id in contacts:
+        started = await start_journey(
+            live.gw.client, PROBE, contact_id, live.gw.settings.task_queue
+        )
+        assert started == "started"
+    async with asyncio.timeout(20):
+        while True:
+            answer = await live.get(f"/dashboard/journeys/{PROBE.id}.json")
+            report = JourneyReport.model_validate_json(answer.text)
+            listen = next(s for s in report.steps if s.step_id == "listen")
+            if report.live and listen.waiting == 2 and listen.entered == 2:
+                break
+            await asyncio.sleep(0.2)
+    assert answer.headers["content-type"] == "application/json"
+    assert report.figures.entered == 2 and report.figures.active == 2
+    overview = Overview.model_validate_json(
+        (await live.get("/dashboard/overview.json?since=7d")).text
+    )
+    [probe] = overview.journeys
+    assert (probe.journey_id, probe.entered, probe.active) == (PROBE.id, 2, 2)
+    assert overview.period.since is not None
+    assert overview.period.until - overview.period.since == timedelta(days=7)
+    assert (await live.get("/dashboard/journeys/nowhere")).status_code == 404
+    assert (await live.http.get("/dashboard/overview.json")).status_code == 401
+
+    base = str(live.http.base_url)
+    credentials = base64.b64encode(f"operator:{PASSWORD}".encode()).decode()
+    async with headless_chromium() as tab:
+        await tab.call(
+            "Network.setExtraHTTPHeaders", headers={"Authorization": f"Basic {credentials}"}
+        )
+        for width in WIDTHS:
+            shown = await _shown(tab, f"{base}/dashboard?since=7d", width)
+            _clean(tab)
+            row = str(shown["text"]).split(PROBE.id, 1)[1].split("\n")[0]
+            assert row.split("\t")[1:5] == ["2", "2", "0", "0"], row  # entered, in it, ...
+            assert not_blank(bytes(shown["png"]))  # type: ignore[arg-type]
+            shown = await _shown(tab, f"{base}/dashboard/journeys/{PROBE.id}", width)
+            _clean(tab)
+            graph = await tab.evaluate(
+                "Array.from(document.querySelectorAll('figure.graph svg text'))"
+                ".map(t => t.textContent).join('|')"
+            )
+            assert "2 entered" in graph and "2 waiting now" in graph, graph
+            assert "Waiting counts are live from Temporal" in str(shown["text"])
+            assert int(str(shown["width"])) <= width, (width, shown["width"])
+            assert not_blank(bytes(shown["png"]))  # type: ignore[arg-type]

@@ -7,15 +7,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from gateway.dashboard import render
 from gateway.dashboard.auth import require_operator
-from gateway.dashboard.render import PREFIX, Nav, Since
+from gateway.dashboard.render import DEFAULT_SINCE, PREFIX, Nav, Since, period_of
 from gateway.deps import Gateway, GatewayDep
 from gateway.pages import PAGE_HEADERS
 from journeys.plans.report import plan_report
+from journeys.reports.drawing import draw
+from journeys.reports.models import JourneyReport, Overview
+from journeys.spec import JourneySpec
+from workflows.runs import with_waiting
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[Depends(require_operator)])
 
@@ -30,11 +34,64 @@ def _html(page: str) -> HTMLResponse:
     return HTMLResponse(page, headers=PAGE_HEADERS)
 
 
+def _json(model: Overview | JourneyReport) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json", headers=PAGE_HEADERS)
+
+
 async def _nav(gw: Gateway, current: str) -> Nav:
     """The header's sections: plans and hygiene once the store has something of them."""
     plans = bool(await gw.store.plan_templates())
     hygiene = await gw.store.latest_hygiene_run() is not None
     return render.nav(current, plans, hygiene)
+
+
+async def _overview(gw: Gateway, since: Since) -> Overview:
+    period = period_of(since, datetime.now(UTC))
+    return await gw.store.overview(list(gw.library.values()), period)
+
+
+@router.get("/overview.json")
+async def overview_json(gw: GatewayDep, since: SinceQuery = DEFAULT_SINCE) -> Response:
+    """What the overview page shows, as `journeys report --json` prints it."""
+    return _json(await _overview(gw, since))
+
+
+@router.get("", response_class=HTMLResponse)
+async def overview(gw: GatewayDep, since: SinceQuery = DEFAULT_SINCE) -> HTMLResponse:
+    report = await _overview(gw, since)
+    return _html(render.overview_page(report, since, await _nav(gw, PREFIX)))
+
+
+def _journey(gw: Gateway, journey_id: str) -> JourneySpec:
+    spec = gw.library.get(journey_id)
+    if spec is None:
+        raise HTTPException(404, f"no journey '{journey_id}' in the gateway's library")
+    return spec
+
+
+async def _journey_report(gw: Gateway, spec: JourneySpec, since: Since) -> JourneyReport:
+    """The journey's report over the period, with who waits where now if Temporal answers."""
+    report = await gw.store.journey_report(spec, period_of(since, datetime.now(UTC)))
+    return await with_waiting(gw.client, spec, report)
+
+
+# Before the page's route, which would take "welcome.json" for a journey id.
+@router.get("/journeys/{journey_id}.json")
+async def journey_json(
+    journey_id: str, gw: GatewayDep, since: SinceQuery = DEFAULT_SINCE
+) -> Response:
+    """What the journey's page shows, as `journeys report JOURNEY --json` prints it."""
+    return _json(await _journey_report(gw, _journey(gw, journey_id), since))
+
+
+@router.get("/journeys/{journey_id}", response_class=HTMLResponse)
+async def journey(
+    journey_id: str, gw: GatewayDep, since: SinceQuery = DEFAULT_SINCE
+) -> HTMLResponse:
+    spec = _journey(gw, journey_id)
+    report = await _journey_report(gw, spec, since)
+    graph = draw(spec, {s.step_id: s for s in report.steps})
+    return _html(render.journey_page(report, graph, since, await _nav(gw, PREFIX)))
 
 
 @router.get("/contacts")
