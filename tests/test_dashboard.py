@@ -22,6 +22,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.stack import DevPorts, dev_settings, print_banner
 from gateway.dashboard.render import journey_page, nav, overview_page
 from gateway.deps import Gateway
 from journeys.contacts import Contact
@@ -125,6 +126,30 @@ def test_outside_dev_a_short_password_is_refused_at_start(monkeypatch: pytest.Mo
     monkeypatch.setenv("JOURNEYS_ENV", "production")
     monkeypatch.setenv("JOURNEYS_DASHBOARD_PASSWORD", "x" * 16)
     assert Settings().dashboard_password is not None
+
+
+async def test_the_dev_stack_prints_a_dashboard_password_that_opens_it(
+    dev_temporal: WorkflowEnvironment,
+    store: ContactStore,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("JOURNEYS_DASHBOARD_PASSWORD", raising=False)
+    ports = DevPorts()
+    made = dev_settings(tmp_path / "data", ports)
+    print_banner(tmp_path / "data", ports, made)
+    line = next(x for x in capsys.readouterr().out.splitlines() if "/dashboard" in x)
+    assert f"http://localhost:{ports.gateway}/dashboard" in line
+    printed = line.rsplit("password: ", 1)[1].rstrip(")")
+    assert len(printed) >= 16
+    # Kept in the data dir: the next `make run` prints (and takes) the same one.
+    assert dev_settings(tmp_path / "data", ports).dashboard_password == made.dashboard_password
+    on = settings.model_copy(update={"dashboard_password": made.dashboard_password})
+    async for served in _served(dev_temporal, store, on):
+        answer = await served.http.get("/dashboard/contacts/c1", auth=("me", printed))
+        assert answer.status_code == 200
 
 
 # -- a contact -----------------------------------------------------------------------------------
