@@ -590,6 +590,15 @@ async def test_the_overview_and_journey_pages_read_well_on_a_phone_and_a_laptop(
                 assert int(str(shown["width"])) <= width, (name, width, shown["width"])
                 assert not_blank(bytes(shown["png"])), (name, width)  # type: ignore[arg-type]
                 assert tab.sent() == [file.as_uri()], tab.sent()  # nothing else loaded
+                if name == "journey":
+                    # The NPS distribution: a row per score, 0 to 10, each with its answers.
+                    rows = await tab.evaluate(
+                        "Array.from(document.querySelectorAll('table.distribution tbody tr'))"
+                        ".map(r => r.innerText.replace(/\\s+/g, ' ').trim())"
+                    )
+                    assert rows == [
+                        f"{score} {n}" for score, n in enumerate(report.nps.distribution)
+                    ], rows  # type: ignore[union-attr]
 
 
 async def test_the_contact_plans_and_hygiene_pages_read_well_on_a_phone_and_a_laptop(

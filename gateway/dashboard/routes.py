@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -95,9 +96,11 @@ async def journey(
 
 
 @router.get("/contacts")
-async def find_contact(id: Annotated[str, Query(min_length=1, max_length=64)]) -> RedirectResponse:
+async def find_contact(
+    contact_id: Annotated[str, Query(alias="id", min_length=1, max_length=64)],
+) -> RedirectResponse:
     """The header's contact form: on to that contact's page."""
-    return RedirectResponse(f"{PREFIX}/contacts/{id}", status_code=303)
+    return RedirectResponse(f"{PREFIX}/contacts/{quote(contact_id, safe='')}", status_code=303)
 
 
 @router.get("/contacts/{contact_id}", response_class=HTMLResponse)
