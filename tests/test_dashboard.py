@@ -393,6 +393,44 @@ async def test_the_hygiene_page_shows_the_latest_run_with_addresses_masked(
     assert "no region reads it" in page
 
 
+async def test_what_the_dashboard_reads_comes_back_from_each_database(
+    store_on_each_database: ContactStore,
+) -> None:
+    """The store's reads behind the contact, plans and hygiene pages, on SQLite and PostgreSQL:
+    what was written comes back as it was."""
+    store = store_on_each_database
+    assert await store.plan_templates() == [] and await store.latest_hygiene_run() is None
+    await _scripted_contact(store)
+    [entry] = await store.paths_of(ADA.id)
+    assert entry.entry_id == ENTRY and entry.entered_at == ENTERED and entry.ended_at is None
+    assert [(v.n, v.step, v.next_step, v.variant) for v in entry.visits] == [
+        (0, "intro", "await_open", "b"),
+        (1, "await_open", None, None),
+    ]
+    assert [e["kind"] for e in await store.events_of(ADA.id)] == [
+        "opened",
+        "opened",
+        "clicked",
+        "unsubscribed",
+    ]
+    await _plans(store)
+    assert await store.plan_templates() == ["blog_post"]
+    assert [p.instance for p in await store.running_plans()] == ["running-one"]
+    await store.upsert_contacts([Contact(id="h1", phone="+48601234567")])
+    for run, at in (("older", NOW - timedelta(days=1)), ("newer", NOW)):
+        change = HygieneChange(
+            run_id=run,
+            contact_id="h1",
+            kind="phone_invalid",
+            detail={"before": "+48601234567", "after": None, "reason": "test"},
+            changed_at=at,
+        )
+        await store.apply_hygiene([change])
+        await store.upsert_contacts([Contact(id="h1", phone="+48601234567")])
+    assert await store.latest_hygiene_run() == "newer"
+    assert [c.run_id for c in await store.hygiene_changes_of("older")] == ["older"]
+
+
 # -- in a browser --------------------------------------------------------------------------------
 
 

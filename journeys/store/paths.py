@@ -78,7 +78,7 @@ def of_contact(conn: Connection, contact_id: str) -> list[PathRecord]:
     if visits:
         query = (
             select(journey_visits)
-            .where(journey_visits.c.entry_id.in_(visits))
+            .where(journey_visits.c.entry_id.in_(list(visits)))
             .order_by(journey_visits.c.entry_id, journey_visits.c.n)
         )
         for v in conn.execute(query):
