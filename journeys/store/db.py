@@ -321,14 +321,14 @@ class ContactStore:
 
     # journey paths (statements in journeys.store.paths) ---------------------------------------
 
+    async def paths_of(self, contact_id: str) -> list[PathRecord]:
+        """Each entry of the contact into a journey, with the steps it visited; latest first."""
+        return await self._read(lambda conn: paths.of_contact(conn, contact_id))
+
     async def record_path(self, path: PathRecord) -> None:
         """Keep what a run recorded of its entry (the journey workflow, where it waits and at
         its end)."""
         await self._write(lambda conn: paths.record(conn, path, self._insert))
-
-    async def paths_of(self, contact_id: str) -> list[PathRecord]:
-        """Each entry of the contact into a journey, with the steps it visited; latest first."""
-        return await self._read(lambda conn: paths.of_contact(conn, contact_id))
 
     # plan runs (statements in journeys.store.plans) ------------------------------------------
 
