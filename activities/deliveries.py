@@ -23,17 +23,20 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import aiohttp
 import structlog
 from temporalio import activity
+from temporalio.common import MetricMeter
 from temporalio.exceptions import ApplicationError
 
 from journeys.channels import CHANNELS, MARKETING
 from journeys.contacts import Contact
 from journeys.logging import mask
+from journeys.metrics import count_send, observe_event_to_send
 from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
 from journeys.store import ContactStore
@@ -144,9 +147,17 @@ async def claim(store: ContactStore, req: SendRequest) -> Claim | SendResult:
             "another attempt took this send over at the same moment", type="ClaimLost"
         )
     row = await store.delivery(req.key) or {}
+    # Counted as a duplicate either way: the attempt that settled it counted its outcome.
+    count_send(_meter(), req, "duplicate")
     if claimed.status == "failed":
         return SendResult(status="failed", reason=row.get("error"))
     return SendResult(status="duplicate", provider_id=row.get("provider_id"))
+
+
+def _meter() -> MetricMeter:
+    """Where a send's outcome is counted: the worker's /metrics in an activity, nowhere for a
+    test that calls the ledger's rules directly."""
+    return activity.metric_meter() if activity.in_activity() else MetricMeter.noop
 
 
 def reason_not_to_send(
@@ -192,6 +203,7 @@ async def fail(
     if dead_address:
         await store.suppress(req.contact_id, req.channel, "hard_bounce")
     log.info("send failed for good", key=req.key, channel=req.channel, reason=reason)
+    count_send(_meter(), req, "failed")
     return SendResult(status="failed", reason=reason)
 
 
@@ -349,6 +361,9 @@ class ChannelActivities:
             reconciled=reconciled,
             **details,
         )
+        meter = _meter()
+        count_send(meter, req, "reconciled" if reconciled == "found" else "sent")
+        observe_event_to_send(meter, req, datetime.now(UTC))
         return SendResult(status="sent", provider_id=provider_id)
 
 

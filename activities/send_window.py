@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from temporalio import activity
 
+from journeys.metrics import count_send
 from journeys.models import SendWindow, SendWindowRequest
 from journeys.send_window import decide
 from journeys.settings import Settings
@@ -26,7 +27,7 @@ class SendWindowActivities:
             return SendWindow(action="now")  # nothing to read or record
         # Sends older than the cap's period cannot hold this one back, now or later.
         since = req.now - policy.cap.period if policy.cap else req.now
-        return await self.store.check_send(
+        window = await self.store.check_send(
             req.send,
             req.now,
             since,
@@ -34,3 +35,6 @@ class SendWindowActivities:
                 req.now, ZoneInfo(zone), channel, policy, sent, req.when_capped
             ),
         )
+        if window.action == "skip":
+            count_send(activity.metric_meter(), req.send, "capped")
+        return window

@@ -19,6 +19,7 @@ from pathlib import Path
 import structlog
 from pydantic import SecretStr
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from devstack.embedded import dev_server_path
 from devstack.keys import kept_key
@@ -30,6 +31,7 @@ from journeys.codec import new_key
 from journeys.connection import connect
 from journeys.heap import settle_after_startup
 from journeys.identity import register_search_attributes
+from journeys.metrics import process_runtime
 from journeys.settings import Settings
 from journeys.store import open_store
 from workers.worker import journey_worker
@@ -47,6 +49,8 @@ class DevPorts:
     gateway: int = 8000
     web_push: int = 8026
     fcm: int = 8027
+    # Prometheus metrics of the worker and the gateway, which share this process's client.
+    metrics: int = 9464
 
 
 DEV_API_KEY = "dev-api-key"
@@ -138,8 +142,11 @@ def start_temporal(data_dir: Path, ports: DevPorts) -> subprocess.Popen[bytes]:
     )
 
 
-async def wait_for_temporal(settings: Settings, server: subprocess.Popen[bytes]) -> Client:
-    """Connect once the dev server answers; fail clearly if it exited (port taken, ...)."""
+async def wait_for_temporal(
+    settings: Settings, server: subprocess.Popen[bytes], runtime: Runtime | None = None
+) -> Client:
+    """Connect (on `runtime`) once the dev server answers; fail clearly if it exited (port
+    taken, ...)."""
     deadline = asyncio.get_running_loop().time() + 60
     while True:
         if server.poll() is not None:
@@ -148,7 +155,7 @@ async def wait_for_temporal(settings: Settings, server: subprocess.Popen[bytes])
                 "see temporal.log in the data dir (is the port already in use?)"
             )
         try:
-            return await connect(settings)
+            return await connect(settings, runtime)
         except RuntimeError:
             if asyncio.get_running_loop().time() > deadline:
                 raise
@@ -163,6 +170,8 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    # Bound first: a metrics port in use stops the stack before anything started.
+    runtime = process_runtime(f"127.0.0.1:{ports.metrics}")
     server = start_temporal(data_dir, ports)
     web_push = WebPushSink(jsonl=data_dir / "web_push.jsonl")
     sinks: list[tuple[MailSink | SmsSink | WebPushSink | FcmSink, int]] = [
@@ -183,7 +192,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, demo: bool, demo_speed: float
             for sink, port in sinks:
                 await sink.start(port=port)
                 running.push_async_callback(sink.stop)
-            client = await wait_for_temporal(settings, server)
+            client = await wait_for_temporal(settings, server, runtime)
             await register_search_attributes(client, settings.temporal_namespace)
             store = await open_store(settings.database_url)
             running.push_async_callback(store.close)
@@ -255,6 +264,7 @@ journeys dev stack is up (Ctrl-C stops it; run it again to resume the journeys i
   mobile push     http://127.0.0.1:{ports.fcm}  (FCM v1) -> {data_dir}/fcm.jsonl
   gateway         http://localhost:{ports.gateway}  (API docs at /docs; bearer key: {key})
   dashboard       http://localhost:{ports.gateway}/dashboard  (any user name; password: {password})
+  metrics         http://127.0.0.1:{ports.metrics}/metrics  (Prometheus: worker and gateway)
   contact store   {data_dir}/journeys.db
   payloads        encrypted (JOURNEYS_PAYLOAD_KEYS, else the key in {data_dir}/payload.key);
                   the UI decodes them through http://localhost:{ports.gateway}/codec

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated, TypeVar
 
 import structlog
 from fastapi import Depends, Request
 from temporalio.client import Client
 
+from journeys.events import BUILT_IN_EVENTS
 from journeys.leads.grading import GradingSpec
+from journeys.library import known_events
+from journeys.metrics import GatewayMetrics, client_meter
 from journeys.models import JourneyEvent
 from journeys.plans.spec import PlanSpec
 from journeys.settings import Settings
@@ -47,6 +51,13 @@ class Gateway:
     # demo, whose journeys run a day in seconds whoever starts them.
     speed: float = 1.0
     api_calls: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_API_CALLS))
+
+    @cached_property
+    def metrics(self) -> GatewayMetrics:
+        """On the /metrics of the client's runtime; an event kind is its own label when the
+        library or the system names it."""
+        kinds = BUILT_IN_EVENTS.union(*(known_events(spec) for spec in self.library.values()))
+        return GatewayMetrics(client_meter(self.client), kinds)
 
     async def contact_claims(self, purpose: str, token: str, claims: type[Claims]) -> Claims:
         """The claims of a signed token that names a contact (a link in a message, the site's

@@ -45,6 +45,8 @@ RETRY_INTERVAL_MAX = 60.0
 # Temporal answered but refused one event: the others go on, and that one is tried again this
 # much later, so nothing is dropped on a guess.
 REFUSED_RETRY = timedelta(minutes=10)
+# How often the outbox's depth and oldest age are read for /metrics (a scrape every 15 s or so).
+REPORT_INTERVAL = 5.0
 
 _handovers: set[asyncio.Task[None]] = set()
 
@@ -77,6 +79,7 @@ async def hand_over(
         return False
     if held is None:
         return True  # reported before
+    gw.metrics.count_event(event.kind)
     task = _in_background(_attempt_logged(gw, held))
     if grading := _grading_after(gw, event.kind):
         # The person waits for the handover at most, never for the regrade that follows it.
@@ -161,6 +164,19 @@ async def keep_handing_over(gw: Gateway) -> None:
             log.warning("kept events not handed over", exc_info=True)
             reached = False
         interval = RETRY_INTERVAL if reached else min(2 * interval, RETRY_INTERVAL_MAX)
+
+
+async def keep_reporting_outbox(gw: Gateway) -> None:
+    """The outbox's depth and oldest age on /metrics, read every REPORT_INTERVAL (from the
+    start); runs until cancelled. While the store does not answer the last values stay."""
+    while True:
+        try:
+            depth, oldest_at = await gw.store.held_summary()
+        except Exception:
+            log.warning("outbox not measured", exc_info=True)
+        else:
+            gw.metrics.report_outbox(depth, oldest_at, datetime.now(UTC))
+        await asyncio.sleep(REPORT_INTERVAL)
 
 
 async def _attempt(gw: Gateway, held: HeldEvent) -> bool:

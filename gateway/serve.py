@@ -16,13 +16,14 @@ from temporalio.client import Client
 
 from gateway.app import create_app
 from gateway.deps import Gateway
-from gateway.outbox import finish_handovers, keep_handing_over
+from gateway.outbox import finish_handovers, keep_handing_over, keep_reporting_outbox
 from journeys import eventloop
 from journeys.connection import connect
 from journeys.heap import settle_after_startup
 from journeys.leads.library import grading_of
 from journeys.library import load_library
 from journeys.logging import configure_logging
+from journeys.metrics import nth_address, process_runtime
 from journeys.plans.library import load_plans
 from journeys.settings import Settings
 from journeys.store import ContactStore, open_store
@@ -48,7 +49,8 @@ async def build_gateway(
 ) -> Gateway:
     """Everything the gateway needs: the library, plan templates and grading from
     `settings.library_dir`, and a Temporal client and store, connected and opened here unless
-    given (the dev stack shares its worker's). The caller closes the store when done."""
+    given (the dev stack shares its worker's; a client connected here serves /metrics on
+    `settings.metrics_address`). The caller closes the store when done."""
     # A broken library fails here, before any connection is made.
     library = load_library(settings.library_dir)
     grading = grading_of(settings.library_dir)
@@ -56,7 +58,7 @@ async def build_gateway(
     return Gateway(
         settings=settings,
         store=store or await open_store(settings.database_url),
-        client=client or await connect(settings),
+        client=client or await connect(settings, process_runtime(settings.metrics_address)),
         library=library,
         plans=plans,
         grading=grading,
@@ -85,18 +87,21 @@ async def serve_gateway(
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     stopping = asyncio.create_task(stop.wait())
     handing_over = asyncio.create_task(keep_handing_over(gw))
+    reporting = asyncio.create_task(keep_reporting_outbox(gw))
     try:
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         server.should_exit = True
         stopping.cancel()
         handing_over.cancel()
+        reporting.cancel()
         try:
             await serving
         finally:
             await finish_handovers(SHUTDOWN_GRACE)
-            with contextlib.suppress(asyncio.CancelledError):
-                await handing_over
+            for task in (handing_over, reporting):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 async def run_gateway(settings: Settings, host: str, port: int, reuse_port: bool = False) -> None:
@@ -113,10 +118,15 @@ async def run_gateway(settings: Settings, host: str, port: int, reuse_port: bool
         await gw.store.close()
 
 
-def _one_of_several(host: str, port: int) -> None:
-    """A process started by serve_in_processes (spawned: nothing inherited but the environment)."""
+def _one_of_several(host: str, port: int, index: int) -> None:
+    """Process `index` started by serve_in_processes (spawned: nothing inherited but the
+    environment); its /metrics is on the port `index` past JOURNEYS_METRICS_ADDRESS's."""
     configure_logging()
-    eventloop.run(run_gateway(Settings(), host, port, reuse_port=True))
+    settings = Settings()
+    if settings.metrics_address:
+        address = nth_address(settings.metrics_address, index)
+        settings = settings.model_copy(update={"metrics_address": address})
+    eventloop.run(run_gateway(settings, host, port, reuse_port=True))
 
 
 def serve_in_processes(host: str, port: int, processes: int) -> int:
@@ -127,7 +137,7 @@ def serve_in_processes(host: str, port: int, processes: int) -> int:
     dies, the others are stopped too, so whatever supervises the gateway restarts it whole."""
     spawn = multiprocessing.get_context("spawn")
     children = [
-        spawn.Process(target=_one_of_several, args=(host, port), name=f"gateway-{n}")
+        spawn.Process(target=_one_of_several, args=(host, port, n), name=f"gateway-{n}")
         for n in range(processes)
     ]
 

@@ -7,6 +7,7 @@ import dataclasses
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from journeys.codec import EncryptionCodec, PayloadKeyError, parse_keys
@@ -31,7 +32,9 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client of the Temporal the settings name; on `runtime` (the worker's and the
+    gateway's: `journeys.metrics.process_runtime`), else the SDK's default one."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
@@ -39,6 +42,7 @@ async def connect(settings: Settings) -> Client:
         api_key=api_key,
         tls=settings.temporal_tls or api_key is not None,
         data_converter=data_converter(settings),
+        runtime=runtime,
     )
 
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from journeys import conditions
@@ -32,6 +33,7 @@ from journeys.yamlfile import (
     item_lines,
     item_name,
     load_each,
+    mapping_value,
     read_yaml,
     schema_problems,
 )
@@ -78,7 +80,7 @@ def _loops_without_wait(spec: JourneySpec) -> list[list[str]]:
     return cycles([s.id for s in spec.steps], lambda step: graph.get(step, []))
 
 
-def _known_events(spec: JourneySpec) -> frozenset[str]:
+def known_events(spec: JourneySpec) -> frozenset[str]:
     """The event kinds that can reach a run of `spec`: the system's own, and those the journey
     names as its trigger ("manual" is none), its exits or its declared custom events."""
     return BUILT_IN_EVENTS | ({spec.trigger} - {MANUAL}) | set(spec.exit_events) | set(spec.events)
@@ -191,7 +193,7 @@ def graph_problems(
         problems.append(Problem(file, message, step, line_of.get(step)))
 
     known_ids = {s.id for s in spec.steps} | refused
-    events = _known_events(spec)
+    events = known_events(spec)
     seen: set[str] = set()
     for s in spec.steps:
         if s.id in seen:
@@ -202,15 +204,6 @@ def graph_problems(
     if not refused:
         for step_id, message in _shape_problems(spec):
             add(step_id, message)
-    if spec.goal is not None and spec.goal.event not in events:
-        problems.append(
-            Problem(
-                file,
-                f"goal: event {spec.goal.event!r} is produced by nothing: declare it under "
-                f"'events:' if a backend service sends it"
-                f"{did_you_mean(spec.goal.event, sorted(events))}",
-            )
-        )
     return problems
 
 
@@ -254,10 +247,25 @@ def load_journey(path: Path, library_dir: Path | None = None) -> JourneySpec:
             schema_problems(file, raw, e, lines, ITEMS, skip=STEP_KINDS)
             + _problems_beyond_the_schema(file, raw, e, library_dir, lines)
         ) from None
-    problems = graph_problems(spec, file, library_dir, lines)
+    problems = graph_problems(spec, file, library_dir, lines) + _goal_problems(spec, file, root)
     if problems:
         raise SpecError(problems)
     return spec
+
+
+def _goal_problems(spec: JourneySpec, file: str, root: yaml.Node | None) -> list[Problem]:
+    """The goal's event must be one something produces, as a wait_for's must."""
+    if spec.goal is None or spec.goal.event in (events := known_events(spec)):
+        return []
+    node = mapping_value(root, "goal")
+    return [
+        Problem(
+            file,
+            f"goal: event {spec.goal.event!r} is never produced"
+            f"{did_you_mean(spec.goal.event, events)}; declare custom events under 'events:'",
+            line=node.start_mark.line + 1 if node is not None else None,
+        )
+    ]
 
 
 def journey_files(library_dir: Path) -> list[Path]:

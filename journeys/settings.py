@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # The Temporal UI's origin, allowed to call the codec endpoint from the browser.
     temporal_ui_url: str | None = Field(None, alias="TEMPORAL_UI_URL")
 
+    # Where a worker or a gateway process serves Prometheus metrics ("host:port", /metrics): the
+    # Temporal SDK's and ours (journeys.metrics). Unset: no endpoint. Each process needs its own.
+    metrics_address: str | None = Field(None, alias="JOURNEYS_METRICS_ADDRESS")
+
     database_url: str = Field("sqlite:///.data/journeys.db", alias="JOURNEYS_DATABASE_URL")
     library_dir: Path = Field(LIBRARY_DIR, alias="JOURNEYS_LIBRARY")
 

@@ -1,7 +1,7 @@
 """The `journeys` command line: validate and list journeys, import contacts, start journeys,
 hand events to runs, show where a contact is, and run the worker or the whole dev stack. Team
 plans' commands (`journeys plan`, `journeys task`) are in starters.plans, data hygiene's
-(`journeys hygiene`) in starters.hygiene."""
+(`journeys hygiene`) in starters.hygiene, `journeys draw` in starters.drawing."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from journeys.contacts import parse_csv
 from journeys.csvfile import RowProblem, decode_csv
 from journeys.leads.grading import GradingSpec
 from journeys.leads.library import is_grading_file, load_grading
-from journeys.library import SpecError, journey_files, load_journey, load_library
+from journeys.library import SpecError, journey_files, load_journey
 from journeys.limits import MAX_EVENT_DATA_BYTES, MAX_SPEED, MIN_SPEED, check_json_object
 from journeys.logging import configure_logging
 from journeys.models import JourneyEvent
@@ -34,10 +34,11 @@ from journeys.plans.spec import PlanSpec
 from journeys.settings import Settings
 from journeys.spec import JourneySpec
 from journeys.store import ContactStore, open_store
+from starters.drawing import draw_journey
 from starters.hygiene import hygiene_app
 from starters.leads import leads_app
 from starters.plans import plan_app, task_app
-from starters.running import fail, run
+from starters.running import fail, journey_library, journey_named, run
 from workflows.runs import hand_new_event, journey_statuses, start_journey
 
 app = typer.Typer(help="Durable customer journeys on Temporal.", no_args_is_help=True)
@@ -49,6 +50,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(task_app, name="task")
 app.add_typer(hygiene_app, name="hygiene")
 app.add_typer(leads_app, name="leads")
+app.command("draw")(draw_journey)
 out = Console()
 err = Console(stderr=True)
 
@@ -59,11 +61,12 @@ def _check_speed(speed: float) -> None:
         raise fail(f"--speed must be from {MIN_SPEED:g} to {MAX_SPEED:g}")
 
 
-def _library(settings: Settings) -> dict[str, JourneySpec]:
-    try:
-        return load_library(settings.library_dir)
-    except SpecError as e:
-        raise fail(f"the journey library has problems:\n{e}") from None
+def main() -> None:
+    """The `journeys` command. Whatever logs while a command runs (the store, Temporal) goes to
+    stderr as masked JSON lines, never into what the command prints; the worker, the gateway
+    and the dev stack log from INFO, the other commands only warnings."""
+    configure_logging("WARNING")
+    app()
 
 
 @app.command()
@@ -276,9 +279,7 @@ def start(
         raise fail("give exactly one of --contact or --csv")
     _check_speed(speed)
     settings = Settings()
-    spec = _library(settings).get(journey)
-    if spec is None:
-        raise fail(f"no journey '{journey}' in {settings.library_dir} (see journeys list)")
+    spec = journey_named(settings, journey)
     ids = [contact] if contact else _csv_ids(csv)  # type: ignore[arg-type]
 
     async def start_all() -> dict[str, int]:
@@ -337,7 +338,7 @@ def event(
     except (ValueError, ValidationError) as e:
         raise fail(f"--data must be a JSON object: {e}") from None
     settings = Settings()
-    library = _library(settings)
+    library = journey_library(settings)
 
     async def hand() -> dict[str, str] | None:
         store = await open_store(settings.database_url)
@@ -367,7 +368,7 @@ def event(
 def status(contact_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Each journey run of the contact: where it stands, the steps visited, the events received."""
     settings = Settings()
-    library = _library(settings)
+    library = journey_library(settings)
 
     async def fetch() -> list[Any]:
         client = await connect(settings)
@@ -428,6 +429,9 @@ def dev(
     gateway_port: int = 8000,
     web_push_port: int = 8026,
     fcm_port: int = 8027,
+    metrics_port: Annotated[
+        int, typer.Option(help="Prometheus /metrics of the worker and the gateway")
+    ] = 9464,
     demo: Annotated[
         bool, typer.Option(help="Also import sample contacts and start journeys")
     ] = False,
@@ -453,5 +457,6 @@ def dev(
         gateway=gateway_port,
         web_push=web_push_port,
         fcm=fcm_port,
+        metrics=metrics_port,
     )
     run(run_dev(data_dir, ports, demo=demo, demo_speed=demo_speed))

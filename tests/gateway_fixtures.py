@@ -9,6 +9,7 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from unittest.mock import patch
 from urllib.parse import urlsplit
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from itsdangerous.timed import TimestampSigner
 from sqlalchemy import select
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.sinks.mail import MailSink
@@ -110,6 +111,15 @@ class SiteStack(ServedGateway):
 async def site(
     dev_temporal: WorkflowEnvironment, store: ContactStore, settings: Settings, mail_sink: MailSink
 ) -> AsyncIterator[SiteStack]:
+    async with site_stack(dev_temporal.client, store, settings, mail_sink) as stack:
+        yield stack
+
+
+@asynccontextmanager
+async def site_stack(
+    client: Client, store: ContactStore, settings: Settings, mail_sink: MailSink
+) -> AsyncIterator[SiteStack]:
+    """The `site` fixture's stack on `client` (tests/test_metrics.py: one that serves /metrics)."""
     # The project's library (lead_nurturing) beside the channel fixtures' and these templates.
     shutil.copytree(LIBRARY_DIR, settings.library_dir, dirs_exist_ok=True)
     for name, text in SITE_TEMPLATES.items():
@@ -119,7 +129,7 @@ async def site(
     settings = settings.model_copy(update={"task_queue": f"site-{uuid.uuid4().hex[:8]}"})
     library = {**load_library(LIBRARY_DIR), PROBE.id: PROBE}
     plans = load_plans(LIBRARY_DIR)
-    gw = Gateway(settings, store, dev_temporal.client, library, plans)
+    gw = Gateway(settings, store, client, library, plans)
     async with journey_worker(gw.client, store, settings), serving(gw) as http:
         yield SiteStack(http, gw, mail_sink)
 

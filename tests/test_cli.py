@@ -19,7 +19,7 @@ runner = CliRunner()
 def test_validate_prints_a_summary_for_valid_files() -> None:
     result = runner.invoke(app, ["validate", str(LIBRARY_DIR / "lead_nurturing.yaml")])
     assert result.exit_code == 0
-    assert result.output.strip().endswith("ok: lead_nurturing v1, 17 steps, trigger contact_added")
+    assert result.output.strip().endswith("ok: lead_nurturing v2, 17 steps, trigger contact_added")
 
 
 def test_validate_prints_every_problem_and_exits_non_zero(tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_validate_prints_every_problem_and_exits_non_zero(tmp_path: Path) -> Non
         line.startswith(f"{broken}:11: step 'check': unknown condition 'has_fax'") for line in lines
     )
     assert any(
-        line.endswith("ok: lead_nurturing v1, 17 steps, trigger contact_added") for line in lines
+        line.endswith("ok: lead_nurturing v2, 17 steps, trigger contact_added") for line in lines
     )
 
 
@@ -95,3 +95,11 @@ def test_a_speed_outside_its_range_is_refused_before_anything_is_done(speed: str
 def test_event_data_no_store_can_keep_is_refused(data: str) -> None:
     result = runner.invoke(app, ["event", "c1", "purchase", "--data", data])
     assert result.exit_code == 1 and "--data" in result.output, result.output
+
+
+def test_start_names_the_nearest_journey_to_an_unknown_one() -> None:
+    # Refused before anything connects to Temporal.
+    result = runner.invoke(app, ["start", "nps_emial", "--contact", "c1"])
+    assert result.exit_code == 1
+    assert "error: no journey 'nps_emial'" in result.output
+    assert "(did you mean 'nps_email'?)" in result.output

@@ -13,8 +13,10 @@ from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
 
+import httpx
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.embedded import dev_server_path
@@ -22,7 +24,7 @@ from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
 from journeys.identity import SEARCH_ATTRIBUTES
 from journeys.store import open_store
-from tests.channel_fixtures import smtp_server
+from tests.channel_fixtures import free_port, smtp_server
 from tests.temporal_fixtures import CONVERTER, PAYLOAD_KEYS
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
@@ -56,6 +58,7 @@ async def cli(env: dict[str, str], *args: str) -> tuple[int, str]:
 async def test_import_start_open_and_the_next_message_arrives(
     dev_server: WorkflowEnvironment, mail_sink: MailSink, sms_sink: SmsSink, tmp_path: Path
 ) -> None:
+    metrics = f"127.0.0.1:{free_port()}"
     env = {
         **os.environ,
         "JOURNEYS_ENV": "dev",
@@ -69,6 +72,7 @@ async def test_import_start_open_and_the_next_message_arrives(
         "TWILIO_AUTH_TOKEN": sms_sink.auth_token,
         "TWILIO_BASE_URL": sms_sink.base_url,
         "COLUMNS": "200",
+        "JOURNEYS_METRICS_ADDRESS": metrics,
     }
     (tmp_path / "contacts.csv").write_text(CSV)
     code, out = await cli(env, "contacts", "import", str(tmp_path / "contacts.csv"))
@@ -96,6 +100,13 @@ async def test_import_start_open_and_the_next_message_arrives(
 
         await mail_sink.wait_for(2, timeout=30)
         assert mail_sink.messages[1]["Subject"] == "Part 2 of 3: the feature most people miss"
+        # The worker's /metrics counted both (the second maybe a moment after it left).
+        async with httpx.AsyncClient() as http, asyncio.timeout(5):
+            while True:
+                if (sent := await emails_sent(http, metrics)) >= 2:
+                    break
+                await asyncio.sleep(0.1)
+        assert sent == 2
         assert sms_sink.messages == []  # opened in time: no SMS nudge
 
         code, out = await cli(env, "status", "e2e-ann", "--json")
@@ -107,6 +118,18 @@ async def test_import_start_open_and_the_next_message_arrives(
     finally:
         worker.terminate()
         assert await asyncio.wait_for(worker.wait(), 30) == 0
+
+
+async def emails_sent(http: httpx.AsyncClient, address: str) -> float:
+    """journeys_sends_total for email sent, on the /metrics at `address`."""
+    text = (await http.get(f"http://{address}/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "journeys_sends_total"
+        and sample.labels.items() >= {"channel": "email", "outcome": "sent"}.items()
+    )
 
 
 class StallsFirstMessage:

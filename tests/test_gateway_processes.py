@@ -1,5 +1,6 @@
-"""`journeys gateway --processes 2`: two processes on one port, each answering, the events they
-take reaching the runs, and a clean stop of all of them on SIGTERM."""
+"""`journeys gateway --processes 2`: two processes on one port, each answering and serving its
+own /metrics, the events they take reaching the runs, and a clean stop of all of them on
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
 from tests.api_fixtures import free_port
@@ -25,10 +27,24 @@ def _children(pid: int) -> list[int]:
     return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
+async def _outbox_depth(http: httpx.AsyncClient, port: int) -> float:
+    """The outbox depth on the /metrics at `port`, once it is served and reported."""
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            except httpx.TransportError:
+                text = ""  # that process is still starting
+            for family in text_string_to_metric_families(text):
+                if family.name == "journeys_outbox_depth":
+                    return float(family.samples[0].value)
+            await asyncio.sleep(0.2)
+
+
 async def test_two_gateway_processes_share_a_port_and_stop_together(
     dev_temporal: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    port = free_port()
+    port, metrics = free_port(), free_port()
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": dev_temporal.client.service_client.config.target_host,
@@ -36,6 +52,8 @@ async def test_two_gateway_processes_share_a_port_and_stop_together(
         "JOURNEYS_SECRET_KEY": "a-test-secret-that-is-not-the-default",
         "TWILIO_AUTH_TOKEN": "a-test-token",
         "JOURNEYS_PAYLOAD_KEYS": PAYLOAD_KEYS,
+        # The second process serves on the next port.
+        "JOURNEYS_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
     }
     gateway = await asyncio.create_subprocess_exec(
         JOURNEYS, "gateway", "--port", str(port), "--processes", "2", env=env
@@ -52,8 +70,10 @@ async def test_two_gateway_processes_share_a_port_and_stop_together(
                         continue
                     assert health.status_code == 200
                     answered += 1
-        children = _children(gateway.pid)
-        assert len(children) == 2
+            children = _children(gateway.pid)
+            assert len(children) == 2
+            for metrics_port in (metrics, metrics + 1):
+                assert await _outbox_depth(http, metrics_port) == 0
     finally:
         gateway.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(gateway.wait(), 30) == 0

@@ -139,7 +139,7 @@ async def test_the_run_answers_where_the_contact_is_and_why(stack: Stack) -> Non
     description = await handle.describe()
     sa = description.typed_search_attributes
     assert sa.get(JOURNEY_ID) == "lead_nurturing"
-    assert sa.get(JOURNEY_VERSION) == 1
+    assert sa.get(JOURNEY_VERSION) == 2
     assert sa.get(CONTACT_ID) == ADA.id
     assert sa.get(STEP) == "intro_opened"
     await handle.signal(JourneyWorkflow.event, event("unsubscribed"))

@@ -469,3 +469,29 @@ def test_thousands_of_steps_in_a_row_are_checked(tmp_path: Path) -> None:
     (problem,) = refused(tmp_path, (HOSTILE + "steps:\n" + looped).encode())
     assert "step 's0': loop with no wait in it: s0 -> s1 -> s2" in problem
     assert problem.endswith("s2999 -> back -> s0")
+
+
+def test_a_goal_names_an_event_something_produces_and_a_duration(tmp_path: Path) -> None:
+    path = write(tmp_path, "  - {id: bye, kind: end}\n")
+    text = path.read_text()
+    path.write_text(text.replace("steps:\n", "goal: {event: purchse, within: 14d}\nsteps:\n"))
+    with pytest.raises(SpecError) as err:
+        load_journey(path)
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:5: goal: event 'purchse' is never produced; declare custom events under 'events:'"
+    ]
+    path.write_text(
+        text.replace(
+            "steps:\n", "events: [purchase]\ngoal: {event: purchase, within: 14x}\nsteps:\n"
+        )
+    )
+    with pytest.raises(SpecError) as err:
+        load_journey(path)
+    assert "goal.within: '14x' is not a duration" in str(err.value.problems[0])
+    path.write_text(
+        text.replace(
+            "steps:\n", "events: [purchase]\ngoal: {event: purchase, within: 14d}\nsteps:\n"
+        )
+    )
+    goal = load_journey(path).goal
+    assert goal is not None and goal.window().days == 14

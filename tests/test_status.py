@@ -77,7 +77,7 @@ async def test_steps_show_when_entered_and_left_and_events_when_they_happened(
     out, _ = await proc.communicate()
     assert proc.returncode == 0
     assert out.decode().splitlines() == [
-        f"lead_nurturing v1 (running): {status.details}",
+        f"lead_nurturing v2 (running): {status.details}",
         "  entered (UTC)        left (UTC)           step                 outcome",
         f"  {utc(intro.at)}  {utc(entered)}  intro                sent",
         f"  {utc(entered)}  {utc(part_2.at)}  intro_opened         opened",

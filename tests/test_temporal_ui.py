@@ -37,7 +37,7 @@ async def test_a_run_started_by_its_trigger_tells_its_story(gateway_stack: Gatew
     await wait_at(handle, "intro_opened")
 
     description = await handle.describe()
-    assert await description.static_summary() == f"lead_nurturing v1 for contact {contact_id}"
+    assert await description.static_summary() == f"lead_nurturing v2 for contact {contact_id}"
     assert await description.static_details() == (
         "Intro email, then three installments by email; leads who do not open get an SMS nudge "
         "(if we have their phone) or a resend, and those who never open join the brand-presence "
@@ -48,6 +48,7 @@ async def test_a_run_started_by_its_trigger_tells_its_story(gateway_stack: Gatew
     assert await summaries(stack.client, handle) == [
         ("local activity", "may email 'intro' go now (quiet hours, frequency cap)"),
         ("activity", "email 'intro' with template lead_intro"),
+        ("local activity", "record the path for the journey reports"),
         ("timer", "wait up to 3 days for 'intro' to be opened"),
     ]
 
@@ -121,19 +122,23 @@ async def test_every_activity_and_timer_has_a_summary(gateway_stack: GatewayStac
     found = await summaries(stack.client, handle)
     # At a speed other than 1 a timer also says how long it really lasts; until 09:00 depends on
     # the clock.
-    kind, until = found.pop(3)
+    kind, until = found.pop(4)
     assert kind == "timer"
     assert re.fullmatch(r"wait until 09:00 local \([0-9.e-]+ s at speed 86400\)", until)
     assert found == [
         ("local activity", "may email 'offer' go now (quiet hours, frequency cap)"),
         ("activity", f"email 'offer' with template {template} (variant {variant})"),
+        ("local activity", "record the path for the journey reports"),
         ("activity", "seconds until 09:00 local"),
+        ("local activity", "record the path for the journey reports"),
         ("timer", "wait 2 hours (0.083333 s at speed 86400)"),
+        ("local activity", "record the path for the journey reports"),
         ("timer", "wait up to 1 day for event 'purchase' (1 s at speed 86400)"),
         ("activity", "load contact facts for branch 'check'"),
         ("activity", "tag +VIP -LEAD"),
         ("activity", "audience remove 'gads'"),
         ("activity", "tag +FINISHED"),
+        ("local activity", "record the path for the journey reports"),
     ]
     # A send whose worker died is retried within seconds: it heartbeats.
     [send] = [

@@ -26,8 +26,10 @@ from activities.sms import SmsActivities
 from activities.team_mail import TeamMailActivities
 from journeys.connection import connect
 from journeys.heap import settle_after_startup
+from journeys.metrics import process_runtime
 from journeys.settings import Settings
 from journeys.store import ContactStore, open_store
+from workers.run_logs import BindRunToLogs
 from workflows.hygiene import HygieneWorkflow
 from workflows.journey import JourneyWorkflow
 from workflows.plan import PlanWorkflow
@@ -79,6 +81,7 @@ async def journey_worker(
             leads.regrade_contacts,
             paths.record_path,
         ],
+        interceptors=[BindRunToLogs()],
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
     try:
@@ -96,13 +99,16 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect(settings)
+    client = await connect(settings, process_runtime(settings.metrics_address))
     store = await open_store(settings.database_url)
     try:
         async with journey_worker(client, store, settings):
             settle_after_startup()
             log.info(
-                "worker started", task_queue=settings.task_queue, temporal=settings.temporal_address
+                "worker started",
+                task_queue=settings.task_queue,
+                temporal=settings.temporal_address,
+                metrics=settings.metrics_address,
             )
             await stop.wait()
             log.info("worker stopping")

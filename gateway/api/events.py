@@ -91,5 +91,6 @@ async def track_event(body: EventIn, contact_id: KnownContact, gw: GatewayDep) -
     )
     if outcome is None:
         return EventAccepted(event_id=body.event_id, duplicate=True)
+    gw.metrics.count_event(event.kind)
     regrade_in_background(gw, contact_id, event.kind)
     return EventAccepted(event_id=body.event_id, duplicate=False, journeys=outcome)
