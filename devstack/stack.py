@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -81,8 +82,15 @@ def dev_settings(data_dir: Path, ports: DevPorts) -> Settings:
             "fcm_endpoint": f"http://127.0.0.1:{ports.fcm}",
             "fcm_access_token": SecretStr(DEV_FCM_TOKEN),
             "fcm_credentials_file": None,
+            # The dashboard on, with a password of this data dir's (the banner prints it).
+            "dashboard_password": settings.dashboard_password
+            or SecretStr(kept_key(data_dir / "dashboard.password", _new_password)),
         }
     )
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(18)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -243,6 +251,8 @@ def _report_failure(task: asyncio.Task[None]) -> None:
 def print_banner(data_dir: Path, ports: DevPorts, settings: Settings) -> None:
     own_key = settings.api_key and settings.api_key.get_secret_value() != DEV_API_KEY
     key = "the one in JOURNEYS_API_KEY" if own_key else DEV_API_KEY
+    assert settings.dashboard_password is not None  # dev_settings makes one
+    password = settings.dashboard_password.get_secret_value()
     print(
         f"""
 journeys dev stack is up (Ctrl-C stops it; run it again to resume the journeys in flight)
@@ -253,6 +263,7 @@ journeys dev stack is up (Ctrl-C stops it; run it again to resume the journeys i
   web push        http://127.0.0.1:{ports.web_push}  -> {data_dir}/web_push.jsonl
   mobile push     http://127.0.0.1:{ports.fcm}  (FCM v1) -> {data_dir}/fcm.jsonl
   gateway         http://localhost:{ports.gateway}  (API docs at /docs; bearer key: {key})
+  dashboard       http://localhost:{ports.gateway}/dashboard  (any user name; password: {password})
   metrics         http://127.0.0.1:{ports.metrics}/metrics  (Prometheus: worker and gateway)
   contact store   {data_dir}/journeys.db
   payloads        encrypted (JOURNEYS_PAYLOAD_KEYS, else the key in {data_dir}/payload.key);

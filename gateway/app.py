@@ -1,6 +1,6 @@
 """The gateway: HTTP in, signals out. Tracking pixels and links, unsubscribe, NPS pages, team
-members' task pages and calendar feeds, the website SDK, Twilio webhooks and the /v1 API for
-backend services, in one ASGI app."""
+members' task pages and calendar feeds, the website SDK, Twilio webhooks, the /v1 API for
+backend services and the operators' dashboard, in one ASGI app."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from gateway import (
     unsubscribe,
     website,
 )
+from gateway.dashboard import routes as dashboard
 from gateway.deps import Gateway
 from gateway.docs import serve_docs
 from gateway.limits import BodyLimits
@@ -53,6 +54,7 @@ def create_app(gw: Gateway) -> FastAPI:
     app.include_router(task_calendar.router)
     app.include_router(website.router)
     app.include_router(codec.router)
+    app.include_router(dashboard.router)
 
     @app.exception_handler(RPCError)
     async def temporal_down(request: Request, exc: RPCError) -> Response:

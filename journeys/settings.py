@@ -21,6 +21,8 @@ DEV_TWILIO_AUTH_TOKEN = "dev-token"
 # a worker elsewhere refuses to start on them (`missing_sender_details`).
 SAMPLE_POSTAL_ADDRESS = "1 Example Street, Springfield, EX 00000, USA"
 SAMPLE_SITE_URL = "https://www.example.com"
+# The dashboard's password outside dev: long enough that guessing it over HTTP is hopeless.
+DASHBOARD_PASSWORD_MIN = 16
 
 
 class Settings(BaseSettings):
@@ -58,6 +60,9 @@ class Settings(BaseSettings):
     gateway_url: str = Field("http://localhost:8000", alias="JOURNEYS_GATEWAY_URL")
     # Bearer key backend services present to /v1; without one the API refuses every call.
     api_key: SecretStr | None = Field(None, alias="JOURNEYS_API_KEY")
+    # The operators' password of the dashboard (/dashboard, HTTP Basic, any user name); without
+    # one the dashboard is off. The dev stack makes one when it is not set.
+    dashboard_password: SecretStr | None = Field(None, alias="JOURNEYS_DASHBOARD_PASSWORD")
 
     smtp_host: str = Field("localhost", alias="SMTP_HOST")
     smtp_port: int = Field(1025, alias="SMTP_PORT")
@@ -157,6 +162,20 @@ class Settings(BaseSettings):
         if v is not None and not re.fullmatch(r"https?://[^\s\"'<>]+", v):
             name = cls.model_fields[str(info.field_name)].alias
             raise ValueError(f"{name} is an http:// or https:// address, not {v!r}")
+        return v
+
+    @field_validator("dashboard_password")
+    @classmethod
+    def _long_password(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """Refused at start outside dev: the dashboard shows every contact's path."""
+        if v is None or not v.get_secret_value():
+            return None  # set empty: the dashboard is off
+        if info.data.get("env") != "dev" and len(v.get_secret_value()) < DASHBOARD_PASSWORD_MIN:
+            raise ValueError(
+                f"JOURNEYS_DASHBOARD_PASSWORD is at least {DASHBOARD_PASSWORD_MIN} characters "
+                'outside dev (a random one: python -c "import secrets; '
+                'print(secrets.token_urlsafe(24))")'
+            )
         return v
 
     @field_validator("payload_keys")

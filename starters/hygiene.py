@@ -110,23 +110,11 @@ def report(
     table = Table("when (UTC)", "contact", "kind", "what", "why")
     for c in changes:
         table.add_row(
-            f"{c.changed_at.astimezone(UTC):%Y-%m-%d %H:%M}", c.contact_id, c.kind, *_what(c)
+            f"{c.changed_at.astimezone(UTC):%Y-%m-%d %H:%M}",
+            c.contact_id,
+            c.kind,
+            *c.what_and_why(),
         )
     out.print(table)
     if len(changes) == REPORT_ROWS:
         out.print(f"(the first {REPORT_ROWS} changes; --since a later day shows the rest)")
-
-
-def _what(change: HygieneChange) -> tuple[str, str]:
-    """What changed and why, as the audit row says it."""
-    d = change.detail
-    if change.kind == "merged":
-        return f"into {d.get('into')}", str(d.get("because", ""))
-    if change.kind in ("sunset", "sunset_lifted"):
-        last = d.get("last_engaged_at") or "never"
-        days = f"no engagement for {d['days']} days; " if "days" in d else ""
-        return "tag SUNSET " + ("added" if change.kind == "sunset" else "removed"), (
-            f"{days}last engaged {last}"
-        )
-    after = d.get("after") or "(cleared)"
-    return f"{d.get('before')} -> {after}", str(d.get("reason", ""))

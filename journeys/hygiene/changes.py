@@ -50,3 +50,18 @@ class HygieneChange(BaseModel):
     # a merge {"into": survivor id, "because": "same email" | "same phone"}.
     detail: dict[str, Any] = {}
     changed_at: datetime
+
+    def what_and_why(self) -> tuple[str, str]:
+        """What changed and why, as the audit row says it (`journeys hygiene report`, the
+        dashboard)."""
+        d = self.detail
+        if self.kind == "merged":
+            return f"into {d.get('into')}", str(d.get("because", ""))
+        if self.kind in ("sunset", "sunset_lifted"):
+            last = d.get("last_engaged_at") or "never"
+            days = f"no engagement for {d['days']} days; " if "days" in d else ""
+            return "tag SUNSET " + ("added" if self.kind == "sunset" else "removed"), (
+                f"{days}last engaged {last}"
+            )
+        after = d.get("after") or "(cleared)"
+        return f"{d.get('before')} -> {after}", str(d.get("reason", ""))

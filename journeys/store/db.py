@@ -300,6 +300,14 @@ class ContactStore:
         """What hygiene changed (the audit), oldest first."""
         return await self._read(lambda conn: hygiene.changes_since(conn, since, limit))
 
+    async def latest_hygiene_run(self) -> str | None:
+        """The id of the hygiene run that changed something last; None before the first."""
+        return await self._read(hygiene_runs.latest_run)
+
+    async def hygiene_changes_of(self, run_id: str, limit: int = 10_000) -> list[HygieneChange]:
+        """What hygiene run `run_id` changed (the audit), oldest first."""
+        return await self._read(lambda conn: hygiene.changes_of(conn, run_id, limit))
+
     # the team (statements in journeys.store.team) --------------------------------------------
 
     async def upsert_people(self, batch: Sequence[Person]) -> None:
@@ -315,6 +323,10 @@ class ContactStore:
         return await self._read(team.everyone)
 
     # journey paths (statements in journeys.store.paths) ---------------------------------------
+
+    async def paths_of(self, contact_id: str) -> list[PathRecord]:
+        """Each entry of the contact into a journey, with the steps it visited; latest first."""
+        return await self._read(lambda conn: paths.of_contact(conn, contact_id))
 
     async def record_path(self, path: PathRecord) -> None:
         """Keep what a run recorded of its entry (the journey workflow, where it waits and at
@@ -396,6 +408,13 @@ class ContactStore:
 
     async def open_tasks_of(self, person_id: str) -> list[OpenTask]:
         return await self._read(lambda conn: plans.open_tasks_of(conn, person_id))
+
+    async def running_plans(self) -> list[PlanRecord]:
+        return await self._read(plans.running)
+
+    async def plan_templates(self) -> list[str]:
+        """The templates of which a run was recorded (a journey's task steps' among them)."""
+        return await self._read(plans.templates)
 
     async def resolve(self, contact_id: str) -> str:
         """The id a contact goes by now: the survivor's, for a contact hygiene merged into
@@ -707,6 +726,15 @@ class ContactStore:
     async def record_event(self, contact_id: str, ev: JourneyEvent) -> None:
         stmt = insert(events).values(**event_row(contact_id, ev))
         await self._write(lambda conn: conn.execute(stmt))
+
+    async def events_of(self, contact_id: str) -> list[dict[str, Any]]:
+        """Every event the contact did or that was about them, oldest first."""
+        query = (
+            select(events)
+            .where(events.c.contact_id == contact_id)
+            .order_by(events.c.occurred_at, events.c.id)
+        )
+        return await self._read(lambda conn: _rows_of(conn, query))
 
     @contextlib.asynccontextmanager
     async def first_time(self, event_id: str, contact_id: str) -> AsyncIterator[bool]:

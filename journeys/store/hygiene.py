@@ -346,16 +346,28 @@ def changes_since(conn: Connection, since: datetime | None, limit: int) -> list[
     query = select(hygiene_changes).order_by(hygiene_changes.c.changed_at, hygiene_changes.c.id)
     if since is not None:
         query = query.where(hygiene_changes.c.changed_at >= in_utc(since))
-    return [
-        HygieneChange(
-            run_id=r.run_id,
-            contact_id=r.contact_id,
-            kind=r.kind,
-            detail=r.detail,
-            changed_at=in_utc(r.changed_at),
-        )
-        for r in conn.execute(query.limit(limit))
-    ]
+    return [_change(r) for r in conn.execute(query.limit(limit))]
+
+
+def changes_of(conn: Connection, run_id: str, limit: int) -> list[HygieneChange]:
+    """What hygiene run `run_id` changed, oldest first (at most `limit` rows)."""
+    query = (
+        select(hygiene_changes)
+        .where(hygiene_changes.c.run_id == run_id)
+        .order_by(hygiene_changes.c.changed_at, hygiene_changes.c.id)
+        .limit(limit)
+    )
+    return [_change(r) for r in conn.execute(query)]
+
+
+def _change(row: Any) -> HygieneChange:
+    return HygieneChange(
+        run_id=row.run_id,
+        contact_id=row.contact_id,
+        kind=row.kind,
+        detail=row.detail,
+        changed_at=in_utc(row.changed_at),
+    )
 
 
 def resolved(conn: Connection, contact_ids: Sequence[str]) -> dict[str, str]:

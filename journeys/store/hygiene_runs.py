@@ -33,3 +33,14 @@ def counts(conn: Connection, run_id: str) -> dict[ChangeKind, int]:
         .group_by(hygiene_changes.c.kind)
     )
     return {kind: n for kind, n in conn.execute(query)}
+
+
+def latest_run(conn: Connection) -> str | None:
+    """The hygiene run that changed something last (None: none has yet)."""
+    query = (
+        select(hygiene_changes.c.run_id)
+        .order_by(hygiene_changes.c.changed_at.desc(), hygiene_changes.c.id.desc())
+        .limit(1)
+    )
+    found: str | None = conn.execute(query).scalar()
+    return found

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
-from journeys.models import PathRecord
+from journeys.models import PathRecord, VisitRecord
 from journeys.store.rows import in_utc
 from journeys.store.schema import journey_entries, journey_visits
 
@@ -64,3 +64,47 @@ def record(conn: Connection, path: PathRecord, insert: Callable[[Any], Any]) -> 
             set_={c: visits.excluded[c] for c in ("left_at", "outcome", "next_step", "variant")},
         )
     )
+
+
+def of_contact(conn: Connection, contact_id: str) -> list[PathRecord]:
+    """Every entry of `contact_id` with its visits in order, latest entry first: the contact's
+    page of the dashboard."""
+    entries = conn.execute(
+        select(journey_entries)
+        .where(journey_entries.c.contact_id == contact_id)
+        .order_by(journey_entries.c.entered_at.desc(), journey_entries.c.entry_id)
+    ).all()
+    visits: dict[str, list[VisitRecord]] = {e.entry_id: [] for e in entries}
+    if visits:
+        query = (
+            select(journey_visits)
+            .where(journey_visits.c.entry_id.in_(list(visits)))
+            .order_by(journey_visits.c.entry_id, journey_visits.c.n)
+        )
+        for v in conn.execute(query):
+            visits[v.entry_id].append(
+                VisitRecord(
+                    n=v.n,
+                    step=v.step_id,
+                    entered_at=in_utc(v.entered_at),
+                    left_at=_utc(v.left_at),
+                    outcome=v.outcome,
+                    next_step=v.next_step,
+                    variant=v.variant,
+                )
+            )
+    return [
+        PathRecord(
+            entry_id=e.entry_id,
+            workflow_id=e.workflow_id,
+            journey_id=e.journey_id,
+            version=e.version,
+            contact_id=e.contact_id,
+            entered_at=in_utc(e.entered_at),
+            goal_until=_utc(e.goal_until),
+            visits=visits[e.entry_id],
+            ended_at=_utc(e.ended_at),
+            end_reason=e.end_reason,
+        )
+        for e in entries
+    ]

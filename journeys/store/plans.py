@@ -156,3 +156,19 @@ def open_tasks_of(conn: Connection, person_id: str) -> list[OpenTask]:
         if t.task_id == r._mapping["task_id"]
     ]
     return sorted(found, key=lambda o: (o.task.due_at, o.plan.plan_id))
+
+
+def running(conn: Connection) -> list[PlanRecord]:
+    """Every plan run still running, oldest first: the dashboard's board of open tasks."""
+    query = (
+        select(plan_runs)
+        .where(plan_runs.c.state == "running")
+        .order_by(plan_runs.c.started_at, plan_runs.c.plan_id)
+    )
+    return _plans(conn, list(conn.execute(query)))
+
+
+def templates(conn: Connection) -> list[str]:
+    """The templates of which a run was recorded, by id."""
+    query = select(plan_runs.c.template).distinct().order_by(plan_runs.c.template)
+    return list(conn.execute(query).scalars())
