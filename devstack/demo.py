@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from temporalio.client import Client
@@ -75,15 +76,33 @@ async def run_demo(
 ) -> None:
     library = load_library(settings.library_dir)
 
-    async def event(contact_id: str, kind: str, step: str | None = None) -> None:
+    async def event(
+        contact_id: str,
+        kind: str,
+        step: str | None = None,
+        journey: str | None = None,
+        **data: Any,
+    ) -> None:
         # The same id on every `make run`: a purchase handled once does not start the NPS survey
         # (whose re-entry is allowed after exit) a second time.
         once_id = f"demo:{contact_id}:{kind}:{step or ''}"
         ev = JourneyEvent(
-            kind=kind, step=step, occurred_at=datetime.now(UTC), data={"demo": True}, id=once_id
+            kind=kind,
+            step=step,
+            occurred_at=datetime.now(UTC),
+            data={"demo": True, **data},
+            id=once_id,
         )
         outcome = await hand_new_event(
-            client, store, library.values(), contact_id, ev, settings.task_queue, once_id, speed
+            client,
+            store,
+            library.values(),
+            contact_id,
+            ev,
+            settings.task_queue,
+            once_id,
+            speed,
+            journey_id=journey,
         )
         if outcome is None:
             log.info("demo event handled before", contact=contact_id, kind=kind, step=step)
@@ -108,7 +127,12 @@ async def run_demo(
     # A few seconds later the mail clients open what these contacts open. An open may arrive
     # before its wait starts (the follow-up is not even sent yet): it still counts.
     await asyncio.sleep(3)
+    # Their mail clients report which journey's message it was, as the gateway's pixel would:
+    # the dashboard counts them for lead_nurturing. Eve's mail goes through Apple's privacy
+    # proxy, which fetches every image on arrival: a machine's open, which no wait takes for hers.
     for contact, opens in DEMO_CONTACTS:
         if opens:
-            await event(contact.id, "opened", opens)
+            await event(contact.id, "opened", opens, journey="lead_nurturing")
+    await event("demo-eve", "opened", "intro", journey="lead_nurturing", machine=True)
+    await event("demo-ada", "clicked", "part_2", journey="lead_nurturing", url=settings.site_url)
     log.info("demo events delivered: watch the Temporal UI, the maildir and the push logs")

@@ -10,6 +10,10 @@ from temporalio.client import WorkflowExecutionStatus
 
 from devstack.demo import DEMO_CONTACTS, run_demo
 from journeys.identity import workflow_id
+from journeys.library import load_journey
+from journeys.reports.models import Period
+from journeys.settings import LIBRARY_DIR
+from journeys.spec import JourneySpec
 from tests.temporal_fixtures import Stack
 
 BUYERS = ("demo-ada", "demo-gus")
@@ -31,6 +35,10 @@ async def _finish_every_run(stack: Stack) -> dict[str, str]:
     return {r.id: r.run_id for r in runs}
 
 
+def lead_nurturing() -> JourneySpec:
+    return load_journey(LIBRARY_DIR / "lead_nurturing.yaml")
+
+
 def _sent(stack: Stack) -> dict[str, int]:
     return {
         "email": len(stack.mail.messages),
@@ -46,6 +54,12 @@ async def test_a_second_demo_sends_nothing_the_first_one_sent(stack: Stack) -> N
     first = _sent(stack)
     # The purchases reached nps_omnichannel by SMS (Ada) and by web push (Gus).
     assert first["sms"] > 0 and first["web_push"] > 0
+    # The dashboard shows what the demo's contacts did with lead_nurturing's messages: four
+    # opened one (Eve's privacy proxy's fetch is a machine's), Ada clicked, two bought.
+    until = await stack.env.get_current_time() + timedelta(days=1)
+    (nurturing,) = (await stack.store.overview([lead_nurturing()], Period(until=until))).journeys
+    assert (nurturing.entered, nurturing.finished, nurturing.conversions) == (7, 7, 2)
+    assert (nurturing.human_opens, nurturing.machine_opens, nurturing.clicks) == (4, 1, 1)
 
     await run_demo(stack.env.client, stack.store, stack.settings, 1.0, stack.web_push)
     # nps_omnichannel allows re-entry after exit, but not for the same purchase: no new runs.

@@ -124,17 +124,19 @@ async def hand_new_event(
     task_queue: str,
     once_id: str,
     speed: float = 1.0,
+    journey_id: str | None = None,
 ) -> dict[str, str] | None:
     """Hand `event` to the contact's runs (`hand_event`) and record it, unless `once_id` was
     handled before: then None, and nothing is done. Should either fail, the id is forgotten, so
-    the caller's retry with the same id goes through."""
+    the caller's retry with the same id goes through. `journey_id`: the journey whose message
+    the event is about (an open the caller tracked itself), for the journey reports."""
     async with store.first_time(once_id, contact_id) as fresh:
         if not fresh:
             return None
         outcome = await hand_event(client, library, contact_id, event, task_queue, speed=speed)
         # Recorded once it was handed over: a failed handover's retry adds no second row, and a
         # second handover of the same event is ignored by the runs (it carries the same id).
-        await store.record_event(contact_id, event)
+        await store.record_event(contact_id, event, journey_id)
         return outcome
 
 

@@ -723,8 +723,10 @@ class ContactStore:
 
     # events -----------------------------------------------------------------------------------
 
-    async def record_event(self, contact_id: str, ev: JourneyEvent) -> None:
-        stmt = insert(events).values(**event_row(contact_id, ev))
+    async def record_event(
+        self, contact_id: str, ev: JourneyEvent, journey_id: str | None = None
+    ) -> None:
+        stmt = insert(events).values(**event_row(contact_id, ev, journey_id))
         await self._write(lambda conn: conn.execute(stmt))
 
     async def events_of(self, contact_id: str) -> list[dict[str, Any]]:
