@@ -30,7 +30,7 @@ CONNECT_TIMEOUT_S = 3.0
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _since(value: str | None) -> datetime | None:
+def parse_since(value: str | None) -> datetime | None:
     """A day (2026-11-01, from its midnight UTC) or a time back from now (7d, 12h)."""
     if value is None:
         return None
@@ -63,7 +63,7 @@ def report(
 ) -> None:
     """The journeys' figures over a period: every journey's entries, sends, opens, clicks,
     unsubscribes, failures and conversions; with JOURNEY, each step's, the A/B tests and NPS."""
-    period = Period(since=_since(since), until=datetime.now(UTC))
+    period = Period(since=parse_since(since), until=datetime.now(UTC))
     settings = Settings()
     if journey is None:
         overview = run(_overview(settings, list(journey_library(settings).values()), period))
@@ -73,7 +73,7 @@ def report(
             _print_overview(overview)
         return
     spec = journey_named(settings, journey)
-    found = run(_journey_report(settings, spec, period))
+    found = run(journey_report(settings, spec, period))
     if as_json:
         print(found.model_dump_json(indent=2))
         return
@@ -94,7 +94,8 @@ async def _overview(settings: Settings, journeys: list[JourneySpec], period: Per
         await store.close()
 
 
-async def _journey_report(settings: Settings, spec: JourneySpec, period: Period) -> JourneyReport:
+async def journey_report(settings: Settings, spec: JourneySpec, period: Period) -> JourneyReport:
+    """The journey's report from the store, with who waits where now when Temporal answers."""
     store = await open_store(settings.database_url)
     try:
         found = await store.journey_report(spec, period)

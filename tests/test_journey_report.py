@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -450,6 +451,28 @@ async def test_journeys_report_prints_what_the_store_reports(cli_store: str) -> 
     assert [cell.strip() for cell in row_b.split("│")[1:-1]] == [
         "b", "20", "0", "0", "0", "8", "40.0%", "+30.0 pts", "2.191", "0.0285",
     ]  # fmt: skip
+
+
+async def test_journeys_draw_puts_the_reports_figures_on_the_drawing(
+    cli_store: str, tmp_path: Path
+) -> None:
+    store = await open_store(cli_store)
+    try:
+        journey = spec(AB_ONLY, goal=GOAL, description="An A/B offer", events=["purchase"])
+        await record_entries(store, journey, {"a": (20, 2), "b": (20, 8)})
+    finally:
+        await store.close()
+    target = tmp_path / "test.svg"
+    drawn = await asyncio.to_thread(
+        CliRunner().invoke, app, ["draw", "test", "--svg", str(target), "--figures"]
+    )
+    assert drawn.exit_code == 0, drawn.output
+    texts = [t.text for t in ElementTree.parse(target).iter("{http://www.w3.org/2000/svg}text")]
+    assert "40 entered" in texts  # both steps: every entry went from the offer to the end
+    assert "40 · 100%" in texts  # the offer's one way on
+    # Without --svg there is nothing to put figures on.
+    refused = CliRunner().invoke(app, ["draw", "test", "--figures"])
+    assert refused.exit_code == 2 and "give --svg FILE" in refused.stderr
 
 
 def test_journeys_report_refuses_an_unknown_journey_and_a_bad_since(cli_store: str) -> None:
