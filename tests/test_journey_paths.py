@@ -12,28 +12,7 @@ from journeys.models import JourneyEvent
 from journeys.store.schema import journey_entries, journey_visits
 from tests.temporal_fixtures import Stack, wait_for_step
 from tests.test_interpreter import ANN, run, spec
-
-OFFER = [
-    {
-        "id": "offer",
-        "kind": "send",
-        "channel": "email",
-        "variants": [
-            {"name": "a", "template": "lead_part_2"},
-            {"name": "b", "template": "lead_part_3"},
-        ],
-    },
-    {
-        "id": "opened",
-        "kind": "wait_for",
-        "event": "opened",
-        "timeout": "3d",
-        "on_event": "thanks",
-        "on_timeout": "bye",
-    },
-    {"id": "thanks", "kind": "send", "channel": "email", "template": "lead_part_2"},
-    {"id": "bye", "kind": "end"},
-]
+from tests.test_journey_report import SCRIPTED
 
 
 async def path_rows(stack: Stack) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -56,7 +35,7 @@ async def path_rows(stack: Stack) -> tuple[list[dict[str, Any]], list[dict[str, 
 async def test_a_run_records_each_step_it_visits_where_it_went_and_how_it_ended(
     stack: Stack,
 ) -> None:
-    journey = spec(OFFER, goal={"event": "opened", "within": "14d"})
+    journey = spec(SCRIPTED, goal={"event": "opened", "within": "14d"})
     handle = await run(stack, journey)
     await wait_for_step(stack.env, handle, "opened")
     # Waiting: the entry is recorded, not ended, the wait's visit open.
@@ -89,7 +68,7 @@ async def test_a_run_records_each_step_it_visits_where_it_went_and_how_it_ended(
 
 
 async def test_an_exit_event_ends_the_entry_early(stack: Stack) -> None:
-    handle = await run(stack, spec(OFFER, exit_events=["purchase"]))
+    handle = await run(stack, spec(SCRIPTED, exit_events=["purchase"]))
     await wait_for_step(stack.env, handle, "opened")
     at = await stack.env.get_current_time()
     await handle.signal("event", JourneyEvent(kind="purchase", occurred_at=at))
