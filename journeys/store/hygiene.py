@@ -29,7 +29,7 @@ from journeys.hygiene.changes import HygieneChange
 from journeys.hygiene.rules import ENGAGEMENT, SUNSET, Candidate, DuplicateGroup, merged_consent
 from journeys.models import JourneyEvent
 from journeys.store import outbox
-from journeys.store.rows import in_utc, utc_now
+from journeys.store.rows import in_utc, in_utc_or_none, utc_now
 from journeys.store.schema import (
     audience_memberships,
     contact_aliases,
@@ -133,19 +133,12 @@ def candidates(conn: Connection, after_id: str | None, limit: int) -> list[Candi
                 phone=row.phone,
                 country=country if isinstance(country, str) else None,
                 created_at=in_utc(row.created_at),
-                last_engaged_at=_utc_or_none(row.last_engaged_at),
+                last_engaged_at=in_utc_or_none(row.last_engaged_at),
                 sunset=row.sunset_at is not None,
-                sunset_at=_utc_or_none(row.sunset_at),
+                sunset_at=in_utc_or_none(row.sunset_at),
             )
         )
     return found
-
-
-def _utc_or_none(t: datetime | str | None) -> datetime | None:
-    if t is None:
-        return None
-    # SQLite returns an aggregate's time as text (no column type reaches it through MAX).
-    return in_utc(datetime.fromisoformat(t) if isinstance(t, str) else t)
 
 
 def apply(conn: Connection, insert: Insert, changes: Sequence[HygieneChange]) -> int:

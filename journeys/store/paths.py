@@ -9,12 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from journeys.models import PathRecord, VisitRecord
-from journeys.store.rows import in_utc
+from journeys.store.rows import in_utc, in_utc_or_none
 from journeys.store.schema import journey_entries, journey_visits
-
-
-def _utc(t: Any) -> Any:
-    return None if t is None else in_utc(t)
 
 
 def record(conn: Connection, path: PathRecord, insert: Callable[[Any], Any]) -> None:
@@ -27,8 +23,8 @@ def record(conn: Connection, path: PathRecord, insert: Callable[[Any], Any]) -> 
         version=path.version,
         contact_id=path.contact_id,
         entered_at=in_utc(path.entered_at),
-        goal_until=_utc(path.goal_until),
-        ended_at=_utc(path.ended_at),
+        goal_until=in_utc_or_none(path.goal_until),
+        ended_at=in_utc_or_none(path.ended_at),
         end_reason=path.end_reason,
     )
     if path.ended_at is None:
@@ -50,7 +46,7 @@ def record(conn: Connection, path: PathRecord, insert: Callable[[Any], Any]) -> 
                 "journey_id": path.journey_id,
                 "step_id": v.step,
                 "entered_at": in_utc(v.entered_at),
-                "left_at": _utc(v.left_at),
+                "left_at": in_utc_or_none(v.left_at),
                 "outcome": (v.outcome or "")[:200] or None,
                 "next_step": v.next_step,
                 "variant": v.variant,
@@ -87,7 +83,7 @@ def of_contact(conn: Connection, contact_id: str) -> list[PathRecord]:
                     n=v.n,
                     step=v.step_id,
                     entered_at=in_utc(v.entered_at),
-                    left_at=_utc(v.left_at),
+                    left_at=in_utc_or_none(v.left_at),
                     outcome=v.outcome,
                     next_step=v.next_step,
                     variant=v.variant,
@@ -101,9 +97,9 @@ def of_contact(conn: Connection, contact_id: str) -> list[PathRecord]:
             version=e.version,
             contact_id=e.contact_id,
             entered_at=in_utc(e.entered_at),
-            goal_until=_utc(e.goal_until),
+            goal_until=in_utc_or_none(e.goal_until),
             visits=visits[e.entry_id],
-            ended_at=_utc(e.ended_at),
+            ended_at=in_utc_or_none(e.ended_at),
             end_reason=e.end_reason,
         )
         for e in entries

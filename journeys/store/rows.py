@@ -40,6 +40,14 @@ def in_utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
+def in_utc_or_none(t: datetime | str | None) -> datetime | None:
+    """`in_utc` of a column that may be null; text too (SQLite returns an aggregate's time as
+    text: no column type reaches it through MAX)."""
+    if t is None:
+        return None
+    return in_utc(datetime.fromisoformat(t) if isinstance(t, str) else t)
+
+
 def event_row(contact_id: str, ev: JourneyEvent, journey_id: str | None = None) -> dict[str, Any]:
     return {
         "contact_id": contact_id,
