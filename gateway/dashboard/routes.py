@@ -39,10 +39,15 @@ def _json(model: Overview | JourneyReport) -> Response:
     return Response(model.model_dump_json(), media_type="application/json", headers=PAGE_HEADERS)
 
 
-async def _nav(gw: Gateway, current: str) -> Nav:
-    """The header's sections: plans and hygiene once the store has something of them."""
-    plans = bool(await gw.store.plan_templates())
-    hygiene = await gw.store.latest_hygiene_run() is not None
+async def _nav(
+    gw: Gateway, current: str, plans: bool | None = None, hygiene: bool | None = None
+) -> Nav:
+    """The header's sections: plans and hygiene once the store has something of them (asked
+    only when the page has not read it already)."""
+    if plans is None:
+        plans = bool(await gw.store.plan_templates())
+    if hygiene is None:
+        hygiene = await gw.store.latest_hygiene_run() is not None
     return render.nav(current, plans, hygiene)
 
 
@@ -131,7 +136,8 @@ async def plans(gw: GatewayDep) -> HTMLResponse:
         plan_report(gw.plans[t], await store.plans_of(t)) for t in templates if t in gw.plans
     ]
     sections = render.board(await store.running_plans(), names, datetime.now(UTC))
-    return _html(render.plans_page(sections, reports, names, await _nav(gw, f"{PREFIX}/plans")))
+    navigation = await _nav(gw, f"{PREFIX}/plans", plans=True)
+    return _html(render.plans_page(sections, reports, names, navigation))
 
 
 @router.get("/hygiene", response_class=HTMLResponse)
@@ -143,6 +149,6 @@ async def hygiene(gw: GatewayDep) -> HTMLResponse:
         run_id,
         await gw.store.hygiene_counts(run_id),
         await gw.store.hygiene_changes_of(run_id, HYGIENE_ROWS),
-        await _nav(gw, f"{PREFIX}/hygiene"),
+        await _nav(gw, f"{PREFIX}/hygiene", hygiene=True),
     )
     return _html(page)
