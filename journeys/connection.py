@@ -7,8 +7,9 @@ import dataclasses
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from journeys.codec import EncryptionCodec, PayloadKeyError, parse_keys
 from journeys.settings import Settings
@@ -40,10 +41,20 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         api_key=api_key,
-        tls=settings.temporal_tls or api_key is not None,
+        tls=temporal_tls(settings),
         data_converter=data_converter(settings),
         runtime=runtime,
     )
+
+
+def temporal_tls(settings: Settings) -> bool | TLSConfig:
+    """TLS to Temporal as Temporal's own environment configuration gives it (client
+    certificate and key for mTLS, a CA, a server name: TEMPORAL_TLS_CLIENT_CERT_PATH and the
+    like, or a profile of TEMPORAL_CONFIG_FILE), else on with an API key or TEMPORAL_TLS."""
+    configured = ClientConfig.load_client_connect_config().get("tls")
+    if isinstance(configured, TLSConfig):
+        return configured
+    return settings.temporal_tls or settings.temporal_api_key is not None
 
 
 # Temporal is down, overloaded or too slow: the same call later should go through.

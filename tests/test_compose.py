@@ -9,8 +9,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
+from check_jsonschema.builtin_schemas import get_builtin_schema
 from typer.testing import CliRunner
 
 from journeys.identity import SEARCH_ATTRIBUTES
@@ -23,6 +25,16 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # What the gateway's and the worker's settings are read from (pydantic-settings aliases).
 SETTINGS = {field.alias for field in Settings.model_fields.values() if field.alias}
+
+
+def test_the_compose_file_follows_the_compose_specification() -> None:
+    schema = get_builtin_schema("vendor.compose-spec")
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    problems = [
+        f"{'.'.join(map(str, e.absolute_path)) or 'top level'}: {e.message}"
+        for e in validator.iter_errors(COMPOSE)
+    ]
+    assert not problems, "\n".join(problems)
 
 
 def test_the_production_shape_has_every_part() -> None:
