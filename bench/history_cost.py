@@ -1,6 +1,6 @@
 """What one run of each journey costs Temporal, counted from its recorded history: history
 events, workflow tasks, activities, local activities, timers, signals, search-attribute
-upserts, and the Temporal Cloud Actions they come to.
+upserts, the Temporal Cloud Actions they come to, and the bytes of their payloads.
 
     .venv/bin/python -m bench.history_cost [HISTORY.json ...]
 
@@ -46,6 +46,9 @@ class HistoryCost:
     upserts: int = 0
     # Workflow tasks that recorded at least one marker: one Action each.
     marker_tasks: int = 0
+    # Of payloads (inputs, results, markers, search attributes) as the codec left them: what
+    # Temporal stores beside the events themselves.
+    payload_bytes: int = 0
 
     @property
     def actions(self) -> int:
@@ -74,11 +77,23 @@ def _marker_activity(attributes: dict[str, Any]) -> str:
     return str(json.loads(base64.b64decode(payload))["activity_type"])
 
 
+def _payload_bytes(value: Any) -> int:
+    """The bytes of every payload's data in an event (base64 in Temporal's JSON form)."""
+    if isinstance(value, list):
+        return sum(_payload_bytes(v) for v in value)
+    if not isinstance(value, dict):
+        return 0
+    if "metadata" in value and isinstance(value.get("data"), str):
+        return len(base64.b64decode(value["data"]))
+    return sum(_payload_bytes(v) for v in value.values())
+
+
 def history_cost(events: list[dict[str, Any]]) -> HistoryCost:
     """The cost of one run from its history's events (Temporal's JSON form)."""
     cost = HistoryCost(events=len(events))
     marker_tasks: set[str] = set()
     for event in events:
+        cost.payload_bytes += _payload_bytes(event)
         kind = event["eventType"].removeprefix("EVENT_TYPE_")
         if kind == "WORKFLOW_TASK_COMPLETED":
             cost.workflow_tasks += 1
@@ -119,16 +134,17 @@ def latest_histories(folder: Path = HISTORIES) -> dict[str, list[Path]]:
 
 def _row(name: str, cost: HistoryCost) -> str:
     local = sum(cost.local_activities.values())
+    kb = cost.payload_bytes / 1000
     return (
         f"{name[:57]:<58}{cost.events:>7}{cost.workflow_tasks:>6}{sum(cost.activities.values()):>6}"
         f"{local:>6}{cost.timers:>7}{cost.signals:>8}{cost.upserts:>8}{cost.actions:>8}"
-        f"{cost.bookkeeping_events:>8}{cost.bookkeeping_actions:>8}"
+        f"{cost.bookkeeping_events:>8}{cost.bookkeeping_actions:>8}{kb:>8.1f}"
     )
 
 
 HEADER = (
     f"{'run (journey: path)':<58}{'events':>7}{'WFTs':>6}{'acts':>6}{'local':>6}{'timers':>7}"
-    f"{'signals':>8}{'upserts':>8}{'actions':>8}{'book ev':>8}{'book ac':>8}"
+    f"{'signals':>8}{'upserts':>8}{'actions':>8}{'book ev':>8}{'book ac':>8}{'kB':>8}"
 )
 
 
@@ -142,7 +158,11 @@ def main(paths: list[Path]) -> None:
         if len(costs) > 1:
             mean_events = statistics.fmean(c.events for c in costs)
             mean_actions = statistics.fmean(c.actions for c in costs)
-            print(f"  {journey}: mean {mean_events:.1f} events, {mean_actions:.1f} actions a run")
+            mean_kb = statistics.fmean(c.payload_bytes for c in costs) / 1000
+            print(
+                f"  {journey}: mean {mean_events:.1f} events, {mean_actions:.1f} actions, "
+                f"{mean_kb:.1f} kB of payloads a run"
+            )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ def test_a_run_is_counted_as_temporal_cloud_bills_it() -> None:
     # The start, 4 activities, 2 timers, 1 signal, 6 upserts, 6 marker tasks.
     assert cost.actions == 20
     assert (cost.bookkeeping_events, cost.bookkeeping_actions) == (14, 12)
+    # The journey's spec and the contact's entry in the start (3,927 bytes, encrypted) and
+    # the rest.
+    assert cost.payload_bytes == 9814
 
 
 def test_only_each_journeys_latest_version_is_counted() -> None:
