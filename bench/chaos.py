@@ -43,8 +43,7 @@ from typing import Literal, get_args
 
 from temporalio.client import Client
 
-from bench.event_latency import free_port
-from devstack.processes import ServiceProcess, stop_server, until
+from devstack.processes import ServiceProcess, free_port, stop_server, until
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
 from devstack.stack import DevPorts, dev_settings, settings_env, start_temporal, wait_for_temporal

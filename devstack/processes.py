@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -49,6 +51,21 @@ class ServiceProcess:
                 await asyncio.sleep(1)
             self._killed = False
 
+    @property
+    def pid(self) -> int | None:
+        """The running process's pid; None before it started or once it exited."""
+        running = self._proc is not None and self._proc.returncode is None
+        return self._proc.pid if running and self._proc is not None else None
+
+    def pause(self) -> None:
+        """SIGSTOP: frozen as a stalled machine freezes it, until `resume()`."""
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGCONT)
+
     def kill(self) -> None:
         if self._proc is not None and self._proc.returncode is None:
             self._killed = True
@@ -68,6 +85,19 @@ class ServiceProcess:
             except TimeoutError:
                 self._proc.kill()
                 await self._proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (until someone binds it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 async def until(condition: Callable[[], bool], deadline: float) -> bool:

@@ -4,7 +4,6 @@ pointing at them, and a small template library of its own."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from aiosmtpd.smtp import SMTP
 from pydantic import SecretStr
 
+from devstack.processes import free_port as free_port
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
 from journeys.channels import CHANNELS
@@ -59,13 +59,6 @@ async def smtp_server(handler: object) -> AsyncIterator[int]:
 # Quiet hours and caps off: a test of a journey's path must not depend on the hour it runs at.
 # tests/test_send_window_runs.py turns them on.
 NO_SEND_WINDOW = ",".join(f"{channel}=none" for channel in CHANNELS)
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 nothing listens on (until someone binds it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
