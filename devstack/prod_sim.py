@@ -294,7 +294,12 @@ async def production_stack(data_dir: Path) -> AsyncIterator[Sim]:
         urls = [f"http://127.0.0.1:{port}" for port in gateway_ports]
         assert settings.api_key is not None  # made by production_settings
         headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
-        http = await running.enter_async_context(aiohttp.ClientSession(headers=headers))
+        # A connection per request: a kept-alive one the gateway closes (idle, or as it thaws
+        # after the freeze) just as a request goes out would fail that request.
+        connector = aiohttp.TCPConnector(force_close=True)
+        http = await running.enter_async_context(
+            aiohttp.ClientSession(headers=headers, connector=connector)
+        )
         await asyncio.gather(*(_answering(http, url) for url in urls))
         store = await open_store(settings.database_url)
         running.push_async_callback(store.close)
@@ -506,7 +511,6 @@ async def simulate(plan: SimPlan, data_dir: Path) -> Figures:
     began = time.monotonic()
     if True:
         async with production_stack(data_dir) as sim:
-            print(f"DEBUG up {time.monotonic() - began:.1f}", flush=True)
             spec = load_library(sim.settings.library_dir)[JOURNEY]
             people = contacts(plan.contacts)
             deadline = time.monotonic() + plan.drain_limit
@@ -522,13 +526,11 @@ async def simulate(plan: SimPlan, data_dir: Path) -> Figures:
             backlog = await leave_behind(sim, people)
             await asyncio.gather(*readers)
             figures.api_events = len(people)
-            print(f"DEBUG events sent {time.monotonic() - began:.1f}", flush=True)
             figures.killed = await killing
             outcomes = await asyncio.gather(
                 *(outcome(sim.client, workflow_id(JOURNEY, p.id), deadline) for p in people)
             )
             done = [o for o in outcomes if o is not None]
-            print(f"DEBUG done {time.monotonic() - began:.1f}", flush=True)
             figures.unfinished = len(people) - len(done)
             figures.tally = count(
                 expected_messages(spec, [result for result, _ in done]),
@@ -542,7 +544,6 @@ async def simulate(plan: SimPlan, data_dir: Path) -> Figures:
             await read_histories(sim, people, figures, set(backlog))
             figures.worker_kills = sum(w.kills for w in sim.workers)
             figures.ends = Counter(str(result.ended_at_step) for result, _ in done)
-            print(f"DEBUG read {time.monotonic() - began:.1f}", flush=True)
             figures.own_exits = {
                 name: process.own_exits
                 for name, process in [
