@@ -62,8 +62,14 @@ NO_SEND_WINDOW = ",".join(f"{channel}=none" for channel in CHANNELS)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[ContactStore]:
-    store = await open_store(f"sqlite:///{tmp_path / 'journeys.db'}")
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ContactStore]:
+    """A fresh store on SQLite; on a new PostgreSQL database where a test asks for each kind
+    (tests.postgres_fixtures.ON_EACH_STORE)."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'journeys.db'}"
+    store = await open_store(url)
     yield store
     await store.close()
 

@@ -12,6 +12,10 @@ import pytest
 from devstack.postgres import PostgresMissing, PostgresServer, running_postgres
 from journeys.store import ContactStore, open_store
 
+# A test of the worker or the gateway marked so runs on SQLite and on PostgreSQL: its `store`
+# fixture (tests.channel_fixtures) is each kind in turn.
+ON_EACH_STORE = pytest.mark.parametrize("store", ["sqlite", "postgresql"], indirect=True)
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
