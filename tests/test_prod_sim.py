@@ -25,5 +25,6 @@ async def test_the_production_shape_sends_each_message_once_and_hands_each_event
     assert (figures.handed_twice, figures.held_left) == (0, 0)
     # Every third contact opened the intro and clicked: 4 opens and 4 clicks.
     assert figures.tracked_recorded == figures.tracked_handed == 8
+    assert figures.api_handed == figures.api_events == CONTACTS
     assert figures.worker_kills == 1 and figures.own_exits == {}
     assert figures.backlog_by["gateway-1"] and figures.backlog_by["gateway-2"]
