@@ -16,7 +16,8 @@ and clicks its call to action, and every contact visits a page (/v1 events); eve
 to the gateways in turn. Then both gateways are frozen (SIGSTOP) past their outbox loops'
 interval while events are kept in the outbox as a gateway that died after recording them leaves
 them (their lease over), and thawed together: both loops wake at once and drain the one outbox
-side by side. The busier worker is SIGKILLed as the intros go out, and started again.
+side by side (on a busy machine one may get to it first and take it all). The busier worker
+is SIGKILLed as the intros go out, and started again.
 
 What it checks, once every run completed (exit 1, each failure on a line of its own):
 - every message the runs sent arrived once (devstack.tally: by Message-ID, SMS by ledger key),
@@ -389,12 +390,13 @@ def _tracked_path(message: EmailMessage, kind: str) -> str:
     return found.group(1)
 
 
-async def open_and_click(sim: Sim, person: Contact) -> None:
+async def open_and_click(sim: Sim, person: Contact, deadline: float) -> None:
     """Read the intro email as a person does, a little after it arrived, and click its call
-    to action; each fetch to the next gateway."""
-    found = None
-    while found is None:
-        found = _intro(sim, person)
+    to action; each fetch to the next gateway. Nothing when no intro came by `deadline` (a
+    time.monotonic(); the run's result then says why)."""
+    while (found := _intro(sim, person)) is None:
+        if time.monotonic() > deadline:
+            return
         await asyncio.sleep(0.1)
     message, arrived = found
     await asyncio.sleep(max(0.0, arrived + OPEN_AFTER - time.perf_counter()))
@@ -527,7 +529,7 @@ async def simulate(plan: SimPlan, data_dir: Path) -> Figures:
             for person in people:
                 await enter(sim, person, plan.speed)
             readers = [
-                asyncio.create_task(open_and_click(sim, p))
+                asyncio.create_task(open_and_click(sim, p, deadline))
                 for i, p in enumerate(people)
                 if i % 3 == 0
             ]
