@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit histories clean system-packages
+.PHONY: run test lint typecheck unit histories clean system-packages prod-sim
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ unit: $(STAMP) system-packages
 	$(BIN)/pytest -q
 
 test: lint unit
+
+# The production shape on this machine (devstack/prod_sim.py): PostgreSQL, two workers, two
+# gateways; exits 1 saying what failed.
+prod-sim: $(STAMP) system-packages
+	$(BIN)/python -m devstack.prod_sim
 
 histories: $(STAMP)
 	$(BIN)/python -m tests.record_histories

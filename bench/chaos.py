@@ -18,15 +18,8 @@ From the first start, for 90 s:
 - smtp-down: the SMTP server stopped from 20 s to 80 s, then listening again on its port;
 - twilio-flaky: the Twilio stand-in answering 500 or 429 to 30% of message creations.
 
-Then every run gets 5 minutes to complete. Counted, per contact and send step:
-- expected: from each completed run's visits (its result, read from Temporal), one message per
-  visit of a send step whose outcome is not failed (sent or duplicate);
-- received: by the SMTP server, distinct Message-IDs (derived from the ledger key: a copy with the
-  same Message-ID is one message to the recipient's mail system, counted under `copies`); by the
-  Twilio stand-in, every message, its ledger key read from the signed token in its status
-  callback URL;
-- delivered and lost: received and missing against expected; duplicates: received beyond it
-  (a second message for one step visit, an SMS sent twice for one key).
+Then every run gets 5 minutes to complete. Counted, per contact and send step, as
+devstack/tally.py counts (expected, delivered, lost, duplicates, copies).
 Runs that did not complete are reported as unfinished and left out of those figures. Also:
 ledger rows left undecided (neither sent nor failed) at the end, and the drain time, from the end
 of the chaos to the last run completing.
@@ -40,39 +33,32 @@ import contextlib
 import random
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Literal, get_args
-from urllib.parse import parse_qs, urlsplit
 
-from temporalio.client import Client, WorkflowFailureError
-from temporalio.service import RPCError
+from temporalio.client import Client
 
-from bench.event_latency import free_port
+from devstack.processes import ServiceProcess, free_port, stop_server, until
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
 from devstack.stack import DevPorts, dev_settings, settings_env, start_temporal, wait_for_temporal
+from devstack.tally import Tally, count, expected_messages, outcome, received_messages, undecided
 from journeys import eventloop
 from journeys.connection import temporal_unavailable
 from journeys.contacts import Contact
 from journeys.identity import register_search_attributes, workflow_id
 from journeys.library import load_library
 from journeys.logging import configure_logging
-from journeys.models import JourneyResult
 from journeys.settings import Settings
-from journeys.spec import JourneySpec, SendStep
+from journeys.spec import JourneySpec
 from journeys.store import ContactStore, open_store
-from journeys.tokens import SMS_STATUS, MessageClaims, verify
 from workflows.runs import start_journey
 
-JOURNEYS = str(Path(sys.executable).parent / "journeys")
 JOURNEY = "lead_nurturing"
 
 Chaos = Literal["worker-kills", "temporal-restarts", "smtp-down", "twilio-flaky"]
@@ -116,12 +102,7 @@ class Figures:
     scenario: str
     runs: int = 0
     unfinished: int = 0
-    expected: int = 0
-    delivered: int = 0
-    lost: int = 0
-    duplicates: int = 0
-    # Emails received again with a Message-ID already received: one message to mail systems.
-    copies: int = 0
+    tally: Tally = field(default_factory=Tally)
     undecided: int = 0
     # From the end of the chaos to the last run completing (0 if all did before); None when a
     # run never did.
@@ -136,60 +117,12 @@ class Figures:
 
     def row(self) -> str:
         drain = "-" if self.drain_seconds is None else f"{self.drain_seconds:.1f} s"
+        tally = self.tally
         return (
-            f"{self.scenario:<18}{self.runs:>6}{self.unfinished:>12}{self.expected:>10}"
-            f"{self.delivered:>11}{self.lost:>6}{self.duplicates:>12}{self.copies:>8}"
+            f"{self.scenario:<18}{self.runs:>6}{self.unfinished:>12}{tally.expected:>10}"
+            f"{tally.delivered:>11}{tally.lost:>6}{tally.duplicates:>12}{tally.copies:>8}"
             f"{self.undecided:>11}{drain:>9}"
         )
-
-
-class WorkerProcess:
-    """`journeys worker` as a subprocess, started again whenever it exits until `stop()`: after
-    a kill at once, after an exit of its own (Temporal away as it started) a second later."""
-
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self.env = settings_env(settings)
-        self.log = log
-        self.kills = 0
-        self.own_exits = 0
-        self._proc: asyncio.subprocess.Process | None = None
-        self._killed = False
-        self._supervisor: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._supervisor = asyncio.create_task(self._supervise())
-
-    async def _supervise(self) -> None:
-        while True:
-            with self.log.open("ab") as out:
-                self._proc = await asyncio.create_subprocess_exec(
-                    JOURNEYS, "worker", env=self.env, stdout=out, stderr=subprocess.STDOUT
-                )
-            await self._proc.wait()
-            if not self._killed:
-                self.own_exits += 1
-                await asyncio.sleep(1)
-            self._killed = False
-
-    def kill(self) -> None:
-        if self._proc is not None and self._proc.returncode is None:
-            self._killed = True
-            self.kills += 1
-            self._proc.kill()
-
-    async def stop(self) -> None:
-        """Stop supervising, then stop the worker gracefully (SIGKILL past 40 s)."""
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-        if self._proc is not None and self._proc.returncode is None:
-            self._proc.terminate()
-            try:
-                await asyncio.wait_for(self._proc.wait(), 40)
-            except TimeoutError:
-                self._proc.kill()
-                await self._proc.wait()
 
 
 @dataclass
@@ -202,29 +135,11 @@ class Stack:
     store: ContactStore
     mail: MailSink
     sms: SmsSink
-    worker: WorkerProcess
+    worker: ServiceProcess
 
     def received_at_least(self, count: int) -> bool:
         """Whether the sinks have received `count` messages in all."""
         return len(self.mail.arrived_at) + len(self.sms.messages) >= count
-
-
-async def until(condition: Callable[[], bool], deadline: float) -> bool:
-    """Whether `condition` came true by `deadline` (a time.monotonic()). Polled: it is about a
-    process or a sink count, which no event says has changed."""
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
-async def stop_server(server: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    """Send `sig` and wait for the exit; SIGKILL when it takes more than 20 s."""
-    server.send_signal(sig)
-    if not await until(lambda: server.poll() is not None, time.monotonic() + 20):
-        server.kill()
-        await until(lambda: server.poll() is not None, time.monotonic() + 10)
 
 
 @contextlib.asynccontextmanager
@@ -244,7 +159,7 @@ async def embedded_stack(data_dir: Path) -> AsyncIterator[Stack]:
     await mail.start(port=ports.smtp)
     await sms.start(port=ports.sms)
     server = start_temporal(data_dir, ports)
-    worker = WorkerProcess(settings, data_dir / "worker.log")
+    worker = ServiceProcess(["worker"], settings_env(settings), data_dir / "worker.log")
     store = None
     stack = None
     try:
@@ -363,88 +278,6 @@ CHAOS: dict[Chaos, Callable[[Stack, Plan, float, float], Coroutine[None, None, s
 }
 
 
-# --- the count ---------------------------------------------------------------------------
-
-# (contact id, channel, step id)
-Place = tuple[str, str, str]
-
-
-async def outcome(
-    client: Client, wid: str, deadline: float
-) -> tuple[JourneyResult, datetime] | None:
-    """The run's result and when it closed, or None if it did not complete by `deadline` (a
-    time.monotonic()) or failed. Calls that fail while Temporal is away are tried again."""
-    handle = client.get_workflow_handle(wid, result_type=JourneyResult)
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            async with asyncio.timeout(left):
-                result = await handle.result()
-                closed = (await handle.describe()).close_time
-            assert closed is not None
-            return result, closed
-        except TimeoutError:
-            return None
-        except WorkflowFailureError as e:
-            print(f"  run {wid} failed: {e.cause}")
-            return None
-        except RPCError:
-            await asyncio.sleep(1)
-    return None
-
-
-def expected_messages(spec: JourneySpec, results: list[JourneyResult]) -> Counter[Place]:
-    """One message per visit of a send step whose outcome is not a failure."""
-    expected: Counter[Place] = Counter()
-    for result in results:
-        for visit in result.visits:
-            step = spec.step(visit.step)
-            if isinstance(step, SendStep) and not (visit.outcome or "").startswith("failed"):
-                expected[(result.contact_id, step.channel, step.id)] += 1
-    return expected
-
-
-def received_messages(stack: Stack, people: list[Contact]) -> dict[Place, Counter[str]]:
-    """Per place, how many times each distinct message arrived: emails by Message-ID, SMS by
-    the ledger key in their status callback's token."""
-    by_address = {c.email: c.id for c in people}
-    received: dict[Place, Counter[str]] = {}
-    for message in stack.mail.messages:
-        place = (by_address[str(message["To"])], "email", str(message["X-Journey-Step"]))
-        received.setdefault(place, Counter())[str(message["Message-ID"])] += 1
-    for sms in stack.sms.messages:
-        token = parse_qs(urlsplit(sms["status_callback"]).query)["token"][0]
-        claims = verify(stack.settings, SMS_STATUS, token, MessageClaims)
-        received.setdefault((claims.contact_id, "sms", claims.step_id), Counter())[claims.key] += 1
-    return received
-
-
-def count(
-    figures: Figures,
-    expected: Counter[Place],
-    received: dict[Place, Counter[str]],
-    finished: set[str],
-) -> None:
-    """Delivered, lost, duplicates and copies of the finished runs' contacts."""
-    for place in expected.keys() | received.keys():
-        if place[0] not in finished:
-            continue
-        arrived = received.get(place, Counter())
-        # An email is one message per Message-ID; an SMS is one message on a phone each time.
-        messages = len(arrived) if place[1] == "email" else arrived.total()
-        if place[1] == "email":
-            figures.copies += arrived.total() - len(arrived)
-        figures.expected += expected[place]
-        figures.delivered += min(messages, expected[place])
-        figures.lost += max(0, expected[place] - messages)
-        figures.duplicates += max(0, messages - expected[place])
-
-
-async def undecided(store: ContactStore, people: list[Contact]) -> int:
-    """Ledger rows neither sent nor failed."""
-    rows = [row for c in people for row in await store.deliveries_of(c.id)]
-    return sum(row["status"] not in ("sent", "failed") for row in rows)
-
-
 # --- a scenario ---------------------------------------------------------------------------
 
 
@@ -477,10 +310,9 @@ async def run_scenario(name: str, chaos: frozenset[Chaos], plan: Plan) -> Figure
             if not figures.unfinished:
                 last = max(closed.timestamp() for _, closed in done)
                 figures.drain_seconds = max(0.0, last - chaos_over)
-            count(
-                figures,
+            figures.tally = count(
                 expected_messages(spec, [result for result, _ in done]),
-                received_messages(stack, people),
+                received_messages(stack.mail, stack.sms, stack.settings, people),
                 {result.contact_id for result, _ in done},
             )
             figures.undecided = await undecided(stack.store, people)

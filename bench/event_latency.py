@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.bare import STARTED, BareWorkflow, note_start
+from devstack.processes import cpu_seconds, free_port
 from devstack.sinks.mail import MailSink
 from devstack.stack import (
     DevPorts,
@@ -62,18 +62,6 @@ from workflows.runs import start_journey
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0"
 PIXEL = re.compile(r'src="([^"]*/t/o/[^"]+)"')
 PART_2 = "Part 2 of 3"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuPerEvent:

@@ -4,7 +4,6 @@ pointing at them, and a small template library of its own."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from aiosmtpd.smtp import SMTP
 from pydantic import SecretStr
 
+from devstack.processes import free_port as free_port
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
 from journeys.channels import CHANNELS
@@ -61,16 +61,15 @@ async def smtp_server(handler: object) -> AsyncIterator[int]:
 NO_SEND_WINDOW = ",".join(f"{channel}=none" for channel in CHANNELS)
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 nothing listens on (until someone binds it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[ContactStore]:
-    store = await open_store(f"sqlite:///{tmp_path / 'journeys.db'}")
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ContactStore]:
+    """A fresh store on SQLite; on a new PostgreSQL database where a test asks for each kind
+    (tests.postgres_fixtures.ON_EACH_STORE)."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'journeys.db'}"
+    store = await open_store(url)
     yield store
     await store.close()
 

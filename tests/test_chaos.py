@@ -35,8 +35,8 @@ async def test_no_message_is_lost_or_sent_twice_through_worker_kills_and_failing
     print(figures.row(), figures.chaos, f"{time.monotonic() - began:.0f} s")
     assert figures.chaos[0] == "SMTP server down 5 s"
     assert figures.chaos[2] == "worker SIGKILLed 3 times"
-    assert (figures.unfinished, figures.expected, figures.delivered) == (0, 72, 72)
-    assert (figures.lost, figures.duplicates, figures.undecided) == (0, 0, 0)
+    assert (figures.unfinished, figures.tally.expected, figures.tally.delivered) == (0, 72, 72)
+    assert (figures.tally.lost, figures.tally.duplicates, figures.undecided) == (0, 0, 0)
 
 
 async def test_a_flaky_stand_in_fails_the_share_of_posts_it_is_told() -> None:

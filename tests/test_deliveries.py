@@ -25,8 +25,12 @@ from journeys.models import SendRequest, SendResult
 from journeys.settings import Settings
 from journeys.store import ContactStore
 from tests.channel_fixtures import make_request
+from tests.postgres_fixtures import ON_EACH_STORE
 
 ALICE = "alice@example.com"
+
+# The ledger's protocol on each store the workers run on.
+pytestmark = ON_EACH_STORE
 
 
 class Provider:

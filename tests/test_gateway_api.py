@@ -21,6 +21,7 @@ from journeys.tokens import WEB, WebClaims, verify
 from tests.api_fixtures import API_KEY, GatewayStack, new_contact_id, serving
 from tests.channel_fixtures import make_request
 from tests.gateway_fixtures import stored_events
+from tests.postgres_fixtures import ON_EACH_STORE
 from tests.temporal_fixtures import CONVERTER
 from workflows.journey import JourneyWorkflow
 
@@ -143,6 +144,7 @@ async def test_the_library_and_the_openapi_description_are_served(
 # --- contacts ---------------------------------------------------------------------------------
 
 
+@ON_EACH_STORE
 async def test_upserting_a_contact_validates_like_the_csv_import(
     gateway_stack: GatewayStack,
 ) -> None:
@@ -182,6 +184,7 @@ async def test_upserting_a_contact_validates_like_the_csv_import(
     assert stored is not None and stored.email == "ann@example.org" and stored.phone is None
 
 
+@ON_EACH_STORE
 async def test_a_batch_is_stored_whole_or_not_at_all(gateway_stack: GatewayStack) -> None:
     http, store = gateway_stack.http, gateway_stack.store
     bad = await http.post(
@@ -277,6 +280,7 @@ async def test_malformed_input_is_answered_4xx_naming_the_field(
 # --- events -----------------------------------------------------------------------------------
 
 
+@ON_EACH_STORE
 async def test_app_installed_starts_mobile_app_nurturing_once_per_event_id(
     gateway_stack: GatewayStack,
 ) -> None:
@@ -313,6 +317,7 @@ async def test_app_installed_starts_mobile_app_nurturing_once_per_event_id(
     assert [e.kind for e in status.events] == ["app_installed"]  # delivered once
 
 
+@ON_EACH_STORE
 async def test_contact_added_starts_lead_nurturing_and_the_intro_email_arrives(
     gateway_stack: GatewayStack,
 ) -> None:
@@ -325,6 +330,7 @@ async def test_contact_added_starts_lead_nurturing_and_the_intro_email_arrives(
     assert stack.mail.messages[0]["To"] == "ann@example.com"
 
 
+@ON_EACH_STORE
 async def test_an_event_for_an_unknown_contact_is_refused_and_can_be_sent_again(
     gateway_stack: GatewayStack,
 ) -> None:
@@ -340,6 +346,7 @@ async def test_an_event_for_an_unknown_contact_is_refused_and_can_be_sent_again(
     assert accepted.json()["journeys"] == {"lead_nurturing": "started or signalled"}
 
 
+@ON_EACH_STORE
 async def test_temporal_down_is_a_503_and_the_retry_goes_through(
     gateway_stack: GatewayStack,
 ) -> None:
@@ -374,6 +381,7 @@ async def test_temporal_down_is_a_503_and_the_retry_goes_through(
 # --- journeys and runs ------------------------------------------------------------------------
 
 
+@ON_EACH_STORE
 async def test_starting_a_journey_twice_starts_one_run_and_runs_show_it(
     gateway_stack: GatewayStack,
 ) -> None:

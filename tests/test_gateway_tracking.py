@@ -37,6 +37,7 @@ from tests.gateway_fixtures import (
     stored_events,
     wait_at,
 )
+from tests.postgres_fixtures import ON_EACH_STORE
 from workflows.journey import JourneyWorkflow
 
 LEAD_NURTURING = load_library(LIBRARY_DIR)["lead_nurturing"]
@@ -82,6 +83,7 @@ def unsubscribe_of(message: EmailMessage) -> str:
     return str(message["List-Unsubscribe"]).strip("<>")
 
 
+@ON_EACH_STORE
 async def test_an_open_reaches_the_run_and_the_next_email_leaves(
     site: SiteStack,
 ) -> None:
@@ -124,6 +126,7 @@ async def test_machine_opens_are_delivered_marked_and_do_not_move_the_run(
     assert len(site.mail.messages) == 1
 
 
+@ON_EACH_STORE
 async def test_links_are_rewritten_and_a_click_redirects_and_reaches_the_run(
     site: SiteStack,
 ) -> None:
@@ -175,6 +178,7 @@ async def test_links_are_rewritten_and_a_click_redirects_and_reaches_the_run(
     assert await stored_events(site.store, contact) == ["clicked"]
 
 
+@ON_EACH_STORE
 async def test_one_click_unsubscribe_ends_the_run_and_no_journey_sends_again(
     site: SiteStack,
 ) -> None:

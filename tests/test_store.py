@@ -380,3 +380,15 @@ async def test_two_checks_at_once_cannot_both_take_the_last_place(store: Contact
         store.check_send(make_request("sms", step="a"), now, since, slow), second()
     )
     assert (first_window.action, second_window.action) == ("now", "wait")
+
+
+async def test_services_starting_at_once_on_an_empty_postgresql_database_all_migrate_it(
+    postgres_url: str,
+) -> None:
+    # Workers and gateways of a deployment start together; each opens the store, which migrates.
+    stores = await asyncio.gather(*(open_store(postgres_url) for _ in range(4)))
+    try:
+        assert {len(await s.deliveries_of("nobody")) for s in stores} == {0}
+    finally:
+        for s in stores:
+            await s.close()

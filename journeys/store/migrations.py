@@ -313,8 +313,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 ]
 
 
+# Held while migrating a PostgreSQL database (any number, the same in every process).
+MIGRATION_LOCK = 0x6A6F75726E657973  # "journeys"
+
+
 def migrate(conn: Connection) -> list[int]:
     """Apply every migration not yet applied; return the versions applied now."""
+    if conn.dialect.name == "postgresql":
+        # Workers and gateways start at once and each migrates: one at a time, or two would
+        # create the same tables (the second failing on the catalog's unique keys). Held until
+        # the transaction ends; the next one then reads the versions this one applied.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     conn.execute(
         text(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)"

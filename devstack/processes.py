@@ -1,0 +1,118 @@
+"""`journeys` services as subprocesses, supervised as a process manager would (systemd, an
+orchestrator): started again whenever one exits, killable on purpose. The chaos bench
+(bench/chaos.py) and the production simulation (devstack/prod_sim.py) run their workers, and the
+simulation its gateways, this way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+JOURNEYS = str(Path(sys.executable).parent / "journeys")
+
+
+class ServiceProcess:
+    """`journeys COMMAND...` as a subprocess, started again whenever it exits until `stop()`:
+    after a kill at once, after an exit of its own (Temporal away as it started) a second later.
+    `pids` are those of every process it ran, in order."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
+        self.command = command
+        self.env = env
+        self.log = log
+        self.kills = 0
+        self.own_exits = 0
+        self.pids: list[int] = []
+        self._proc: asyncio.subprocess.Process | None = None
+        self._killed = False
+        self._supervisor: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._supervisor = asyncio.create_task(self._supervise())
+
+    async def _supervise(self) -> None:
+        while True:
+            with self.log.open("ab") as out:
+                self._proc = await asyncio.create_subprocess_exec(
+                    JOURNEYS, *self.command, env=self.env, stdout=out, stderr=subprocess.STDOUT
+                )
+            self.pids.append(self._proc.pid)
+            await self._proc.wait()
+            if not self._killed:
+                self.own_exits += 1
+                await asyncio.sleep(1)
+            self._killed = False
+
+    @property
+    def pid(self) -> int | None:
+        """The running process's pid; None before it started or once it exited."""
+        running = self._proc is not None and self._proc.returncode is None
+        return self._proc.pid if running and self._proc is not None else None
+
+    def pause(self) -> None:
+        """SIGSTOP: frozen as a stalled machine freezes it, until `resume()`."""
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            self._killed = True
+            self.kills += 1
+            self._proc.kill()
+
+    async def stop(self) -> None:
+        """Stop supervising, then stop the process gracefully (SIGKILL past 40 s)."""
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.terminate()
+            try:
+                await asyncio.wait_for(self._proc.wait(), 40)
+            except TimeoutError:
+                self._proc.kill()
+                await self._proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (until someone binds it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def until(condition: Callable[[], bool], deadline: float) -> bool:
+    """Whether `condition` came true by `deadline` (a time.monotonic()). Polled: it is about a
+    process or a sink count, which no event says has changed."""
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def stop_server(server: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Send `sig` and wait for the exit; SIGKILL when it takes more than 20 s."""
+    server.send_signal(sig)
+    if not await until(lambda: server.poll() is not None, time.monotonic() + 20):
+        server.kill()
+        await until(lambda: server.poll() is not None, time.monotonic() + 10)
