@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -39,6 +38,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.bare import STARTED, BareWorkflow, note_start
+from bench.embedded import cpu_seconds, free_port
+from bench.figures import Figure, Target, table
 from devstack.sinks.mail import MailSink
 from devstack.stack import (
     DevPorts,
@@ -62,18 +63,6 @@ from workflows.runs import start_journey
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0"
 PIXEL = re.compile(r'src="([^"]*/t/o/[^"]+)"')
 PART_2 = "Part 2 of 3"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuPerEvent:
@@ -114,9 +103,14 @@ def report(events: list[tuple[float, float]], show_timeline: bool) -> None:
         print(timeline(events))
 
 
+def cuts_ms(samples: list[float]) -> list[float]:
+    """The 99 percentile cuts of `samples` (seconds), in ms."""
+    return statistics.quantiles([x * 1000 for x in samples], n=100, method="inclusive")
+
+
 def percentiles(samples: list[float]) -> str:
     ms = sorted(x * 1000 for x in samples)
-    cuts = statistics.quantiles(ms, n=100, method="inclusive")
+    cuts = cuts_ms(samples)
     return (
         f"n={len(ms):4d}  p50={cuts[49]:7.1f} ms  p95={cuts[94]:7.1f} ms  "
         f"p99={cuts[98]:7.1f} ms  max={ms[-1]:7.1f} ms"
@@ -240,8 +234,8 @@ async def start_stack(settings: Settings, port: int) -> asyncio.subprocess.Proce
                 await asyncio.sleep(0.2)
 
 
-async def main(runs: int, rate: float, show_timeline: bool) -> None:
-    configure_logging("WARNING")
+async def measure(runs: int, rate: float, show_timeline: bool = False) -> list[Figure]:
+    """The latencies' p50 and p99, journeys beside bare (the p99 held to 1.25x bare's)."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         ports = DevPorts(temporal=free_port(), ui=free_port(), smtp=free_port(), sms=free_port())
@@ -278,6 +272,18 @@ async def main(runs: int, rate: float, show_timeline: bool) -> None:
             )
             measured = await journey_latency(client, store, settings, mail, runs, rate, cpu)
             report(measured, show_timeline)
+            journeys = cuts_ms([latency for _, latency in measured])
+            bare = cuts_ms([latency for _, latency in baseline])
+            return [
+                Figure(f"event latency p50, {runs} at {rate:g}/s", "ms", journeys[49], bare[49]),
+                Figure(
+                    f"event latency p99, {runs} at {rate:g}/s",
+                    "ms",
+                    journeys[98],
+                    bare[98],
+                    Target("at_most", 1.25),
+                ),
+            ]
         finally:
             if stack:
                 stack.terminate()
@@ -296,4 +302,5 @@ if __name__ == "__main__":
         "--timeline", action="store_true", help="latency by 2-second window of each phase"
     )
     args = parser.parse_args()
-    eventloop.run(main(args.runs, args.rate, args.timeline))
+    configure_logging("WARNING")
+    print(table(eventloop.run(measure(args.runs, args.rate, args.timeline))))
