@@ -118,12 +118,12 @@ async def run(sizes: Sizes) -> list[Figure]:
     return figures
 
 
-def report(figures: list[Figure], sizes: Sizes, minutes: float) -> str:
+def report(figures: list[Figure], sizes: Sizes, measured: str, minutes: float) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     kind = "quick (tiny sizes: says nothing about speed)" if sizes == QUICK else "full sizes"
     return (
         f"## {when}, {kind}\n\n"
-        f"Machine: {machine()}. Commit {commit()}. The suite took {minutes:.0f} min.\n\n"
+        f"Machine: {machine()}. Commit {measured}. The suite took {minutes:.0f} min.\n\n"
         f"{table(figures)}\n"
     )
 
@@ -135,9 +135,10 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("WARNING")
     sizes = QUICK if args.quick else FULL
+    measured = commit()  # before the run: files may change while it runs
     began = time.perf_counter()
     figures = eventloop.run(run(sizes))
-    text = report(figures, sizes, (time.perf_counter() - began) / 60)
+    text = report(figures, sizes, measured, (time.perf_counter() - began) / 60)
     print("\n" + text)
     with args.results.open("a") as out:
         out.write("\n" + text)
