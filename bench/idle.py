@@ -43,6 +43,10 @@ class Holding:
     rss_mb: dict[int, float] = field(default_factory=dict)
     cpu_seconds: float = 0.0
 
+    def __str__(self) -> str:
+        rss = ", ".join(f"{count:,} waiting {mb:.0f} MB" for count, mb in self.rss_mb.items())
+        return f"RSS: {rss}; CPU while waiting {self.cpu_seconds:.2f} s"
+
 
 async def hold(
     stack: Embedded, command: list[str], task_queue: str, waiting: list[int], seconds: float

@@ -58,7 +58,7 @@ def test_the_quick_suite_appends_every_figure_beside_bare_temporal(tmp_path: Pat
         row = next((cells for figure, cells in rows.items() if figure.startswith(name)), None)
         assert row is not None, f"no figure {name!r} in\n{text}"
         journeys, bare, ratio = row[:3]
-        if name == MAY_BE_IDLE:
+        if name.startswith(MAY_BE_IDLE):
             continue
         assert float(journeys.replace(",", "")) > 0, row
         assert float(bare.replace(",", "")) > 0, row
