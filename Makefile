@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit histories clean system-packages prod-sim
+.PHONY: run test lint typecheck unit histories bench clean system-packages prod-sim
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ prod-sim: $(STAMP) system-packages
 
 histories: $(STAMP)
 	$(BIN)/python -m tests.record_histories
+
+# Every figure beside bare Temporal's in the same run, appended to bench/RESULTS.md (about half
+# an hour on 2 cores); BENCH_ARGS="--quick" runs it at tiny sizes in a minute or two.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

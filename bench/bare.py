@@ -1,12 +1,26 @@
 """The baseline: bare Temporal, no project code. A workflow waits for a signal, then runs one
-activity; the activity notes when it started. Same server, same rate as the journey bench."""
+activity; the activity notes when it started. Same server, same rate as the journey bench.
+
+Beside them the suite's baselines (bench/suite.py), the bench journeys' twins, with a worker and
+a starter to run as processes of their own:
+
+    python -m bench.bare worker | start --count N [--concurrency 50] [--wait-seconds 1]
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import os
+import signal
 import time
 from datetime import timedelta
 
 from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from journeys import eventloop
 
 # perf_counter() when each run's activity started, by workflow id (the bench reads it).
 STARTED: dict[str, float] = {}
@@ -55,3 +69,95 @@ class BareListener:
     async def run(self) -> int:
         await workflow.wait_condition(lambda: self._stop)
         return self._heard
+
+
+# --- the suite's baselines: the same activities and timers as the bench journeys ----------
+
+
+@activity.defn
+async def bare_send(contact: int) -> str:
+    return f"sent to {contact}"
+
+
+@activity.defn
+async def bare_has_phone(contact: int) -> bool:
+    return contact % 2 == 0
+
+
+@workflow.defn
+class BareJourney:
+    """The four_steps journey without the project: an activity, a timer, an activity for the
+    branch's fact, an activity."""
+
+    @workflow.run
+    async def run(self, contact: int, wait_seconds: float) -> str:
+        timeout = timedelta(seconds=30)
+        await workflow.execute_activity(bare_send, contact, start_to_close_timeout=timeout)
+        await workflow.sleep(wait_seconds)
+        await workflow.execute_activity(bare_has_phone, contact, start_to_close_timeout=timeout)
+        return await workflow.execute_activity(bare_send, contact, start_to_close_timeout=timeout)
+
+
+@workflow.defn
+class BareWaiter:
+    """The three_day_wait journey without the project: one timer."""
+
+    @workflow.run
+    async def run(self, wait_seconds: float) -> None:
+        await workflow.sleep(wait_seconds)
+
+
+async def _connect() -> Client:
+    return await Client.connect(
+        os.environ["TEMPORAL_ADDRESS"], namespace=os.environ.get("TEMPORAL_NAMESPACE", "default")
+    )
+
+
+async def serve() -> None:
+    """A bare worker on JOURNEYS_TASK_QUEUE until SIGTERM, as `journeys worker` runs."""
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with Worker(
+        await _connect(),
+        task_queue=os.environ["JOURNEYS_TASK_QUEUE"],
+        workflows=[BareJourney, BareWaiter],
+        activities=[bare_send, bare_has_phone],
+    ):
+        await stop.wait()
+
+
+async def start_many(count: int, concurrency: int, wait_seconds: float) -> None:
+    """`count` BareJourney starts, `concurrency` in flight, as `journeys start --csv` does."""
+    client = await _connect()
+    task_queue = os.environ["JOURNEYS_TASK_QUEUE"]
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with gate:
+            await client.start_workflow(
+                BareJourney.run,
+                args=[i, wait_seconds],
+                id=f"{task_queue}-{i}",
+                task_queue=task_queue,
+            )
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    print(f"started {count}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description="A bare worker (`worker`), or bare starts (`start`), on JOURNEYS_TASK_QUEUE "
+        "of the Temporal at TEMPORAL_ADDRESS"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("worker")
+    starts = commands.add_parser("start")
+    starts.add_argument("--count", type=int, required=True)
+    starts.add_argument("--concurrency", type=int, default=50)
+    starts.add_argument("--wait-seconds", type=float, default=1.0)
+    args = parser.parse_args()
+    if args.command == "worker":
+        eventloop.run(serve())
+    else:
+        eventloop.run(start_many(args.count, args.concurrency, args.wait_seconds))

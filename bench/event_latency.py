@@ -38,6 +38,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.bare import STARTED, BareWorkflow, note_start
+from bench.figures import Figure, Target, table
 from devstack.processes import cpu_seconds, free_port
 from devstack.sinks.mail import MailSink
 from devstack.stack import (
@@ -102,9 +103,14 @@ def report(events: list[tuple[float, float]], show_timeline: bool) -> None:
         print(timeline(events))
 
 
+def cuts_ms(samples: list[float]) -> list[float]:
+    """The 99 percentile cuts of `samples` (seconds), in ms."""
+    return statistics.quantiles([x * 1000 for x in samples], n=100, method="inclusive")
+
+
 def percentiles(samples: list[float]) -> str:
     ms = sorted(x * 1000 for x in samples)
-    cuts = statistics.quantiles(ms, n=100, method="inclusive")
+    cuts = cuts_ms(samples)
     return (
         f"n={len(ms):4d}  p50={cuts[49]:7.1f} ms  p95={cuts[94]:7.1f} ms  "
         f"p99={cuts[98]:7.1f} ms  max={ms[-1]:7.1f} ms"
@@ -228,8 +234,8 @@ async def start_stack(settings: Settings, port: int) -> asyncio.subprocess.Proce
                 await asyncio.sleep(0.2)
 
 
-async def main(runs: int, rate: float, show_timeline: bool) -> None:
-    configure_logging("WARNING")
+async def measure(runs: int, rate: float, show_timeline: bool = False) -> list[Figure]:
+    """The latencies' p50 and p99, journeys beside bare (the p99 held to 1.25x bare's)."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         ports = DevPorts(temporal=free_port(), ui=free_port(), smtp=free_port(), sms=free_port())
@@ -266,6 +272,18 @@ async def main(runs: int, rate: float, show_timeline: bool) -> None:
             )
             measured = await journey_latency(client, store, settings, mail, runs, rate, cpu)
             report(measured, show_timeline)
+            journeys = cuts_ms([latency for _, latency in measured])
+            bare = cuts_ms([latency for _, latency in baseline])
+            return [
+                Figure(f"event latency p50, {runs} at {rate:g}/s", "ms", journeys[49], bare[49]),
+                Figure(
+                    f"event latency p99, {runs} at {rate:g}/s",
+                    "ms",
+                    journeys[98],
+                    bare[98],
+                    Target("at_most", 1.25),
+                ),
+            ]
         finally:
             if stack:
                 stack.terminate()
@@ -284,4 +302,5 @@ if __name__ == "__main__":
         "--timeline", action="store_true", help="latency by 2-second window of each phase"
     )
     args = parser.parse_args()
-    eventloop.run(main(args.runs, args.rate, args.timeline))
+    configure_logging("WARNING")
+    print(table(eventloop.run(measure(args.runs, args.rate, args.timeline))))

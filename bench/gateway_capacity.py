@@ -34,7 +34,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.bare import BareListener
-from bench.event_latency import BROWSER, at_steady_rate, free_port
+from bench.event_latency import BROWSER, at_steady_rate
+from bench.figures import Figure, table
+from devstack.processes import free_port
 from devstack.stack import DevPorts, dev_settings, settings_env, start_temporal, wait_for_temporal
 from journeys import eventloop
 from journeys.contacts import Contact
@@ -50,6 +52,7 @@ TIMEOUT = 10.0
 HELD = 1.0
 # Between two steps, and before an endpoint's first: what the last one queued is worked off.
 DRAIN = 10.0
+ENDPOINTS = ("open pixel", "/v1 events")
 API_KEY = "bench-api-key"
 BIN = Path(sys.executable).parent
 
@@ -80,7 +83,7 @@ def p99(latencies: list[float]) -> float:
     return statistics.quantiles(latencies, n=100, method="inclusive")[98]
 
 
-async def measure(
+async def at_rate(
     rate: float, seconds: float, send: Callable[[int], Awaitable[None]]
 ) -> tuple[float, float, int]:
     """(rate achieved, p99 in seconds, failures) of `send(i)` fired at `rate` for `seconds`."""
@@ -104,13 +107,17 @@ async def measure(
 
 
 async def ladder(
-    name: str, rates: list[float], seconds: float, send: Callable[[int], Awaitable[None]]
-) -> None:
-    """Each rate in turn, until one is not held."""
+    name: str,
+    rates: list[float],
+    seconds: float,
+    send: Callable[[int], Awaitable[None]],
+    drain: float = DRAIN,
+) -> float:
+    """Each rate in turn, until one is not held; returns the highest rate held (0: none)."""
     held = 0.0
-    await asyncio.sleep(DRAIN)
+    await asyncio.sleep(drain)
     for rate in rates:
-        achieved, worst, failures = await measure(rate, seconds, send)
+        achieved, worst, failures = await at_rate(rate, seconds, send)
         print(
             f"    {name:<12} {rate:5.0f}/s offered, {achieved:5.0f}/s sent: "
             f"p99 {worst * 1000:7.0f} ms, {failures} failed"
@@ -118,8 +125,9 @@ async def ladder(
         if worst >= HELD or failures:
             break
         held = rate
-        await asyncio.sleep(DRAIN)  # let the queues drain before the next step
+        await asyncio.sleep(drain)  # let the queues drain before the next step
     print(f"  {name}: holds {held:.0f}/s at a p99 under {HELD:g} s")
+    return held
 
 
 async def start(args: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
@@ -137,7 +145,9 @@ async def gateway_up(url: str) -> None:
             await asyncio.sleep(0.2)
 
 
-async def bare_ladder(client: Client, rates: list[float], seconds: float, runs: int) -> None:
+async def bare_ladder(
+    client: Client, rates: list[float], seconds: float, runs: int, drain: float
+) -> float:
     async with Worker(client, task_queue="bench-bare", workflows=[BareListener]):
         handles = [
             await client.start_workflow(
@@ -149,12 +159,19 @@ async def bare_ladder(client: Client, rates: list[float], seconds: float, runs: 
         async def signal(i: int) -> None:
             await handles[i % runs].signal(BareListener.hear)
 
-        await ladder("signal", rates, seconds, signal)
+        held = await ladder("signal", rates, seconds, signal, drain)
         await asyncio.gather(*(h.signal(BareListener.stop) for h in handles))
+    return held
 
 
-async def main(processes: list[int], rates: list[float], seconds: float, contacts: int) -> None:
-    configure_logging("WARNING")
+async def measure(
+    processes: list[int],
+    rates: list[float],
+    seconds: float,
+    contacts: int,
+    drain: float = DRAIN,
+) -> list[Figure]:
+    """Per endpoint and process count, the rate held beside the bare signals' rate held."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         ports = DevPorts(temporal=free_port(), ui=free_port(), smtp=free_port(), sms=free_port())
@@ -167,8 +184,20 @@ async def main(processes: list[int], rates: list[float], seconds: float, contact
             await register_search_attributes(client, settings.temporal_namespace)
             print(f"gateway capacity, {seconds:g} s a rate, dev server (SQLite WAL), SQLite store")
             print("bare Temporal: signals from this process")
-            await bare_ladder(client, rates, seconds, contacts)
-            await run_gateways(client, settings, processes, rates, seconds, contacts, running)
+            bare = await bare_ladder(client, rates, seconds, contacts, drain)
+            held = await run_gateways(
+                client, settings, processes, rates, seconds, contacts, drain, running
+            )
+            return [
+                Figure(
+                    f"gateway {endpoint} at p99 < {HELD:g} s, {count} process(es)",
+                    "req/s",
+                    held[count, endpoint],
+                    bare,
+                )
+                for endpoint in ENDPOINTS
+                for count in processes
+            ]
         finally:
             for process in running:
                 if process.returncode is None:
@@ -186,8 +215,10 @@ async def run_gateways(
     rates: list[float],
     seconds: float,
     contacts: int,
+    drain: float,
     running: list[asyncio.subprocess.Process],
-) -> None:
+) -> dict[tuple[int, str], float]:
+    """Rates held, by (gateway processes, endpoint)."""
     # The embedded stack's settings (its payload key: encrypted as in production), with the API on.
     env = settings_env(settings.model_copy(update={"api_key": SecretStr(API_KEY)}))
     running.append(await start(["worker"], env))
@@ -213,6 +244,7 @@ async def run_gateways(
         )
         for c in ids
     ]
+    held: dict[tuple[int, str], float] = {}
     for count in processes:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -236,10 +268,11 @@ async def run_gateways(
                 )
                 response.raise_for_status()
 
-            await ladder("open pixel", rates, seconds, pixel)
-            await ladder("/v1 events", rates, seconds, event)
+            held[count, "open pixel"] = await ladder("open pixel", rates, seconds, pixel, drain)
+            held[count, "/v1 events"] = await ladder("/v1 events", rates, seconds, event, drain)
         gateway.terminate()
         await gateway.wait()
+    return held
 
 
 if __name__ == "__main__":
@@ -249,4 +282,6 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--contacts", type=int, default=200)
     args = parser.parse_args()
-    eventloop.run(main(args.processes, args.rates, args.seconds, args.contacts))
+    configure_logging("WARNING")
+    figures = eventloop.run(measure(args.processes, args.rates, args.seconds, args.contacts))
+    print(table(figures))

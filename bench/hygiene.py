@@ -40,7 +40,7 @@ from typing import Any
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from bench.event_latency import free_port
+from devstack.processes import free_port
 from devstack.stack import DevPorts, dev_settings, start_temporal, wait_for_temporal
 from journeys import eventloop
 from journeys.events import OPENED

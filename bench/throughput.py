@@ -1,0 +1,185 @@
+"""End-to-end throughput and scaling: journeys a second through a 4-step journey (an email, a
+3-day wait, a branch on the phone, an SMS or an email) at a speed that makes the wait a second,
+with one and with two worker processes, beside bare Temporal workflows with the same activities
+and timer (bench.bare.BareJourney) on bare workers in the same run.
+
+    .venv/bin/python -m bench.throughput [--runs 1000] [--workers 1 2] [--speed 259200]
+
+Each round starts its workers (`journeys worker`, or `python -m bench.bare worker`, each a
+process of its own) on a task queue of its own and waits until they poll; then this process
+starts `runs` runs, 50 in flight, and waits until every one has completed (counted by Temporal's
+visibility). Throughput is runs over the time from the first start to the last completion. Every
+other contact has a phone (the branch sends it an SMS), all consent to email; this process is
+their SMTP server and the Twilio stand-in. CPU per run, from /proc over the same span: the
+Temporal dev server's and the workers' (all of them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bench.bare import BareJourney
+from bench.embedded import (
+    BARE_WORKER,
+    FOUR_STEPS,
+    JOURNEYS,
+    THREE_DAYS,
+    Embedded,
+    bounded,
+    embedded_stack,
+    total_cpu,
+)
+from bench.figures import Figure, Target, table
+from devstack.processes import cpu_seconds
+from journeys import eventloop
+from journeys.contacts import Contact
+from journeys.logging import configure_logging
+from journeys.store import open_store
+from workflows.runs import start_journey
+
+CONCURRENCY = 50
+RATE_TARGET = Target("at_least", 0.9)
+
+
+@dataclass(frozen=True)
+class Round:
+    runs_per_second: float
+    server_ms_per_run: float
+    worker_ms_per_run: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.runs_per_second:.1f} runs/s, CPU per run: Temporal "
+            f"{self.server_ms_per_run:.1f} ms, workers {self.worker_ms_per_run:.1f} ms"
+        )
+
+
+async def journeys_round(stack: Embedded, workers: int, runs: int, speed: float) -> Round:
+    task_queue = f"four-steps-{workers}w"
+    contacts = [
+        Contact(
+            id=f"{task_queue}-{i}",
+            email=f"bench{i}@example.com",
+            phone=f"+48601{i:06d}" if i % 2 == 0 else None,
+            consent={"email": True, "sms": i % 2 == 0},
+        )
+        for i in range(runs)
+    ]
+    store = await open_store(stack.settings.database_url)
+    try:
+        await store.upsert_contacts(contacts)
+    finally:
+        await store.close()
+    spec = stack.spec(FOUR_STEPS)
+
+    async def start(i: int) -> None:
+        await start_journey(stack.client, spec, contacts[i].id, task_queue, speed)
+
+    async with stack.workers([JOURNEYS, "worker"], workers, task_queue) as pids:
+        return await timed(stack, pids, task_queue, runs, start)
+
+
+async def bare_round(stack: Embedded, workers: int, runs: int, speed: float) -> Round:
+    task_queue = f"bare-four-steps-{workers}w"
+
+    async def start(i: int) -> None:
+        await stack.bare_client.start_workflow(
+            BareJourney.run,
+            args=[i, THREE_DAYS / speed],
+            id=f"{task_queue}-{i}",
+            task_queue=task_queue,
+        )
+
+    async with stack.workers(BARE_WORKER, workers, task_queue) as pids:
+        return await timed(stack, pids, task_queue, runs, start)
+
+
+async def timed(
+    stack: Embedded,
+    pids: list[int],
+    task_queue: str,
+    runs: int,
+    start: Callable[[int], Awaitable[None]],
+) -> Round:
+    """Start `runs` runs with `start(i)`, CONCURRENCY in flight; time and CPU until all have
+    completed."""
+    server_before, workers_before = cpu_seconds(stack.server.pid), total_cpu(pids)
+    began = time.perf_counter()
+    await bounded(range(runs), CONCURRENCY, start)
+    async with asyncio.timeout(max(120.0, runs)):
+        await stack.until_completed(task_queue, runs)
+    seconds = time.perf_counter() - began
+    return Round(
+        runs_per_second=runs / seconds,
+        server_ms_per_run=(cpu_seconds(stack.server.pid) - server_before) / runs * 1000,
+        worker_ms_per_run=(total_cpu(pids) - workers_before) / runs * 1000,
+    )
+
+
+async def measure(runs: int, workers: list[int], speed: float) -> list[Figure]:
+    """Each worker count in turn, journeys then bare, on one embedded stack."""
+    rounds: dict[int, tuple[Round, Round]] = {}
+    async with embedded_stack() as stack:
+        for count in workers:
+            journeys = await journeys_round(stack, count, runs, speed)
+            bare = await bare_round(stack, count, runs, speed)
+            print(f"  {count} worker(s): journeys {journeys}; bare {bare}", flush=True)
+            rounds[count] = (journeys, bare)
+    figures: list[Figure] = []
+    for count, (journeys, bare) in rounds.items():
+        figures.append(
+            Figure(
+                f"end-to-end throughput, {runs:,} runs, {count} worker(s)",
+                "runs/s",
+                journeys.runs_per_second,
+                bare.runs_per_second,
+                RATE_TARGET,
+            )
+        )
+        figures.append(
+            Figure(
+                f"Temporal server CPU per run, {count} worker(s)",
+                "ms",
+                journeys.server_ms_per_run,
+                bare.server_ms_per_run,
+            )
+        )
+        figures.append(
+            Figure(
+                f"worker CPU per run, {count} worker(s)",
+                "ms",
+                journeys.worker_ms_per_run,
+                bare.worker_ms_per_run,
+            )
+        )
+    if len(rounds) > 1:
+        fewest, most = min(rounds), max(rounds)
+        figures.append(
+            Figure(
+                f"scaling: throughput with {most} workers / with {fewest}",
+                "x",
+                rounds[most][0].runs_per_second / rounds[fewest][0].runs_per_second,
+                rounds[most][1].runs_per_second / rounds[fewest][1].runs_per_second,
+            )
+        )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--speed", type=float, default=THREE_DAYS, help="the journey clock's speed (wait: 1 s)"
+    )
+    args = parser.parse_args()
+    configure_logging("WARNING")
+    print(table(eventloop.run(measure(args.runs, args.workers, args.speed))))
+
+
+if __name__ == "__main__":
+    main()
