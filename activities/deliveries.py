@@ -370,15 +370,18 @@ class ChannelActivities:
 @contextlib.asynccontextmanager
 async def _heartbeating() -> AsyncIterator[None]:
     """Heartbeats while a send runs (in an activity), so a retry follows a worker that died
-    within the heartbeat timeout rather than the whole start-to-close timeout."""
+    within the heartbeat timeout rather than the whole start-to-close timeout. The first after
+    HEARTBEAT_EVERY, not at once: the server counts the timeout from the start, and a beat at
+    once was a call to Temporal (and a write of the run's state there) for every send, most of
+    which are over in milliseconds."""
     if not activity.in_activity():
         yield
         return
 
     async def beat() -> None:
         while True:
-            activity.heartbeat()
             await asyncio.sleep(HEARTBEAT_EVERY)
+            activity.heartbeat()
 
     beating = asyncio.create_task(beat())
     try:

@@ -10,6 +10,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities import deliveries
 from activities.deliveries import (
     Attempt,
     ChannelActivities,
@@ -182,13 +183,27 @@ async def test_a_dead_address_fails_the_send_and_suppresses_the_channel(
     assert await store.suppressed_channels("c1") == {"email"}
 
 
-async def test_a_send_heartbeats_while_it_runs(store: ContactStore, settings: Settings) -> None:
-    """So a worker that died mid-send is noticed within the workflow's heartbeat timeout."""
+async def test_a_send_heartbeats_while_it_runs_and_a_quick_one_not_at_all(
+    store: ContactStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So a worker that died mid-send is noticed within the workflow's heartbeat timeout; a send
+    over before the first beat is due calls Temporal for none."""
+    monkeypatch.setattr(deliveries, "HEARTBEAT_EVERY", 0.05)
     env = ActivityEnvironment()
     beats: list[tuple[Any, ...]] = []
     env.on_heartbeat = lambda *details: beats.append(details)
 
-    result = await env.run(send, store, settings, Provider())
+    quick = await env.run(send, store, settings, Provider())
+    assert (quick.status, beats) == ("sent", [])
 
-    assert result.status == "sent"
-    assert beats
+    async def slow(req: SendRequest, contact: Contact, address: str, hand_over: HandOver) -> Sent:
+        await asyncio.sleep(0.3)
+        await hand_over()
+        return Sent("slow")
+
+    await store.upsert_contacts([Contact(id="c2", email=ALICE, consent={"email": True})])
+    contact, suppressed = await store.recipient("c2")
+    acts = ChannelActivities(store, settings)
+    req = make_request("email").model_copy(update={"contact_id": "c2", "key": "slow"})
+    result = await env.run(acts.send_once, req, contact, suppressed, ALICE, slow)
+    assert (result.status, len(beats) >= 3) == ("sent", True)
