@@ -370,18 +370,20 @@ class ChannelActivities:
 @contextlib.asynccontextmanager
 async def _heartbeating() -> AsyncIterator[None]:
     """Heartbeats while a send runs (in an activity), so a retry follows a worker that died
-    within the heartbeat timeout rather than the whole start-to-close timeout. The first after
-    HEARTBEAT_EVERY, not at once: the server counts the timeout from the start, and a beat at
-    once was a call to Temporal (and a write of the run's state there) for every send, most of
-    which are over in milliseconds."""
+    within the heartbeat timeout rather than the whole start-to-close timeout. The first comes
+    HEARTBEAT_EVERY after the attempt started, not at once: a beat is a call to Temporal (and a
+    write of the run's state there), and most sends are over in milliseconds. The server counts
+    the timeout from the start, so a send that gets here late (a busy store) beats at once."""
     if not activity.in_activity():
         yield
         return
 
     async def beat() -> None:
+        running = (datetime.now(UTC) - activity.info().started_time).total_seconds()
+        await asyncio.sleep(max(0.0, HEARTBEAT_EVERY - running))
         while True:
-            await asyncio.sleep(HEARTBEAT_EVERY)
             activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY)
 
     beating = asyncio.create_task(beat())
     try:

@@ -4,6 +4,8 @@ that stand in for a provider."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -190,6 +192,7 @@ async def test_a_send_heartbeats_while_it_runs_and_a_quick_one_not_at_all(
     over before the first beat is due calls Temporal for none."""
     monkeypatch.setattr(deliveries, "HEARTBEAT_EVERY", 0.05)
     env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, started_time=datetime.now(UTC))
     beats: list[tuple[Any, ...]] = []
     env.on_heartbeat = lambda *details: beats.append(details)
 
@@ -207,3 +210,19 @@ async def test_a_send_heartbeats_while_it_runs_and_a_quick_one_not_at_all(
     req = make_request("email").model_copy(update={"contact_id": "c2", "key": "slow"})
     result = await env.run(acts.send_once, req, contact, suppressed, ALICE, slow)
     assert (result.status, len(beats) >= 3) == ("sent", True)
+
+
+async def test_a_send_that_starts_late_heartbeats_at_once(
+    store: ContactStore, settings: Settings
+) -> None:
+    """Temporal counts the heartbeat timeout from the attempt's start: a send that waited (a
+    busy store) before it got to the provider must not wait for its first beat too."""
+    env = ActivityEnvironment()
+    late = datetime.now(UTC) - timedelta(seconds=deliveries.HEARTBEAT_EVERY)
+    env.info = dataclasses.replace(env.info, started_time=late)
+    beats: list[tuple[Any, ...]] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+
+    result = await env.run(send, store, settings, Provider())
+
+    assert (result.status, beats) == ("sent", [()])
