@@ -147,15 +147,15 @@ NOT_IN_LEDGER = {"transactional", "after_event_at"}
 
 
 # The sends that count against a cap (see `_sends`), built once over bind parameters.
-_checked = send_checks.c
+_CHECKED = send_checks.c
 _SENDS = union_all(
-    select(_checked.decided_at).where(
-        _checked.contact_id == bindparam("contact_id"),
-        _checked.channel == bindparam("channel"),
-        _checked.status == "allowed",
-        _checked.decided_at > bindparam("since"),
-        _checked.key != bindparam("key"),
-        ~exists().where(deliveries.c.key == _checked.key, deliveries.c.status == "failed"),
+    select(_CHECKED.decided_at).where(
+        _CHECKED.contact_id == bindparam("contact_id"),
+        _CHECKED.channel == bindparam("channel"),
+        _CHECKED.status == "allowed",
+        _CHECKED.decided_at > bindparam("since"),
+        _CHECKED.key != bindparam("key"),
+        ~exists().where(deliveries.c.key == _CHECKED.key, deliveries.c.status == "failed"),
     ),
     select(deliveries.c.created_at).where(
         deliveries.c.contact_id == bindparam("contact_id"),
@@ -163,7 +163,7 @@ _SENDS = union_all(
         deliveries.c.status.in_(("sending", "sent")),
         deliveries.c.created_at > bindparam("since"),
         deliveries.c.key != bindparam("key"),
-        ~exists().where(_checked.key == deliveries.c.key),
+        ~exists().where(_CHECKED.key == deliveries.c.key),
     ),
 )
 # The contact's time zone, its row locked (PostgreSQL) while a send is checked.
@@ -207,6 +207,12 @@ _FINISHED = (
         updated_at=bindparam("now"),
     )
 )
+
+
+@functools.cache
+def _claiming(dialect: str) -> Any:
+    """A new ledger row, claimed; its key back, or nothing when the key was there already."""
+    return upsert(dialect, deliveries, ("key",), ()).returning(deliveries.c.key)
 
 
 class _Abandoned(Exception):
@@ -622,7 +628,7 @@ class ContactStore:
         now = utc_now()
         row = {**req.model_dump(exclude=NOT_IN_LEDGER), "status": CLAIMED, "attempt": 1}
         row |= {"created_at": now, "updated_at": now}
-        fresh = upsert(self._dialect, deliveries, ("key",), ()).returning(deliveries.c.key)
+        fresh = _claiming(self._dialect)
 
         def claim(conn: Connection) -> Claim:
             # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT here.
