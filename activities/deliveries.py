@@ -370,12 +370,17 @@ class ChannelActivities:
 @contextlib.asynccontextmanager
 async def _heartbeating() -> AsyncIterator[None]:
     """Heartbeats while a send runs (in an activity), so a retry follows a worker that died
-    within the heartbeat timeout rather than the whole start-to-close timeout."""
+    within the heartbeat timeout rather than the whole start-to-close timeout. The first comes
+    HEARTBEAT_EVERY after the attempt started, not at once: a beat is a call to Temporal (and a
+    write of the run's state there), and most sends are over in milliseconds. The server counts
+    the timeout from the start, so a send that gets here late (a busy store) beats at once."""
     if not activity.in_activity():
         yield
         return
 
     async def beat() -> None:
+        running = (datetime.now(UTC) - activity.info().started_time).total_seconds()
+        await asyncio.sleep(max(0.0, HEARTBEAT_EVERY - running))
         while True:
             activity.heartbeat()
             await asyncio.sleep(HEARTBEAT_EVERY)

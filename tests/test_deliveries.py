@@ -4,12 +4,15 @@ that stand in for a provider."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities import deliveries
 from activities.deliveries import (
     Attempt,
     ChannelActivities,
@@ -186,13 +189,44 @@ async def test_a_dead_address_fails_the_send_and_suppresses_the_channel(
     assert await store.suppressed_channels("c1") == {"email"}
 
 
-async def test_a_send_heartbeats_while_it_runs(store: ContactStore, settings: Settings) -> None:
-    """So a worker that died mid-send is noticed within the workflow's heartbeat timeout."""
+async def test_a_send_heartbeats_while_it_runs_and_a_quick_one_not_at_all(
+    store: ContactStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So a worker that died mid-send is noticed within the workflow's heartbeat timeout; a send
+    over before the first beat is due calls Temporal for none."""
+    monkeypatch.setattr(deliveries, "HEARTBEAT_EVERY", 0.05)
     env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, started_time=datetime.now(UTC))
+    beats: list[tuple[Any, ...]] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+
+    quick = await env.run(send, store, settings, Provider())
+    assert (quick.status, beats) == ("sent", [])
+
+    async def slow(req: SendRequest, contact: Contact, address: str, hand_over: HandOver) -> Sent:
+        await asyncio.sleep(0.3)
+        await hand_over()
+        return Sent("slow")
+
+    await store.upsert_contacts([Contact(id="c2", email=ALICE, consent={"email": True})])
+    contact, suppressed = await store.recipient("c2")
+    acts = ChannelActivities(store, settings)
+    req = make_request("email").model_copy(update={"contact_id": "c2", "key": "slow"})
+    result = await env.run(acts.send_once, req, contact, suppressed, ALICE, slow)
+    assert (result.status, len(beats) >= 3) == ("sent", True)
+
+
+async def test_a_send_that_starts_late_heartbeats_at_once(
+    store: ContactStore, settings: Settings
+) -> None:
+    """Temporal counts the heartbeat timeout from the attempt's start: a send that waited (a
+    busy store) before it got to the provider must not wait for its first beat too."""
+    env = ActivityEnvironment()
+    late = datetime.now(UTC) - timedelta(seconds=deliveries.HEARTBEAT_EVERY)
+    env.info = dataclasses.replace(env.info, started_time=late)
     beats: list[tuple[Any, ...]] = []
     env.on_heartbeat = lambda *details: beats.append(details)
 
     result = await env.run(send, store, settings, Provider())
 
-    assert result.status == "sent"
-    assert beats
+    assert (result.status, beats) == ("sent", [()])

@@ -24,12 +24,14 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
     exists,
     insert,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -59,6 +61,7 @@ from journeys.store.rows import (
     event_row,
     in_utc,
     remembered,
+    upsert,
     utc_now,
 )
 from journeys.store.schema import (
@@ -67,7 +70,6 @@ from journeys.store.schema import (
     contacts,
     deliveries,
     events,
-    lead_grades,
     nps_answers,
     onsite_messages,
     opt_changes,
@@ -94,13 +96,20 @@ def _contact_of(row: RowMapping) -> Contact:
     return Contact.model_construct(**{k: row[k] for k in Contact.model_fields})
 
 
+# A contact with the channels it is suppressed on (a row each), built once: every send reads it.
+_RECIPIENT = (
+    select(contacts, suppressions.c.channel.label("suppressed_on"))
+    .outerjoin(suppressions, suppressions.c.contact_id == contacts.c.id)
+    .where(contacts.c.id == bindparam("contact_id"))
+)
+# The id a merged-away contact goes by now (see `ContactStore.resolve`); every tracked link asks.
+_SURVIVOR = select(contact_aliases.c.survivor_id).where(
+    contact_aliases.c.merged_id == bindparam("contact_id")
+)
+
+
 def _recipient(conn: Connection, contact_id: str) -> tuple[Contact | None, set[str]]:
-    query = (
-        select(contacts, suppressions.c.channel.label("suppressed_on"))
-        .outerjoin(suppressions, suppressions.c.contact_id == contacts.c.id)
-        .where(contacts.c.id == contact_id)
-    )
-    rows = conn.execute(query).all()
+    rows = conn.execute(_RECIPIENT, {"contact_id": contact_id}).all()
     if not rows:
         return None, set()
     return _contact_of(rows[0]._mapping), {r.suppressed_on for r in rows if r.suppressed_on}
@@ -137,28 +146,73 @@ def _subscriptions_query(contact_id: str, kind: str | None = None) -> Any:
 NOT_IN_LEDGER = {"transactional", "after_event_at"}
 
 
+# The sends that count against a cap (see `_sends`), built once over bind parameters.
+_CHECKED = send_checks.c
+_SENDS = union_all(
+    select(_CHECKED.decided_at).where(
+        _CHECKED.contact_id == bindparam("contact_id"),
+        _CHECKED.channel == bindparam("channel"),
+        _CHECKED.status == "allowed",
+        _CHECKED.decided_at > bindparam("since"),
+        _CHECKED.key != bindparam("key"),
+        ~exists().where(deliveries.c.key == _CHECKED.key, deliveries.c.status == "failed"),
+    ),
+    select(deliveries.c.created_at).where(
+        deliveries.c.contact_id == bindparam("contact_id"),
+        deliveries.c.channel == bindparam("channel"),
+        deliveries.c.status.in_(("sending", "sent")),
+        deliveries.c.created_at > bindparam("since"),
+        deliveries.c.key != bindparam("key"),
+        ~exists().where(_CHECKED.key == deliveries.c.key),
+    ),
+)
+# The contact's time zone, its row locked (PostgreSQL) while a send is checked.
+_ZONE_LOCKED = (
+    select(contacts.c.time_zone).where(contacts.c.id == bindparam("contact_id")).with_for_update()
+)
+
+
 def _sends(conn: Connection, req: SendRequest, since: datetime) -> list[datetime]:
     """When the contact's messages on `req`'s channel went after `since`, other than `req`: the
     sends let go by a check (counted from then, unless their delivery failed), and those sent
     without one (transactional, or by a run from before checks) from their ledger row."""
-    checked = send_checks.c
-    let_go = select(checked.decided_at).where(
-        checked.contact_id == req.contact_id,
-        checked.channel == req.channel,
-        checked.status == "allowed",
-        checked.decided_at > since,
-        checked.key != req.key,
-        ~exists().where(deliveries.c.key == checked.key, deliveries.c.status == "failed"),
+    params = {"contact_id": req.contact_id, "channel": req.channel, "since": since, "key": req.key}
+    return [in_utc(t) for t in conn.scalars(_SENDS, params)]
+
+
+# The ledger's steps on every send (see `ContactStore.claim_delivery`), built once over bind
+# parameters (named apart from the columns, which UPDATE reserves): the key `row` and the
+# attempt `holder` that holds it.
+_ROW = deliveries.c.key == bindparam("row")
+_HOLDS = and_(_ROW, deliveries.c.attempt == bindparam("holder"))
+_LEDGER_STATE = select(deliveries.c.status, deliveries.c.attempt).where(_ROW)
+_TAKEN_OVER = (
+    update(deliveries)
+    .where(_HOLDS, deliveries.c.status == bindparam("found"))
+    .values(attempt=deliveries.c.attempt + 1, updated_at=bindparam("now"))
+)
+_HANDED_OVER = (
+    update(deliveries)
+    .where(_HOLDS, deliveries.c.status.in_((CLAIMED, SENDING)))
+    .values(status=SENDING, fingerprint=bindparam("handed"), updated_at=bindparam("now"))
+)
+_FINISHED = (
+    update(deliveries)
+    .where(_HOLDS)
+    .values(
+        status=bindparam("outcome"),
+        provider_id=bindparam("provider"),
+        error=bindparam("why"),
+        reconciled=bindparam("how"),
+        updated_at=bindparam("now"),
     )
-    unchecked = select(deliveries.c.created_at).where(
-        deliveries.c.contact_id == req.contact_id,
-        deliveries.c.channel == req.channel,
-        deliveries.c.status.in_(("sending", "sent")),
-        deliveries.c.created_at > since,
-        deliveries.c.key != req.key,
-        ~exists().where(checked.key == deliveries.c.key),
-    )
-    return [in_utc(t) for t in [*_column_of(conn, let_go), *_column_of(conn, unchecked)]]
+)
+
+
+@functools.cache
+def _claiming(dialect: str) -> Any:
+    """A new ledger row, claimed; its key back, or nothing when the key was there already."""
+    return upsert(dialect, deliveries, ("key",), ()).returning(deliveries.c.key)
 
 
 class _Abandoned(Exception):
@@ -207,9 +261,12 @@ class ContactStore:
                 await done  # the work winds down (rolled back) before the cancellation goes on
             raise
 
+    @property
+    def _dialect(self) -> str:
+        return self.engine.dialect.name
+
     def _insert(self, table: Any) -> Any:
-        dialect = self.engine.dialect.name
-        return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        return (pg_insert if self._dialect == "postgresql" else sqlite_insert)(table)
 
     async def close(self) -> None:
         """Let work in flight finish, refuse new work, close the connections."""
@@ -331,7 +388,7 @@ class ContactStore:
     async def record_path(self, path: PathRecord) -> None:
         """Keep what a run recorded of its entry (the journey workflow, where it waits and at
         its end)."""
-        await self._write(lambda conn: paths.record(conn, path, self._insert))
+        await self._write(lambda conn: paths.record(conn, path, self._dialect))
 
     # journey reports (statements in journeys.store.reports) -----------------------------------
 
@@ -419,10 +476,8 @@ class ContactStore:
     async def resolve(self, contact_id: str) -> str:
         """The id a contact goes by now: the survivor's, for a contact hygiene merged into
         another (links in old emails, API calls and imports name it still), else the id itself."""
-        query = select(contact_aliases.c.survivor_id).where(
-            contact_aliases.c.merged_id == contact_id
-        )
-        survivor = await self._read(lambda conn: conn.execute(query).scalar())
+        params = {"contact_id": contact_id}
+        survivor = await self._read(lambda conn: conn.execute(_SURVIVOR, params).scalar())
         return survivor or contact_id
 
     async def hygiene_members(self, contact_ids: Sequence[str]) -> list[tuple[str, datetime]]:
@@ -518,9 +573,8 @@ class ContactStore:
         """Grade the contact and keep the grade; a change is a grade_changed event, recorded and
         kept in the outbox in the same transaction, leased to the caller for `lease` (none: the
         gateway's outbox hands it over). See `grades.regrade`."""
-        upsert = self._insert(lead_grades)
         changes = await self._write(
-            lambda conn: grades.regrade(conn, upsert, [contact_id], spec, now, lease)
+            lambda conn: grades.regrade(conn, self._dialect, [contact_id], spec, now, lease)
         )
         return changes[0] if changes else None
 
@@ -530,11 +584,10 @@ class ContactStore:
         """Regrade the next `limit` contacts after `after_id` in one transaction: the last id
         done (None when there were none left) and how many grades changed. Their changes are
         kept in the outbox unleased: the gateway's outbox hands them over."""
-        upsert = self._insert(lead_grades)
 
         def regrade(conn: Connection) -> tuple[str | None, int]:
             ids = grades.contact_ids_after(conn, after_id, limit)
-            changes = grades.regrade(conn, upsert, ids, spec, now, timedelta(0))
+            changes = grades.regrade(conn, self._dialect, ids, spec, now, timedelta(0))
             return (ids[-1] if ids else None), len(changes)
 
         return await self._write(regrade)
@@ -574,30 +627,18 @@ class ContactStore:
         """
         now = utc_now()
         row = {**req.model_dump(exclude=NOT_IN_LEDGER), "status": CLAIMED, "attempt": 1}
-        fresh = self._insert(deliveries).values(**row, created_at=now, updated_at=now)
-        current = select(deliveries.c.status, deliveries.c.attempt).where(
-            deliveries.c.key == req.key
-        )
+        row |= {"created_at": now, "updated_at": now}
+        fresh = _claiming(self._dialect)
 
         def claim(conn: Connection) -> Claim:
             # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT here.
-            if conn.execute(fresh.on_conflict_do_nothing().returning(deliveries.c.key)).first():
+            if conn.execute(fresh, row).first():
                 return Claim(CLAIMED, 1, held=True)
-            status, attempt = conn.execute(current).one()
+            status, attempt = conn.execute(_LEDGER_STATE, {"row": req.key}).one()
             if status not in (CLAIMED, SENDING):
                 return Claim(status, attempt, held=False)
-            take_over = (
-                update(deliveries)
-                .where(
-                    and_(
-                        deliveries.c.key == req.key,
-                        deliveries.c.status == status,
-                        deliveries.c.attempt == attempt,
-                    )
-                )
-                .values(attempt=attempt + 1, updated_at=utc_now())
-            )
-            held = bool(conn.execute(take_over).rowcount)
+            params = {"row": req.key, "found": status, "holder": attempt, "now": utc_now()}
+            held = bool(conn.execute(_TAKEN_OVER, params).rowcount)
             return Claim(status, attempt + 1 if held else attempt, held=held)
 
         return await self._write(claim)
@@ -608,18 +649,8 @@ class ContactStore:
         """The message is about to leave: `sending` from now on. False (and nothing changed)
         when `attempt` no longer holds the claim: a later attempt took it over, so this one must
         not send."""
-        stmt = (
-            update(deliveries)
-            .where(
-                and_(
-                    deliveries.c.key == key,
-                    deliveries.c.attempt == attempt,
-                    deliveries.c.status.in_((CLAIMED, SENDING)),
-                )
-            )
-            .values(status=SENDING, fingerprint=fingerprint, updated_at=utc_now())
-        )
-        return await self._write(lambda conn: bool(conn.execute(stmt).rowcount))
+        params = {"row": key, "holder": attempt, "handed": fingerprint, "now": utc_now()}
+        return await self._write(lambda conn: bool(conn.execute(_HANDED_OVER, params).rowcount))
 
     async def finish_delivery(
         self,
@@ -631,18 +662,16 @@ class ContactStore:
         reconciled: str | None = None,
     ) -> bool:
         """Record the outcome of `attempt`; False when a later attempt holds the claim."""
-        stmt = (
-            update(deliveries)
-            .where(and_(deliveries.c.key == key, deliveries.c.attempt == attempt))
-            .values(
-                status=status,
-                provider_id=provider_id,
-                error=error,
-                reconciled=reconciled,
-                updated_at=utc_now(),
-            )
-        )
-        return await self._write(lambda conn: bool(conn.execute(stmt).rowcount))
+        params = {
+            "row": key,
+            "holder": attempt,
+            "outcome": status,
+            "provider": provider_id,
+            "why": error,
+            "how": reconciled,
+            "now": utc_now(),
+        }
+        return await self._write(lambda conn: bool(conn.execute(_FINISHED, params).rowcount))
 
     async def release_delivery(self, key: str, attempt: int) -> None:
         """The provider certainly did not take the message (connection refused, 5xx): forget the
@@ -682,8 +711,7 @@ class ContactStore:
         now, since = in_utc(now), in_utc(since)
 
         def check(conn: Connection) -> SendWindow:
-            query = select(contacts.c.time_zone).where(contacts.c.id == req.contact_id)
-            zone = conn.scalar(query.with_for_update())
+            zone = conn.scalar(_ZONE_LOCKED, {"contact_id": req.contact_id})
             if zone is None:
                 return SendWindow(action="now")  # the send refuses it: no such contact
             window = decide(zone, _sends(conn, req, since))
@@ -696,19 +724,19 @@ class ContactStore:
                 row |= {"created_at": now, "updated_at": now}
                 conn.execute(self._insert(deliveries).values(row).on_conflict_do_nothing())
             status = {"now": "allowed", "wait": "deferred", "skip": "skipped"}[window.action]
-            changed = {"status": status, "decided_at": now}
+            changed: dict[str, Any] = {"status": status, "decided_at": now}
             if window.action != "now":
                 until = window.until and in_utc(window.until)
                 changed |= {"reason": window.reason, "held_until": until}
-            stmt = self._insert(send_checks).values(
-                key=req.key,
-                contact_id=req.contact_id,
-                channel=req.channel,
-                journey_id=req.journey_id,
-                step_id=req.step_id,
-                **changed,
-            )
-            conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=changed))
+            recorded = upsert(self._dialect, send_checks, ("key",), tuple(changed))
+            row = {
+                "key": req.key,
+                "contact_id": req.contact_id,
+                "channel": req.channel,
+                "journey_id": req.journey_id,
+                "step_id": req.step_id,
+            }
+            conn.execute(recorded, row | changed)
             return window
 
         return await self._write(check)

@@ -8,16 +8,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import BindParameter, Connection, bindparam, func, select
 
 from journeys.events import GRADE_CHANGED
 from journeys.leads.grading import GradingSpec, LeadGrade, grade, rounded
 from journeys.models import JourneyEvent
 from journeys.store import outbox
 from journeys.store.outbox import HeldEvent
-from journeys.store.rows import in_utc, utc_now
+from journeys.store.rows import in_utc, upsert, utc_now
 from journeys.store.schema import contacts, events, lead_grades
 
 
@@ -70,47 +69,49 @@ class GradeChange:
     held: HeldEvent
 
 
+# What a regrade reads, built once over bind parameters (a regrade follows every event).
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
+# Locked (PostgreSQL): two regrades of one contact at once would both see the old grade and
+# both record the change.
+_GRADED = (
+    select(contacts.c.id, contacts.c.attributes)
+    .where(contacts.c.id.in_(_IDS))
+    .order_by(contacts.c.id)
+    .with_for_update()
+)
+_WEIGHTED = select(events.c.contact_id, events.c.kind, events.c.occurred_at).where(
+    events.c.contact_id.in_(_IDS),
+    events.c.kind.in_(bindparam("kinds", expanding=True)),
+    events.c.occurred_at >= bindparam("since"),
+)
+_BEFORE = select(lead_grades.c.contact_id, lead_grades.c.grade).where(
+    lead_grades.c.contact_id.in_(_IDS)
+)
+
+
 def regrade(
     conn: Connection,
-    upsert: Any,
+    dialect: str,
     contact_ids: Sequence[str],
     spec: GradingSpec,
     now: datetime,
     lease: timedelta,
 ) -> list[GradeChange]:
     """Grade the contacts at `now` from their attributes and their weighted events and keep the
-    grades (`upsert`: the dialect's INSERT into `lead_grades`); for each grade that changed,
-    record a grade_changed event and keep it in the outbox, leased for `lease`, in the same
+    grades (in `dialect`, the store's, for the upsert); for each grade that changed, record a
+    grade_changed event and keep it in the outbox, leased for `lease`, in the same
     transaction. The changes; a contact that does not exist is none. A few statements for the
     whole batch: the schedule regrades a hundred thousand contacts in batches of hundreds."""
     now = in_utc(now)
-    # Locked (PostgreSQL): two regrades of one contact at once would both see the old grade and
-    # both record the change.
-    found = conn.execute(
-        select(contacts.c.id, contacts.c.attributes)
-        .where(contacts.c.id.in_(contact_ids))
-        .order_by(contacts.c.id)
-        .with_for_update()
-    ).all()
+    found = conn.execute(_GRADED, {"ids": list(contact_ids)}).all()
     if not found:
         return []
     ids = [row.id for row in found]
     weighted: dict[str, list[tuple[str, datetime]]] = {contact_id: [] for contact_id in ids}
-    for contact_id, kind, at in conn.execute(
-        select(events.c.contact_id, events.c.kind, events.c.occurred_at).where(
-            events.c.contact_id.in_(ids),
-            events.c.kind.in_(list(spec.weights)),
-            events.c.occurred_at >= now - spec.horizon(),
-        )
-    ):
+    params = {"ids": ids, "kinds": list(spec.weights), "since": now - spec.horizon()}
+    for contact_id, kind, at in conn.execute(_WEIGHTED, params):
         weighted[contact_id].append((kind, in_utc(at)))
-    before: dict[str, str] = dict(
-        conn.execute(
-            select(lead_grades.c.contact_id, lead_grades.c.grade).where(
-                lead_grades.c.contact_id.in_(ids)
-            )
-        ).all()
-    )
+    before: dict[str, str] = dict(conn.execute(_BEFORE, {"ids": ids}).all())
     graded = {row.id: grade(row.attributes, weighted[row.id], spec, now) for row in found}
     # The grade, fit and score always; when it last changed only when it changed now.
     for changed in (False, True):
@@ -127,14 +128,9 @@ def regrade(
             if (before.get(contact_id) != after.grade) == changed
         ]
         if rows:
-            columns = ["grade", "fit", "score", "computed_at", *(["changed_at"] if changed else [])]
-            conn.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=["contact_id"],
-                    set_={column: upsert.excluded[column] for column in columns},
-                ),
-                rows,
-            )
+            columns: tuple[str, ...] = ("grade", "fit", "score", "computed_at")
+            columns += ("changed_at",) if changed else ()
+            conn.execute(upsert(dialect, lead_grades, ("contact_id",), columns), rows)
     changes = []
     for contact_id, after in graded.items():
         if before.get(contact_id) == after.grade:

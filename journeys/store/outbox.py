@@ -7,11 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from journeys.models import JourneyEvent
 from journeys.store.rows import event_row, remembered, utc_now
 from journeys.store.schema import events, held_events
+
+# What every event does here, built once over bind parameters (an event's path runs them).
+_RECORDED = insert(events)
+_HELD = insert(held_events).returning(held_events.c.id)
+_RELEASED = delete(held_events).where(held_events.c.id == bindparam("held"))
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ def keep(
     at = utc_now()
     if once_id is not None:
         conn.execute(remembered(once_id, contact_id))
-    conn.execute(insert(events).values(**event_row(contact_id, ev, journey_id)))
+    conn.execute(_RECORDED, event_row(contact_id, ev, journey_id))
     return hold(conn, contact_id, journey_id, ev, retry_at=at + lease)
 
 
@@ -48,18 +53,15 @@ def hold(
 ) -> HeldEvent:
     """Keep an event in the outbox, handed over from `retry_at` (without recording it in
     `events`: hygiene's `contact_merged` is for the runs of a contact that no longer exists)."""
-    held_id: int = conn.execute(
-        insert(held_events)
-        .values(
-            contact_id=contact_id,
-            journey_id=journey_id,
-            event=ev.model_dump(mode="json"),
-            held_at=utc_now(),
-            retry_at=retry_at,
-            attempts=1,
-        )
-        .returning(held_events.c.id)
-    ).scalar_one()
+    row = {
+        "contact_id": contact_id,
+        "journey_id": journey_id,
+        "event": ev.model_dump(mode="json"),
+        "held_at": utc_now(),
+        "retry_at": retry_at,
+        "attempts": 1,
+    }
+    held_id: int = conn.execute(_HELD, row).scalar_one()
     return HeldEvent(held_id, contact_id, journey_id, ev, attempts=1)
 
 
@@ -97,7 +99,7 @@ def summary(conn: Connection) -> tuple[int, datetime | None]:
 
 
 def release(conn: Connection, held_id: int) -> None:
-    conn.execute(delete(held_events).where(held_events.c.id == held_id))
+    conn.execute(_RELEASED, {"held": held_id})
 
 
 def put_off(conn: Connection, held_id: int, error: str, until: datetime) -> None:

@@ -3,42 +3,39 @@ journey reports count. Each function is one unit of work on a connection."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from sqlalchemy import Connection, select
 
 from journeys.models import PathRecord, VisitRecord
-from journeys.store.rows import in_utc, in_utc_or_none
+from journeys.store.rows import in_utc, in_utc_or_none, upsert
 from journeys.store.schema import journey_entries, journey_visits
 
+# What a visit recorded again may complete: it was left, and where to, since the last record.
+_VISIT_UPDATED = ("left_at", "outcome", "next_step", "variant")
 
-def record(conn: Connection, path: PathRecord, insert: Callable[[Any], Any]) -> None:
-    """Upsert the entry and the visits `path` carries (`insert`: the dialect's insert, for its
-    on-conflict clause). An end, once recorded, stays."""
-    entry = insert(journey_entries).values(
-        entry_id=path.entry_id,
-        workflow_id=path.workflow_id,
-        journey_id=path.journey_id,
-        version=path.version,
-        contact_id=path.contact_id,
-        entered_at=in_utc(path.entered_at),
-        goal_until=in_utc_or_none(path.goal_until),
-        ended_at=in_utc_or_none(path.ended_at),
-        end_reason=path.end_reason,
+
+def record(conn: Connection, path: PathRecord, dialect: str) -> None:
+    """Upsert the entry and the visits `path` carries (in `dialect`, the store's, for its
+    on-conflict clause): the visits as one statement executed for each. An end, once
+    recorded, stays."""
+    ended = ("ended_at", "end_reason") if path.ended_at is not None else ()
+    conn.execute(
+        upsert(dialect, journey_entries, ("entry_id",), ended),
+        {
+            "entry_id": path.entry_id,
+            "workflow_id": path.workflow_id,
+            "journey_id": path.journey_id,
+            "version": path.version,
+            "contact_id": path.contact_id,
+            "entered_at": in_utc(path.entered_at),
+            "goal_until": in_utc_or_none(path.goal_until),
+            "ended_at": in_utc_or_none(path.ended_at),
+            "end_reason": path.end_reason,
+        },
     )
-    if path.ended_at is None:
-        conn.execute(entry.on_conflict_do_nothing(index_elements=["entry_id"]))
-    else:
-        conn.execute(
-            entry.on_conflict_do_update(
-                index_elements=["entry_id"],
-                set_={"ended_at": entry.excluded.ended_at, "end_reason": entry.excluded.end_reason},
-            )
-        )
     if not path.visits:
         return
-    visits = insert(journey_visits).values(
+    conn.execute(
+        upsert(dialect, journey_visits, ("entry_id", "n"), _VISIT_UPDATED),
         [
             {
                 "entry_id": path.entry_id,
@@ -52,13 +49,7 @@ def record(conn: Connection, path: PathRecord, insert: Callable[[Any], Any]) -> 
                 "variant": v.variant,
             }
             for v in path.visits
-        ]
-    )
-    conn.execute(
-        visits.on_conflict_do_update(
-            index_elements=["entry_id", "n"],
-            set_={c: visits.excluded[c] for c in ("left_at", "outcome", "next_step", "variant")},
-        )
+        ],
     )
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from journeys.models import JourneyEvent
 from journeys.store.schema import processed_events
@@ -28,6 +31,20 @@ class Claim:
     status: str
     attempt: int
     held: bool
+
+
+@functools.cache
+def upsert(dialect: str, table: Table, keys: tuple[str, ...], updated: tuple[str, ...]) -> Any:
+    """INSERT into `table` in `dialect` (its name) that, for a row whose `keys` are there, sets
+    the `updated` columns from the new row, or does nothing when there are none; its values are
+    the parameters it is executed with. Built once: building a statement per call was most of
+    the CPU of the store's writes on an event's path (the SQL itself about a tenth)."""
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    if not updated:
+        return stmt.on_conflict_do_nothing(index_elements=list(keys))
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={column: stmt.excluded[column] for column in updated}
+    )
 
 
 def utc_now() -> datetime:
