@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from devstack.processes import cpu_seconds, free_port
+from devstack.processes import cpu_seconds, free_port, stop_server
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
 from devstack.stack import DevPorts, dev_settings, settings_env, start_temporal, wait_for_temporal
@@ -211,11 +212,6 @@ async def embedded_stack() -> AsyncIterator[Embedded]:
             )
             yield Embedded(settings, server, client, bare_client, mail, sms, data_dir)
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            await stop_server(server, signal.SIGTERM)
             await sms.stop()
             await mail.stop()
