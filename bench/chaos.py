@@ -43,11 +43,19 @@ from typing import Literal, get_args
 
 from temporalio.client import Client
 
-from devstack.processes import ServiceProcess, free_port, stop_server, until
+from devstack.processes import ServiceProcess, stop_server, until
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
 from devstack.stack import DevPorts, dev_settings, settings_env, start_temporal, wait_for_temporal
-from devstack.tally import Tally, count, expected_messages, outcome, received_messages, undecided
+from devstack.tally import (
+    Tally,
+    count,
+    expected_messages,
+    half_with_phones,
+    outcome,
+    received_messages,
+    undecided,
+)
 from journeys import eventloop
 from journeys.connection import temporal_unavailable
 from journeys.contacts import Contact
@@ -145,7 +153,7 @@ class Stack:
 @contextlib.asynccontextmanager
 async def embedded_stack(data_dir: Path) -> AsyncIterator[Stack]:
     """The stack on free ports of 127.0.0.1, worker started; everything stopped on exit."""
-    ports = DevPorts(temporal=free_port(), ui=free_port(), smtp=free_port(), sms=free_port())
+    ports = DevPorts.free()
     settings = dev_settings(data_dir, ports).model_copy(
         update={
             "temporal_address": f"127.0.0.1:{ports.temporal}",
@@ -176,19 +184,6 @@ async def embedded_stack(data_dir: Path) -> AsyncIterator[Stack]:
         await stop_server(stack.server if stack else server, signal.SIGTERM)
         await sms.stop()
         await mail.stop()
-
-
-def contacts(count: int) -> list[Contact]:
-    """Every other contact with a phone and SMS consent; all with email consent."""
-    return [
-        Contact(
-            id=f"chaos-{i}",
-            email=f"chaos{i}@example.com",
-            phone=f"+48601{i:06d}" if i % 2 == 0 else None,
-            consent={"email": True, "sms": i % 2 == 0},
-        )
-        for i in range(count)
-    ]
 
 
 async def start_runs(stack: Stack, spec: JourneySpec, people: list[Contact], speed: float) -> None:
@@ -287,7 +282,7 @@ async def run_scenario(name: str, chaos: frozenset[Chaos], plan: Plan) -> Figure
     with tempfile.TemporaryDirectory(prefix="journeys-chaos-") as tmp:
         async with embedded_stack(Path(tmp)) as stack:
             spec = load_library(stack.settings.library_dir)[JOURNEY]
-            people = contacts(plan.contacts)
+            people = half_with_phones("chaos", plan.contacts)
             await stack.store.upsert_contacts(people)
             start = time.monotonic()
             end = start + plan.chaos_seconds

@@ -22,7 +22,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from devstack.processes import cpu_seconds, free_port, stop_server
+from devstack.processes import cpu_seconds, stop_server
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
 from devstack.stack import DevPorts, dev_settings, settings_env, start_temporal, wait_for_temporal
@@ -188,7 +188,7 @@ async def embedded_stack() -> AsyncIterator[Embedded]:
         shutil.copytree(LIBRARY_DIR, library)
         for name, text in BENCH_JOURNEYS.items():
             (library / f"{name}.yaml").write_text(text)
-        ports = DevPorts(temporal=free_port(), ui=free_port(), smtp=free_port(), sms=free_port())
+        ports = DevPorts.free()
         settings = dev_settings(data_dir, ports).model_copy(
             update={
                 "temporal_address": f"127.0.0.1:{ports.temporal}",

@@ -238,7 +238,7 @@ async def measure(runs: int, rate: float, show_timeline: bool = False) -> list[F
     """The latencies' p50 and p99, journeys beside bare (the p99 held to 1.25x bare's)."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        ports = DevPorts(temporal=free_port(), ui=free_port(), smtp=free_port(), sms=free_port())
+        ports = DevPorts.free()
         gateway_port = free_port()
         settings = dev_settings(data_dir, ports).model_copy(
             update={"gateway_url": f"http://127.0.0.1:{gateway_port}", "task_queue": "bench"}

@@ -174,7 +174,7 @@ async def measure(
     """Per endpoint and process count, the rate held beside the bare signals' rate held."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        ports = DevPorts(temporal=free_port(), ui=free_port(), smtp=free_port(), sms=free_port())
+        ports = DevPorts.free()
         settings = dev_settings(data_dir, ports).model_copy(update={"task_queue": "capacity"})
         server = start_temporal(data_dir, ports)
         store = await open_store(settings.database_url)

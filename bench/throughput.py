@@ -35,8 +35,8 @@ from bench.embedded import (
 )
 from bench.figures import Figure, Target, table
 from devstack.processes import cpu_seconds
+from devstack.tally import half_with_phones
 from journeys import eventloop
-from journeys.contacts import Contact
 from journeys.logging import configure_logging
 from journeys.store import open_store
 from workflows.runs import start_journey
@@ -60,15 +60,7 @@ class Round:
 
 async def journeys_round(stack: Embedded, workers: int, runs: int, speed: float) -> Round:
     task_queue = f"four-steps-{workers}w"
-    contacts = [
-        Contact(
-            id=f"{task_queue}-{i}",
-            email=f"bench{i}@example.com",
-            phone=f"+48601{i:06d}" if i % 2 == 0 else None,
-            consent={"email": True, "sms": i % 2 == 0},
-        )
-        for i in range(runs)
-    ]
+    contacts = half_with_phones(task_queue, runs)
     store = await open_store(stack.settings.database_url)
     try:
         await store.upsert_contacts(contacts)

@@ -60,7 +60,15 @@ from devstack.processes import ServiceProcess, cpu_seconds, free_port, stop_serv
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
 from devstack.stack import DevPorts, settings_env, start_temporal, wait_for_temporal
-from devstack.tally import Tally, count, expected_messages, outcome, received_messages, undecided
+from devstack.tally import (
+    Tally,
+    count,
+    expected_messages,
+    half_with_phones,
+    outcome,
+    received_messages,
+    undecided,
+)
 from gateway.outbox import RETRY_INTERVAL
 from gateway.tracking import MACHINE_WINDOW
 from journeys import eventloop
@@ -265,7 +273,7 @@ def production_settings(
 @contextlib.asynccontextmanager
 async def production_stack(data_dir: Path) -> AsyncIterator[Sim]:
     """Everything up, the four services answering; everything stopped on exit."""
-    ports = DevPorts(temporal=free_port(), ui=free_port(), smtp=free_port(), sms=free_port())
+    ports = DevPorts.free()
     gateway_ports = [free_port(), free_port()]
     async with contextlib.AsyncExitStack() as running:
         # The dev server boots while PostgreSQL's initdb runs.
@@ -323,21 +331,6 @@ async def _answering(http: aiohttp.ClientSession, url: str) -> None:
                     if response.status == 200:
                         return
             await asyncio.sleep(0.2)
-
-
-def contacts(count: int) -> list[Contact]:
-    """Every other contact with a phone and SMS consent; all with email consent; buyers, so the
-    grade their first events give them (B) keeps them out of C/D lead nurturing."""
-    return [
-        Contact(
-            id=f"sim-{i}",
-            email=f"sim{i}@example.org",
-            phone=f"+48602{i:06d}" if i % 2 == 0 else None,
-            consent={"email": True, "sms": i % 2 == 0},
-            attributes={"role": "buyer"},
-        )
-        for i in range(count)
-    ]
 
 
 async def _call(sim: Sim, method: str, path: str, body: object | None = None) -> int:
@@ -520,49 +513,50 @@ async def simulate(plan: SimPlan, data_dir: Path) -> Figures:
     processes' logs and the dev server's state in `data_dir`."""
     figures = Figures(runs=plan.contacts)
     began = time.monotonic()
-    if True:
-        async with production_stack(data_dir) as sim:
-            spec = load_library(sim.settings.library_dir)[JOURNEY]
-            people = contacts(plan.contacts)
-            deadline = time.monotonic() + plan.drain_limit
-            killing = asyncio.create_task(kill_a_worker(sim, plan.contacts // 2, deadline))
-            for person in people:
-                await enter(sim, person, plan.speed)
-            readers = [
-                asyncio.create_task(open_and_click(sim, p, deadline))
-                for i, p in enumerate(people)
-                if i % 3 == 0
+    async with production_stack(data_dir) as sim:
+        spec = load_library(sim.settings.library_dir)[JOURNEY]
+        # Buyers: the grade their first events give them (B) keeps them out of C/D lead
+        # nurturing.
+        people = half_with_phones("sim", plan.contacts, role="buyer")
+        deadline = time.monotonic() + plan.drain_limit
+        killing = asyncio.create_task(kill_a_worker(sim, plan.contacts // 2, deadline))
+        for person in people:
+            await enter(sim, person, plan.speed)
+        readers = [
+            asyncio.create_task(open_and_click(sim, p, deadline))
+            for i, p in enumerate(people)
+            if i % 3 == 0
+        ]
+        await asyncio.gather(*(visit(sim, p) for p in people))
+        backlog = await leave_behind(sim, people)
+        await asyncio.gather(*readers)
+        figures.api_events = len(people)
+        figures.killed = await killing
+        outcomes = await asyncio.gather(
+            *(outcome(sim.client, workflow_id(JOURNEY, p.id), deadline) for p in people)
+        )
+        done = [o for o in outcomes if o is not None]
+        figures.unfinished = len(people) - len(done)
+        figures.tally = count(
+            expected_messages(spec, [result for result, _ in done]),
+            received_messages(sim.mail, sim.sms, sim.settings, people),
+            {result.contact_id for result, _ in done},
+        )
+        figures.undecided = await undecided(sim.store, people)
+        # The outbox loops run every 5 s: one more round for anything still kept.
+        await until_empty(sim.store, 15)
+        figures.held_left = (await sim.store.held_summary())[0]
+        await read_histories(sim, people, figures, set(backlog))
+        figures.worker_kills = sum(w.kills for w in sim.workers)
+        figures.ends = Counter(str(result.ended_at_step) for result, _ in done)
+        figures.own_exits = {
+            name: process.own_exits
+            for name, process in [
+                *((f"worker-{i}", w) for i, w in enumerate(sim.workers, 1)),
+                *((f"gateway-{i}", g) for i, g in enumerate(sim.gateways, 1)),
             ]
-            await asyncio.gather(*(visit(sim, p) for p in people))
-            backlog = await leave_behind(sim, people)
-            await asyncio.gather(*readers)
-            figures.api_events = len(people)
-            figures.killed = await killing
-            outcomes = await asyncio.gather(
-                *(outcome(sim.client, workflow_id(JOURNEY, p.id), deadline) for p in people)
-            )
-            done = [o for o in outcomes if o is not None]
-            figures.unfinished = len(people) - len(done)
-            figures.tally = count(
-                expected_messages(spec, [result for result, _ in done]),
-                received_messages(sim.mail, sim.sms, sim.settings, people),
-                {result.contact_id for result, _ in done},
-            )
-            figures.undecided = await undecided(sim.store, people)
-            # The outbox loops run every 5 s: one more round for anything still kept.
-            await until_empty(sim.store, 15)
-            figures.held_left = (await sim.store.held_summary())[0]
-            await read_histories(sim, people, figures, set(backlog))
-            figures.worker_kills = sum(w.kills for w in sim.workers)
-            figures.ends = Counter(str(result.ended_at_step) for result, _ in done)
-            figures.own_exits = {
-                name: process.own_exits
-                for name, process in [
-                    *((f"worker-{i}", w) for i, w in enumerate(sim.workers, 1)),
-                    *((f"gateway-{i}", g) for i, g in enumerate(sim.gateways, 1)),
-                ]
-                if process.own_exits
-            }
+            if process.own_exits
+        }
     figures.seconds = time.monotonic() - began
     return figures
 

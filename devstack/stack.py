@@ -23,6 +23,7 @@ from temporalio.runtime import Runtime
 
 from devstack.embedded import dev_server_path
 from devstack.keys import kept_key
+from devstack.processes import free_port
 from devstack.sinks.mail import MailSink
 from devstack.sinks.push import FcmSink, WebPushSink, dev_vapid_key
 from devstack.sinks.sms import SmsSink
@@ -51,6 +52,12 @@ class DevPorts:
     fcm: int = 8027
     # Prometheus metrics of the worker and the gateway, which share this process's client.
     metrics: int = 9464
+
+    @classmethod
+    def free(cls) -> DevPorts:
+        """Ports nothing listens on for Temporal, its UI and the two sinks: a stack beside
+        others (the benches, the production simulation)."""
+        return cls(temporal=free_port(), ui=free_port(), smtp=free_port(), sms=free_port())
 
 
 DEV_API_KEY = "dev-api-key"

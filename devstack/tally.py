@@ -38,6 +38,21 @@ from journeys.tokens import SMS_STATUS, MessageClaims, verify
 Place = tuple[str, str, str]
 
 
+def half_with_phones(prefix: str, count: int, **attributes: str) -> list[Contact]:
+    """`count` contacts who all consent to email, every other one with a phone and SMS consent:
+    lead_nurturing then takes both its email-only and its SMS paths."""
+    return [
+        Contact(
+            id=f"{prefix}-{i}",
+            email=f"{prefix}{i}@example.com",
+            phone=f"+48601{i:06d}" if i % 2 == 0 else None,
+            consent={"email": True, "sms": i % 2 == 0},
+            attributes=dict(attributes),
+        )
+        for i in range(count)
+    ]
+
+
 @dataclass
 class Tally:
     expected: int = 0
