@@ -17,12 +17,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from devstack.processes import cpu_seconds, stop_server
+from devstack.processes import cpu_seconds, stop_server, until_polled
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
 from devstack.stack import DevPorts, dev_settings, settings_env, start_temporal, wait_for_temporal
@@ -123,7 +120,13 @@ class Embedded:
             for _ in range(count)
         ]
         try:
-            await self._until_polled(task_queue, count, procs)
+            await until_polled(
+                self.client,
+                self.settings.temporal_namespace,
+                task_queue,
+                count,
+                lambda: any(p.returncode is not None for p in procs),
+            )
             yield [p.pid for p in procs]
         finally:
             for p in procs:
@@ -136,23 +139,6 @@ class Embedded:
                     p.kill()
                     await p.wait()
             log.close()
-
-    async def _until_polled(
-        self, task_queue: str, count: int, procs: list[asyncio.subprocess.Process]
-    ) -> None:
-        request = DescribeTaskQueueRequest(
-            namespace=self.settings.temporal_namespace,
-            task_queue=TaskQueue(name=task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-        async with asyncio.timeout(60):
-            while True:
-                if any(p.returncode is not None for p in procs):
-                    raise RuntimeError(f"a worker exited; see {task_queue}.log in the data dir")
-                answer = await self.client.workflow_service.describe_task_queue(request)
-                if len({p.identity for p in answer.pollers}) >= count:
-                    return
-                await asyncio.sleep(0.2)
 
 
 async def quiet(pids: list[int], share: float = 0.02, window: float = 2.0) -> None:

@@ -16,6 +16,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
 
 
@@ -108,6 +113,31 @@ async def until(condition: Callable[[], bool], deadline: float) -> bool:
             return False
         await asyncio.sleep(0.02)
     return True
+
+
+async def until_polled(
+    client: Client,
+    namespace: str,
+    task_queue: str,
+    count: int,
+    gone: Callable[[], bool] = lambda: False,
+) -> None:
+    """Return once `count` workers (by identity) poll `task_queue` for workflow tasks, within a
+    minute; RuntimeError as soon as `gone()` says one of them exited. Work started before
+    every worker polls all goes to the first, and sticks to it."""
+    request = DescribeTaskQueueRequest(
+        namespace=namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    async with asyncio.timeout(60):
+        while True:
+            if gone():
+                raise RuntimeError(f"a worker of {task_queue} exited; see its log")
+            answer = await client.workflow_service.describe_task_queue(request)
+            if len({p.identity for p in answer.pollers}) >= count:
+                return
+            await asyncio.sleep(0.2)
 
 
 async def stop_server(server: subprocess.Popen[bytes], sig: signal.Signals) -> None:

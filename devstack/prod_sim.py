@@ -5,9 +5,9 @@
 What runs, each part as production runs it: the Temporal dev server standing in for the cluster;
 a PostgreSQL server (devstack.postgres) holding the contact store; the SMTP server and the Twilio
 stand-in (devstack.sinks); two `journeys worker` and two `journeys gateway` processes on their own
-ports, all on the one store and task queue, started at once on the empty database, outside
-JOURNEYS_ENV=dev with secrets of their own made here and given through the environment (the
-public dev ones are refused there).
+ports, all on the one store and task queue, started at once on the empty database (the runs
+start once both workers poll), outside JOURNEYS_ENV=dev with secrets of their own made here and
+given through the environment (the public dev ones are refused there).
 
 What it does: stores the contacts through the gateways' /v1 API and starts lead_nurturing for
 each through it at `speed` (a day in 5 s: every path ends within about 40 s); every third contact
@@ -56,7 +56,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from devstack.postgres import PostgresServer, running_postgres
-from devstack.processes import ServiceProcess, cpu_seconds, free_port, stop_server, until
+from devstack.processes import (
+    ServiceProcess,
+    cpu_seconds,
+    free_port,
+    stop_server,
+    until,
+    until_polled,
+)
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
 from devstack.stack import DevPorts, settings_env, start_temporal, wait_for_temporal
@@ -317,6 +324,7 @@ async def production_stack(data_dir: Path) -> AsyncIterator[Sim]:
             aiohttp.ClientSession(headers=headers, connector=connector)
         )
         await asyncio.gather(*(_answering(http, url) for url in urls))
+        await until_polled(client, settings.temporal_namespace, settings.task_queue, len(workers))
         store = await open_store(settings.database_url)
         running.push_async_callback(store.close)
         yield Sim(settings, client, store, mail, sms, workers, gateways, urls, http)
@@ -431,11 +439,16 @@ async def leave_behind(sim: Sim, people: list[Contact]) -> list[str]:
 
 
 async def kill_a_worker(sim: Sim, at_messages: int, deadline: float) -> str:
-    """SIGKILL the busier worker (by CPU used: the one sending, as the runs stick to the worker
-    that ran them last) once the sinks have received `at_messages`, sends in flight then; its
-    supervisor starts it again at once. Its name."""
+    """SIGKILL the busier worker (by CPU used since the runs began, not in starting up: the one
+    sending, as the runs stick to the worker that ran them last) once the sinks have received
+    `at_messages`, sends in flight then; its supervisor starts it again at once. Its name."""
+    began = {i: cpu_seconds(w.pid) for i, w in enumerate(sim.workers, 1) if w.pid is not None}
     await until(lambda: len(sim.mail.arrived_at) + len(sim.sms.messages) >= at_messages, deadline)
-    busy = {i: cpu_seconds(w.pid) for i, w in enumerate(sim.workers, 1) if w.pid is not None}
+    busy = {
+        i: cpu_seconds(w.pid) - began.get(i, 0.0)
+        for i, w in enumerate(sim.workers, 1)
+        if w.pid is not None
+    }
     busiest = max(busy, key=busy.__getitem__)
     sim.workers[busiest - 1].kill()
     return f"worker-{busiest}"
