@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     # Temporal SDK's and ours (journeys.metrics). Unset: no endpoint. Each process needs its own.
     metrics_address: str | None = Field(None, alias="JOURNEYS_METRICS_ADDRESS")
 
+    # What one `journeys worker` takes on at once (the Temporal SDK's worker options; README,
+    # Speed, says what a worker holds at these). A cached run replays nothing when its next task
+    # comes, and costs memory while it waits; one past the cache is replayed from its history.
+    worker_cached_runs: int = Field(1000, alias="JOURNEYS_WORKER_CACHED_RUNS", ge=0)
+    worker_workflow_tasks: int = Field(100, alias="JOURNEYS_WORKER_WORKFLOW_TASKS", ge=1)
+    worker_activities: int = Field(100, alias="JOURNEYS_WORKER_ACTIVITIES", ge=1)
+    worker_local_activities: int = Field(100, alias="JOURNEYS_WORKER_LOCAL_ACTIVITIES", ge=1)
+    # Sticky and other polls share them: the SDK needs at least two while it caches runs.
+    worker_pollers: int = Field(5, alias="JOURNEYS_WORKER_POLLERS", ge=2)
+
     database_url: str = Field("sqlite:///.data/journeys.db", alias="JOURNEYS_DATABASE_URL")
     library_dir: Path = Field(LIBRARY_DIR, alias="JOURNEYS_LIBRARY")
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.contacts import ContactActivities
 from activities.email import EmailActivities
@@ -82,6 +82,12 @@ async def journey_worker(
             paths.record_path,
         ],
         interceptors=[BindRunToLogs()],
+        max_cached_workflows=settings.worker_cached_runs,
+        max_concurrent_workflow_tasks=settings.worker_workflow_tasks,
+        max_concurrent_activities=settings.worker_activities,
+        max_concurrent_local_activities=settings.worker_local_activities,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.worker_pollers),
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.worker_pollers),
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
     try:
