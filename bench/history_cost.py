@@ -28,7 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workflows.journey import LEAN_RUNS_PATCH
+
 HISTORIES = Path(__file__).parent.parent / "tests" / "histories"
+# Runs as a worker records them now (tests/record_histories.py).
+CURRENT = HISTORIES / LEAN_RUNS_PATCH
 # `<journey>__<path>.json`, `<journey>_v<N>__<path>.json`.
 HISTORY_NAME = re.compile(r"(?P<journey>[a-z0-9_]+?)(?:_v(?P<version>\d+))?__(?P<path>.+)\.json")
 
@@ -122,7 +126,7 @@ def history_cost(events: list[dict[str, Any]]) -> HistoryCost:
     return cost
 
 
-def latest_histories(folder: Path = HISTORIES) -> dict[str, list[Path]]:
+def latest_histories(folder: Path = CURRENT) -> dict[str, list[Path]]:
     """Each journey's histories of its latest recorded version, by journey."""
     found: dict[str, dict[int, list[Path]]] = {}
     for path in sorted(folder.glob("*.json")):

@@ -28,6 +28,7 @@ from journeys.tasks import task_instance, task_plan
 from tests.temporal_fixtures import Stack, wait_for_step
 from workflows.journey import JourneyWorkflow
 from workflows.plan_runs import change_plan
+from workflows.runs import run_search_attributes
 
 ADA = Contact(
     id="c-ada",
@@ -458,12 +459,15 @@ def event(kind: str, step: str | None = None, **data: object) -> JourneyEvent:
 
 
 async def start(stack: Stack, journey: str, contact_id: str, speed: float = 1.0) -> WorkflowHandle:
+    """Start a run indexed as workflows.runs starts it (its handle lets the time-skipping
+    server skip time while a test awaits its result)."""
     spec = load_journey(LIBRARY_DIR / f"{journey}.yaml", LIBRARY_DIR)
     return await stack.env.client.start_workflow(
         JourneyWorkflow.run,
         JourneyInput(spec=spec, contact_id=contact_id, speed=speed),
         id=workflow_id(journey, contact_id),
         task_queue=stack.settings.task_queue,
+        search_attributes=run_search_attributes(spec, contact_id),
     )
 
 

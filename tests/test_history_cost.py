@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from bench.history_cost import HISTORIES, history_cost, latest_histories
+from bench.history_cost import CURRENT, HISTORIES, history_cost, latest_histories
 
 
 def test_a_run_is_counted_as_temporal_cloud_bills_it() -> None:
@@ -43,3 +43,29 @@ def test_only_each_journeys_latest_version_is_counted() -> None:
         )
     }
     assert all(p.name.startswith("nps_omnichannel_v3__") for p in latest["nps_omnichannel"])
+
+
+def test_a_run_started_now_leaves_one_patch_marker_and_reads_its_contact_locally() -> None:
+    """The lean-runs patch: against the same path recorded before it (phone, never opened: two
+    emails, two SMS, a branch on the contact's facts)."""
+    path = "lead_nurturing_v2__phone_never_opened.json"
+    before = json.loads((HISTORIES / path).read_text())["events"]
+    now = json.loads((CURRENT / path).read_text())["events"]
+
+    was, lean = history_cost(before), history_cost(now)
+
+    assert (was.patches, lean.patches) == (4, 1)
+    assert (was.activities["load_contact_facts"], lean.activities["load_contact_facts"]) == (1, 0)
+    assert lean.local_activities["load_contact_facts"] == 1
+    # The journey, its version and the contact come with the start; the run only says where
+    # it waits (Step) and which patch it carries (TemporalChangeVersion).
+    upserted = [
+        sorted(
+            e["upsertWorkflowSearchAttributesEventAttributes"]["searchAttributes"]["indexedFields"]
+        )
+        for e in now
+        if e["eventType"] == "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"
+    ]
+    assert upserted == [["TemporalChangeVersion"], ["Step"], ["Step"], ["Step"]]
+    assert (was.events, lean.events) == (70, 58)
+    assert (was.actions, lean.actions) == (25, 19)

@@ -127,16 +127,16 @@ async def test_a_branch_keeps_other_attributes_out_of_the_history(stack: Stack) 
     await handle.result()
     assert await stack.store.tags_of(ZOE.id) == ["PRO"]
     # What the history keeps of the branch's facts, as whoever holds the payload keys reads it.
-    events = (await handle.fetch_history()).events
-    scheduled = {
-        e.event_id
-        for e in events
-        if e.activity_task_scheduled_event_attributes.activity_type.name == "load_contact_facts"
-    }
+    # The facts are read in a local activity: its marker keeps its result.
+    markers = [
+        e.marker_recorded_event_attributes.details
+        for e in (await handle.fetch_history()).events
+        if e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
     [loaded] = [
-        e.activity_task_completed_event_attributes.result.payloads
-        for e in events
-        if e.activity_task_completed_event_attributes.scheduled_event_id in scheduled
+        details["result"].payloads
+        for details in markers
+        if json.loads(details["data"].payloads[0].data)["activity_type"] == "load_contact_facts"
     ]
     [facts] = await CONVERTER.decode(loaded, [ContactFacts])
     assert facts == ContactFacts(contact_id=ZOE.id, attributes={"plan": "pro"})

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -94,6 +94,10 @@ SEEN_EVENT_IDS_KEPT = 500
 SEND_WINDOW_PATCH = "send-window-before-send"
 # Runs from before it record no path for the journey reports (a local activity where they wait).
 RECORD_PATH_PATCH = "record-path"
+# Runs from before it read the contact in activities, upsert the search attributes their start
+# already set, and record a marker for each patch above as they first pass it. One marker at the
+# start of a run stands for all of those patches; see _patched.
+LEAN_RUNS_PATCH = "lean-runs"
 # A report must not hold a contact up: the store is tried for about 15 s, then the run goes on
 # and its next record carries what this one did not.
 RECORD_PATH_RETRY = RetryPolicy(
@@ -111,23 +115,11 @@ class _ContactUnreadable(Exception):
     """The contact's stored data cannot be used: the run ends rather than retry for ever."""
 
 
-async def _reading_contact(activity: Awaitable[T]) -> T:
-    """`activity`, an activity that reads the contact; _ContactUnreadable if it could not."""
-    try:
-        return await activity
-    except ActivityError as err:
-        cause = err.cause
-        # Before the patch such a failure failed the run: its histories replay that way.
-        if (
-            isinstance(cause, ApplicationError)
-            and cause.type == CONTACT_UNREADABLE
-            and workflow.patched("end-when-the-contact-cannot-be-read")
-        ):
-            raise _ContactUnreadable(cause.message) from None
-        raise
-
-
-@workflow.defn(name="Journey")
+# Outside the sandbox: in it, each run's first task imported this module afresh and checked the
+# class again, about a quarter of a worker's CPU per run (bench.throughput under py-spy). The
+# rules of workflow code hold all the same (no clock, no I/O, no environment, no state at import):
+# tests/test_replay.py runs every recorded path in the sandbox, which refuses them.
+@workflow.defn(name="Journey", sandboxed=False)
 class JourneyWorkflow:
     @workflow.init
     def __init__(self, inp: JourneyInput) -> None:
@@ -139,6 +131,7 @@ class JourneyWorkflow:
         self._exit: JourneyEvent | None = None
         self._details = "starting"
         self._finished = False
+        self._lean = False
 
     # --- the outside world ---------------------------------------------------------------
 
@@ -173,13 +166,8 @@ class JourneyWorkflow:
 
     @workflow.run
     async def run(self, inp: JourneyInput) -> JourneyResult:
-        workflow.upsert_search_attributes(
-            [
-                JOURNEY_ID.value_set(self._spec.id),
-                JOURNEY_VERSION.value_set(self._spec.version),
-                CONTACT_ID.value_set(inp.contact_id),
-            ]
-        )
+        self._lean = workflow.patched(LEAN_RUNS_PATCH)
+        self._index(inp.contact_id)
         steps_this_run = 0
         steps_per_run = min(inp.steps_per_run, self._spec.steps_per_run or inp.steps_per_run)
         while self._state.current_step is not None:
@@ -213,6 +201,64 @@ class JourneyWorkflow:
         if self._exit is not None:
             return await self._leave(self._exit)
         return await self._finish("end", "finished")
+
+    def _patched(self, patch: str) -> bool:
+        """workflow.patched(patch), without a marker of its own in a lean run: each marker is an
+        event, and the first in a workflow task a billed Action."""
+        return self._lean or workflow.patched(patch)
+
+    def _index(self, contact_id: str) -> None:
+        """The journey, its version and the contact as search attributes: in a lean run only
+        those its start did not set (workflows.runs sets them all; continued runs keep them)."""
+        wanted: list[SearchAttributeUpdate[Any]] = [
+            JOURNEY_ID.value_set(self._spec.id),
+            JOURNEY_VERSION.value_set(self._spec.version),
+            CONTACT_ID.value_set(contact_id),
+        ]
+        if self._lean:
+            have = workflow.info().typed_search_attributes
+            wanted = [u for u in wanted if have.get(u.key) != u.value]
+        if wanted:
+            workflow.upsert_search_attributes(wanted)
+
+    async def _reading_contact(self, activity: Awaitable[T]) -> T:
+        """`activity`, one that reads the contact; _ContactUnreadable if it could not."""
+        try:
+            return await activity
+        except (ActivityError, ApplicationError) as err:
+            # A local activity's failure comes as its own error, not wrapped.
+            cause = err.cause if isinstance(err, ActivityError) else err
+            # Before the patch such a failure failed the run: its histories replay that way.
+            if (
+                isinstance(cause, ApplicationError)
+                and cause.type == CONTACT_UNREADABLE
+                and self._patched("end-when-the-contact-cannot-be-read")
+            ):
+                raise _ContactUnreadable(cause.message) from None
+            raise
+
+    def _read_contact(
+        self, activity: str, arg: Any, result_type: type[T], summary: str
+    ) -> Awaitable[T]:
+        """An activity that reads the contact: local in a lean run (a read needs no task of its
+        own on the server, nor a workflow task to take its result)."""
+        if self._lean:
+            return workflow.execute_local_activity(
+                activity,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=STORE_RETRY,
+                summary=summary,
+            )
+        return workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=STORE_RETRY,
+            summary=summary,
+        )
 
     def _carried_state(self) -> RunState:
         """What the next run needs: events already used by a wait, or of kinds no step reacts
@@ -268,7 +314,7 @@ class JourneyWorkflow:
     async def _record_path(self, ended: EndReason | None = None) -> None:
         """Tell the store the visits it does not have in full yet (and the end, when `ended`),
         for the journey reports; ids and clocks only."""
-        if not workflow.patched(RECORD_PATH_PATCH):
+        if not self._patched(RECORD_PATH_PATCH):
             return
         visits, start = self._state.visits, self._state.recorded
         entered_at = visits[0].at if visits else workflow.now()
@@ -372,7 +418,7 @@ class JourneyWorkflow:
         )
         self._state.woken_at = None
         suffix = f" (variant {variant})" if variant else ""
-        if not step.transactional and workflow.patched(SEND_WINDOW_PATCH):
+        if not step.transactional and self._patched(SEND_WINDOW_PATCH):
             held = await self._send_window(step, request)
             if held is not None:
                 return held, None
@@ -466,16 +512,14 @@ class JourneyWorkflow:
 
     async def _wait(self, step: WaitStep) -> tuple[str, str | None]:
         if step.until is not None:
-            seconds = await _reading_contact(
-                workflow.execute_activity(
+            seconds = await self._reading_contact(
+                self._read_contact(
                     "seconds_until_local_time",
                     LocalTimeRequest(
                         contact_id=self._inp.contact_id, at=step.until, now=workflow.now()
                     ),
-                    result_type=float,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=STORE_RETRY,
-                    summary=f"seconds until {step.until} local",
+                    float,
+                    f"seconds until {step.until} local",
                 )
             )
             delta = timedelta(seconds=seconds)
@@ -519,27 +563,25 @@ class JourneyWorkflow:
 
     async def _facts(self, step: BranchStep) -> ContactFacts:
         request: FactsRequest | str = self._inp.contact_id
-        if workflow.patched("facts-for-conditions"):
+        if self._patched("facts-for-conditions"):
             # The result stays in the history: only what the conditions read, not every
             # attribute of the contact (a national id number, say), may go there.
             # `at`: behaviour counts end at the run's clock, the same on a retry.
             request = conditions.facts_needed(
                 self._inp.contact_id, [c.when for c in step.conditions], at=workflow.now()
             )
-        return await _reading_contact(
-            workflow.execute_activity(
+        return await self._reading_contact(
+            self._read_contact(
                 "load_contact_facts",
                 request,
-                result_type=ContactFacts,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=STORE_RETRY,
-                summary=f"load contact facts for branch '{step.id}'",
+                ContactFacts,
+                f"load contact facts for branch '{step.id}'",
             )
         )
 
     async def _branch(self, step: BranchStep) -> tuple[str, str | None]:
         events = self._state.events
-        if workflow.patched("branch-on-events-by-when-they-happened"):
+        if self._patched("branch-on-events-by-when-they-happened"):
             # By when they happened, not by arrival: an event kept while Temporal was down
             # (say, a first NPS answer) can arrive after a later one.
             events = sorted(events, key=lambda e: e.occurred_at)

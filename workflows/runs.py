@@ -42,13 +42,7 @@ async def _start(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE
             if spec.re_entry == "never"
             else WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(JOURNEY_ID, spec.id),
-                    SearchAttributePair(JOURNEY_VERSION, spec.version),
-                    SearchAttributePair(CONTACT_ID, contact_id),
-                ]
-            ),
+            search_attributes=run_search_attributes(spec, contact_id),
             start_signal="event" if first_event else None,
             start_signal_args=[first_event] if first_event else [],
             # What the Temporal UI shows of the run before anyone opens it.
@@ -58,6 +52,18 @@ async def _start(
     except WorkflowAlreadyStartedError:
         return "already"
     return "started"
+
+
+def run_search_attributes(spec: JourneySpec, contact_id: str) -> TypedSearchAttributes:
+    """What the Temporal UI and the reports find a run by, set as it starts (the run itself sets
+    none of them again)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(JOURNEY_ID, spec.id),
+            SearchAttributePair(JOURNEY_VERSION, spec.version),
+            SearchAttributePair(CONTACT_ID, contact_id),
+        ]
+    )
 
 
 def _details(spec: JourneySpec, speed: float, first_event: JourneyEvent | None) -> str:
