@@ -242,16 +242,8 @@ class JourneyWorkflow:
     ) -> Awaitable[T]:
         """An activity that reads the contact: local in a lean run (a read needs no task of its
         own on the server, nor a workflow task to take its result)."""
-        if self._lean:
-            return workflow.execute_local_activity(
-                activity,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=STORE_RETRY,
-                summary=summary,
-            )
-        return workflow.execute_activity(
+        execute = workflow.execute_local_activity if self._lean else workflow.execute_activity
+        return execute(
             activity,
             arg,
             result_type=result_type,
