@@ -141,12 +141,10 @@ class Embedded:
             log.close()
 
 
-async def quiet(
-    pids: list[int], share: float = 0.02, window: float = 2.0, limit: float = 600.0
-) -> None:
+async def quiet(pids: list[int], share: float = 0.02, window: float = 2.0) -> None:
     """Return once the processes used under `share` of a core over `window` seconds: the work
-    queued for them is done (no event says so); TimeoutError past `limit` seconds."""
-    async with asyncio.timeout(limit):
+    queued for them is done (no event says so)."""
+    async with asyncio.timeout(600):
         while True:
             before = total_cpu(pids)
             await asyncio.sleep(window)

@@ -17,6 +17,10 @@ import argparse
 import asyncio
 from dataclasses import dataclass, field
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
 from bench.bare import BareWaiter
 from bench.embedded import (
     BARE_WORKER,
@@ -67,14 +71,30 @@ async def hold(
         for count in waiting:
             await bounded(range(started, count), CONCURRENCY, start)
             started = count
-            # A worker on a busy machine may take longer than quiet's 10 minutes to catch up
-            # with tens of thousands of starts.
-            await quiet([pid], limit=max(600.0, count / 10))
+            # The starts outrun the worker: a worker that pauses is not yet one that is done.
+            await drained(stack, task_queue, limit=max(600.0, count / 10))
+            await quiet([pid])
             held.rss_mb[count] = rss_mb(pid)
         before = cpu_seconds(pid)
         await asyncio.sleep(seconds)
         held.cpu_seconds = cpu_seconds(pid) - before
     return held
+
+
+async def drained(stack: Embedded, task_queue: str, limit: float) -> None:
+    """Return once no workflow task waits on `task_queue` (Temporal's backlog count, approximate
+    but never 0 while thousands wait); TimeoutError past `limit` seconds."""
+    request = DescribeTaskQueueRequest(
+        namespace=stack.settings.temporal_namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        report_stats=True,
+    )
+    async with asyncio.timeout(limit):
+        stats = (await stack.client.workflow_service.describe_task_queue(request)).stats
+        while stats.approximate_backlog_count:
+            await asyncio.sleep(2)
+            stats = (await stack.client.workflow_service.describe_task_queue(request)).stats
 
 
 async def measure(waiting: list[int], seconds: float) -> list[Figure]:
