@@ -1,7 +1,7 @@
 """Idle cost: what runs waiting on a 3-day wait cost a worker that holds them, beside a bare
 worker holding as many bare workflows waiting on a 3-day timer (bench.bare.BareWaiter).
 
-    .venv/bin/python -m bench.idle [--waiting 1000 10000] [--seconds 60]
+    .venv/bin/python -m bench.idle [--waiting 1000 10000 [30000]] [--seconds 60]
 
 For each side a worker process of its own (`journeys worker`, `python -m bench.bare worker`)
 polls a task queue of its own; this process starts runs (50 in flight) until `waiting` of them
@@ -16,6 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 from dataclasses import dataclass, field
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from bench.bare import BareWaiter
 from bench.embedded import (
@@ -67,12 +71,30 @@ async def hold(
         for count in waiting:
             await bounded(range(started, count), CONCURRENCY, start)
             started = count
+            # The starts outrun the worker: a worker that pauses is not yet one that is done.
+            await drained(stack, task_queue, limit=max(600.0, count / 10))
             await quiet([pid])
             held.rss_mb[count] = rss_mb(pid)
         before = cpu_seconds(pid)
         await asyncio.sleep(seconds)
         held.cpu_seconds = cpu_seconds(pid) - before
     return held
+
+
+async def drained(stack: Embedded, task_queue: str, limit: float) -> None:
+    """Return once no workflow task waits on `task_queue` (Temporal's backlog count, approximate
+    but never 0 while thousands wait); TimeoutError past `limit` seconds."""
+    request = DescribeTaskQueueRequest(
+        namespace=stack.settings.temporal_namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        report_stats=True,
+    )
+    async with asyncio.timeout(limit):
+        stats = (await stack.client.workflow_service.describe_task_queue(request)).stats
+        while stats.approximate_backlog_count:
+            await asyncio.sleep(2)
+            stats = (await stack.client.workflow_service.describe_task_queue(request)).stats
 
 
 async def measure(waiting: list[int], seconds: float) -> list[Figure]:
@@ -92,12 +114,15 @@ async def measure(waiting: list[int], seconds: float) -> list[Figure]:
         for count in waiting
     ]
     if most != fewest:
+        # Per 1,000 runs, so that counts past the cache (1,000 runs) read as what each run that
+        # waits elsewhere costs the worker: nothing, once its memory is bounded by its cache.
+        per_thousand = 1000 / (most - fewest)
         figures.append(
             Figure(
-                f"worker RSS growth, {fewest:,} -> {most:,} waiting",
+                f"worker RSS growth per 1,000 runs waiting, {fewest:,} -> {most:,}",
                 "MB",
-                journeys.rss_mb[most] - journeys.rss_mb[fewest],
-                bare.rss_mb[most] - bare.rss_mb[fewest],
+                (journeys.rss_mb[most] - journeys.rss_mb[fewest]) * per_thousand,
+                (bare.rss_mb[most] - bare.rss_mb[fewest]) * per_thousand,
             )
         )
     figures.append(
