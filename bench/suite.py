@@ -63,8 +63,11 @@ class Sizes:
         ]
 
 
-# The issue's sizes (issue 14), and tiny ones that only show the suite works.
-FULL = Sizes(200, 20, 1000, 10_000, (1000, 10_000), 60, (50, 100, 150, 200, 300), 10, 200, 10)
+# The sizes of issues 14 and 15 (waiting runs at 1,000, 10,000 and 30,000), and tiny ones that
+# only show the suite works.
+FULL = Sizes(
+    200, 20, 1000, 10_000, (1000, 10_000, 30_000), 60, (50, 100, 150, 200, 300), 10, 200, 10
+)
 QUICK = Sizes(10, 20, 10, 50, (10, 50), 1, (5,), 1, 5, 0.5)
 # The four-step journey's 3-day wait lasts a second.
 SPEED = throughput.THREE_DAYS
