@@ -4,6 +4,7 @@ sales owner after two clicks within 30 days, and the hand-off to sales once they
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -104,7 +105,17 @@ async def task_of(stack: Stack, step: str) -> PlanRecord:
     """The plan of the run's one task at `step`, once its task is someone's."""
 
     async def given() -> bool:
-        return bool(await stack.store.plans_of(f"{JOURNEY}__{step}"))
+        if await stack.store.plans_of(f"{JOURNEY}__{step}"):
+            return True
+        if (await run_of(stack).query(JourneyWorkflow.status)).current_step != step:
+            return False
+        # The run is at the task: its plan's record follows within moments. Waited for without
+        # letting journey time pass: a day skipped here could take the task past its due time.
+        async with asyncio.timeout(10):
+            while True:
+                if await stack.store.plans_of(f"{JOURNEY}__{step}"):
+                    return True
+                await asyncio.sleep(0.05)
 
     await walk(stack, given, days=35)
     [plan] = await stack.store.plans_of(f"{JOURNEY}__{step}")
