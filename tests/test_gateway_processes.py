@@ -55,9 +55,20 @@ async def test_two_gateway_processes_share_a_port_and_stop_together(
         # The second process serves on the next port.
         "JOURNEYS_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
     }
-    gateway = await asyncio.create_subprocess_exec(
-        JOURNEYS, "gateway", "--port", str(port), "--processes", "2", env=env
-    )
+    # What the processes say, shown if they exit before they are stopped.
+    said = tmp_path / "gateway.log"
+    with said.open("wb") as log:
+        gateway = await asyncio.create_subprocess_exec(
+            JOURNEYS,
+            "gateway",
+            "--port",
+            str(port),
+            "--processes",
+            "2",
+            env=env,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             answered = 0
@@ -75,7 +86,10 @@ async def test_two_gateway_processes_share_a_port_and_stop_together(
             for metrics_port in (metrics, metrics + 1):
                 assert await _outbox_depth(http, metrics_port) == 0
     finally:
-        gateway.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(gateway.wait(), 30) == 0
+        exited_early = gateway.returncode is not None
+        if not exited_early:
+            gateway.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(gateway.wait(), 30)
+        assert not exited_early and code == 0, said.read_text()[-3000:]
     for child in children:
         assert not Path(f"/proc/{child}").exists()
