@@ -17,10 +17,6 @@ import argparse
 import asyncio
 from dataclasses import dataclass, field
 
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
 from bench.bare import BareWaiter
 from bench.embedded import (
     BARE_WORKER,
@@ -34,7 +30,7 @@ from bench.embedded import (
     rss_mb,
 )
 from bench.figures import Figure, Target, table
-from devstack.processes import cpu_seconds
+from devstack.processes import cpu_seconds, workflow_queue
 from journeys import eventloop
 from journeys.logging import configure_logging
 from workflows.runs import start_journey
@@ -84,12 +80,7 @@ async def hold(
 async def drained(stack: Embedded, task_queue: str, limit: float) -> None:
     """Return once no workflow task waits on `task_queue` (Temporal's backlog count, approximate
     but never 0 while thousands wait); TimeoutError past `limit` seconds."""
-    request = DescribeTaskQueueRequest(
-        namespace=stack.settings.temporal_namespace,
-        task_queue=TaskQueue(name=task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        report_stats=True,
-    )
+    request = workflow_queue(stack.settings.temporal_namespace, task_queue, stats=True)
     async with asyncio.timeout(limit):
         stats = (await stack.client.workflow_service.describe_task_queue(request)).stats
         while stats.approximate_backlog_count:

@@ -115,6 +115,19 @@ async def until(condition: Callable[[], bool], deadline: float) -> bool:
     return True
 
 
+def workflow_queue(
+    namespace: str, task_queue: str, stats: bool = False
+) -> DescribeTaskQueueRequest:
+    """The request describing `task_queue`'s workflow side: its pollers, and with `stats` its
+    backlog."""
+    return DescribeTaskQueueRequest(
+        namespace=namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        report_stats=stats,
+    )
+
+
 async def until_polled(
     client: Client,
     namespace: str,
@@ -125,11 +138,7 @@ async def until_polled(
     """Return once `count` workers (by identity) poll `task_queue` for workflow tasks, within a
     minute; RuntimeError as soon as `gone()` says one of them exited. Work started before
     every worker polls all goes to the first, and sticks to it."""
-    request = DescribeTaskQueueRequest(
-        namespace=namespace,
-        task_queue=TaskQueue(name=task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    )
+    request = workflow_queue(namespace, task_queue)
     async with asyncio.timeout(60):
         while True:
             if gone():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -221,10 +220,20 @@ class JourneyWorkflow:
         if wanted:
             workflow.upsert_search_attributes(wanted)
 
-    async def _reading_contact(self, activity: Awaitable[T]) -> T:
-        """`activity`, one that reads the contact; _ContactUnreadable if it could not."""
+    async def _read_contact(self, activity: str, arg: Any, result_type: type[T], summary: str) -> T:
+        """An activity that reads the contact, local in a lean run (a read needs no task of its
+        own on the server, nor a workflow task to take its result); _ContactUnreadable if it
+        could not read it."""
+        execute = workflow.execute_local_activity if self._lean else workflow.execute_activity
         try:
-            return await activity
+            return await execute(
+                activity,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=STORE_RETRY,
+                summary=summary,
+            )
         except (ActivityError, ApplicationError) as err:
             # A local activity's failure comes as its own error, not wrapped.
             cause = err.cause if isinstance(err, ActivityError) else err
@@ -236,21 +245,6 @@ class JourneyWorkflow:
             ):
                 raise _ContactUnreadable(cause.message) from None
             raise
-
-    def _read_contact(
-        self, activity: str, arg: Any, result_type: type[T], summary: str
-    ) -> Awaitable[T]:
-        """An activity that reads the contact: local in a lean run (a read needs no task of its
-        own on the server, nor a workflow task to take its result)."""
-        execute = workflow.execute_local_activity if self._lean else workflow.execute_activity
-        return execute(
-            activity,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=STORE_RETRY,
-            summary=summary,
-        )
 
     def _carried_state(self) -> RunState:
         """What the next run needs: events already used by a wait, or of kinds no step reacts
@@ -504,15 +498,13 @@ class JourneyWorkflow:
 
     async def _wait(self, step: WaitStep) -> tuple[str, str | None]:
         if step.until is not None:
-            seconds = await self._reading_contact(
-                self._read_contact(
-                    "seconds_until_local_time",
-                    LocalTimeRequest(
-                        contact_id=self._inp.contact_id, at=step.until, now=workflow.now()
-                    ),
-                    float,
-                    f"seconds until {step.until} local",
-                )
+            seconds = await self._read_contact(
+                "seconds_until_local_time",
+                LocalTimeRequest(
+                    contact_id=self._inp.contact_id, at=step.until, now=workflow.now()
+                ),
+                float,
+                f"seconds until {step.until} local",
             )
             delta = timedelta(seconds=seconds)
             summary = f"wait until {step.until} local"
@@ -562,13 +554,11 @@ class JourneyWorkflow:
             request = conditions.facts_needed(
                 self._inp.contact_id, [c.when for c in step.conditions], at=workflow.now()
             )
-        return await self._reading_contact(
-            self._read_contact(
-                "load_contact_facts",
-                request,
-                ContactFacts,
-                f"load contact facts for branch '{step.id}'",
-            )
+        return await self._read_contact(
+            "load_contact_facts",
+            request,
+            ContactFacts,
+            f"load contact facts for branch '{step.id}'",
         )
 
     async def _branch(self, step: BranchStep) -> tuple[str, str | None]:
