@@ -105,6 +105,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive ports on 127.0.0.1 nothing listens on, for processes
+    that each serve on the port `index` past the first (the gateway's /metrics)."""
+    while True:
+        first = free_port()
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue  # one of the next ports is taken: try another run
+        finally:
+            for s in sockets:
+                s.close()
+
+
 async def until(condition: Callable[[], bool], deadline: float) -> bool:
     """Whether `condition` came true by `deadline` (a time.monotonic()). Polled: it is about a
     process or a sink count, which no event says has changed."""

@@ -14,7 +14,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api_fixtures import free_port
+from devstack.processes import free_port_run
 from tests.temporal_fixtures import PAYLOAD_KEYS
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
@@ -44,7 +44,9 @@ async def _outbox_depth(http: httpx.AsyncClient, port: int) -> float:
 async def test_two_gateway_processes_share_a_port_and_stop_together(
     dev_temporal: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    port, metrics = free_port(), free_port()
+    # The HTTP port, then each process's /metrics: the second serves on the port after the first.
+    port = free_port_run(3)
+    metrics = port + 1
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": dev_temporal.client.service_client.config.target_host,
@@ -52,7 +54,6 @@ async def test_two_gateway_processes_share_a_port_and_stop_together(
         "JOURNEYS_SECRET_KEY": "a-test-secret-that-is-not-the-default",
         "TWILIO_AUTH_TOKEN": "a-test-token",
         "JOURNEYS_PAYLOAD_KEYS": PAYLOAD_KEYS,
-        # The second process serves on the next port.
         "JOURNEYS_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
     }
     # What the processes say, shown if they exit before they are stopped.
