@@ -33,7 +33,8 @@ from temporalio import activity
 from temporalio.common import MetricMeter
 from temporalio.exceptions import ApplicationError
 
-from journeys.channels import CHANNELS, MARKETING
+from activities.send_window import SendWindows
+from journeys.channels import CHANNELS, MARKETING, Channel
 from journeys.contacts import Contact
 from journeys.logging import mask
 from journeys.metrics import count_send, observe_event_to_send
@@ -254,6 +255,7 @@ class ChannelActivities:
     def __init__(self, store: ContactStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
+        self.windows = SendWindows(store, settings)
 
     async def send_once(
         self,
@@ -265,9 +267,16 @@ class ChannelActivities:
         classify: Classify = unclassified,
         reconcile: Reconcile = resend,
     ) -> SendResult:
-        """Send `req` exactly once: compliance before any provider call, then `deliver_once`.
+        """Send `req` exactly once: compliance before any provider call (the send window when
+        `req.window` asks for it, then consent and suppression), then `deliver_once`.
         `contact` and `suppressed` as `ContactStore.recipient` reads them; `address` is the
         contact's on this channel."""
+        if req.window is not None:
+            window = await self.windows.check(req, req.window)
+            if window.action == "wait":
+                return SendResult(status="held", reason=window.reason, until=window.until)
+            if window.action == "skip":
+                return SendResult(status="skipped", reason=window.reason)
         if reason := reason_not_to_send(req, contact, suppressed, address):
             async with _heartbeating():
                 return await refuse(self.store, req, reason)
@@ -365,6 +374,19 @@ class ChannelActivities:
         count_send(meter, req, "reconciled" if reconciled == "found" else "sent")
         observe_event_to_send(meter, req, datetime.now(UTC))
         return SendResult(status="sent", provider_id=provider_id)
+
+
+Send = Callable[[SendRequest], Awaitable[SendResult]]
+
+
+def checked(channel: Channel, send: Send) -> Send:
+    """`send`, the channel's activity, registered again as its `checked_activity`."""
+
+    @activity.defn(name=CHANNELS[channel].checked_activity)
+    async def send_checked(req: SendRequest) -> SendResult:
+        return await send(req)
+
+    return send_checked
 
 
 @contextlib.asynccontextmanager

@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workflows.journey import LEAN_RUNS_PATCH
+from workflows.journey import CHECKED_SENDS_PATCH
 
 HISTORIES = Path(__file__).parent.parent / "tests" / "histories"
-# Runs as a worker records them now (tests/record_histories.py).
-CURRENT = HISTORIES / LEAN_RUNS_PATCH
+# Runs as a worker records them now (tests/record_histories.py), in a folder named after the
+# patch whose marker a run records at its start.
+CURRENT = HISTORIES / CHECKED_SENDS_PATCH
 # `<journey>__<path>.json`, `<journey>_v<N>__<path>.json`.
 HISTORY_NAME = re.compile(r"(?P<journey>[a-z0-9_]+?)(?:_v(?P<version>\d+))?__(?P<path>.+)\.json")
 

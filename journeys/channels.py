@@ -35,6 +35,14 @@ class ChannelInfo:
     quiet_hours: str | None = None
     frequency_cap: str | None = None
 
+    @property
+    def checked_activity(self) -> str:
+        """The activity that checks quiet hours and the cap, then sends (the same code as
+        `activity`, asked with SendRequest.window). A name of its own: a worker from before the
+        check moved into the send does not know it, so it never takes such a send and sends it
+        unchecked; the send waits for a worker that knows it."""
+        return f"{self.activity}_checked"
+
 
 CHANNELS: dict[str, ChannelInfo] = {
     c.name: c

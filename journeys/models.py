@@ -155,6 +155,14 @@ class JourneyResult(BaseModel):
     visits: list[Visit]
 
 
+class WindowCheck(BaseModel):
+    """May a send leave at `now` (the run's clock), given quiet hours and the frequency cap?"""
+
+    now: datetime
+    # What a send over the cap does: wait for room under it, or not go at all.
+    when_capped: Literal["wait", "skip"] = "wait"
+
+
 class SendRequest(BaseModel):
     """One message to one contact; `key` makes the send idempotent across retries."""
 
@@ -171,14 +179,19 @@ class SendRequest(BaseModel):
     # When the event this send answers happened (an open that ended a wait_for), if it directly
     # follows one: the worker measures the time from the event to the send.
     after_event_at: datetime | None = None
+    # Quiet hours and the frequency cap, checked by the send itself before it sends; None: no
+    # check (transactional, or a run from before that asks the send_window activity first).
+    window: WindowCheck | None = None
 
 
 class SendResult(BaseModel):
     # sent: the provider accepted it now; duplicate: an earlier attempt already did;
-    # failed: refused for good (invalid number, no address, no consent): the journey may branch.
-    status: Literal["sent", "duplicate", "failed"]
+    # failed: refused for good (invalid number, no address, no consent): the journey may branch;
+    # held: not sent, ask again at `until` (quiet hours, the cap); skipped: capped, not sent.
+    status: Literal["sent", "duplicate", "failed", "held", "skipped"]
     provider_id: str | None = None
     reason: str | None = None
+    until: datetime | None = None
 
 
 class TagChange(BaseModel):
@@ -199,13 +212,10 @@ class LocalTimeRequest(BaseModel):
     now: datetime
 
 
-class SendWindowRequest(BaseModel):
-    """May `send` leave at `now` (the run's clock), given quiet hours and the frequency cap?"""
+class SendWindowRequest(WindowCheck):
+    """May `send` leave at `now`? Asked by runs from before sends checked it themselves."""
 
     send: SendRequest
-    now: datetime
-    # What a send over the cap does: wait for room under it, or not go at all.
-    when_capped: Literal["wait", "skip"] = "wait"
 
 
 class SendWindow(BaseModel):

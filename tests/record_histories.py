@@ -17,6 +17,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from bench.history_cost import CURRENT, HISTORIES
 from devstack.embedded import test_server_path
 from devstack.sinks.mail import MailSink
 from devstack.sinks.push import FcmSink, WebPushSink, new_vapid_key, settings_for
@@ -33,12 +34,11 @@ from tests.push_fixtures import FCM_PROJECT, FCM_TOKEN
 from tests.scenarios import SCENARIOS, Scenario, assert_outcome, play
 from tests.temporal_fixtures import CONVERTER, running_stack
 from tests.test_hygiene_workflow import add_people, hygiene, hygiene_worker
-from workflows.journey import LEAN_RUNS_PATCH
 
-HISTORIES = Path(__file__).parent / "histories"
-# Journey runs recorded since the interpreter's lean-runs patch (workflows.journey): those
-# recorded before stay in HISTORIES as the runs then in flight recorded them, and must replay.
-JOURNEY_HISTORIES = HISTORIES / LEAN_RUNS_PATCH
+# Journey runs as a worker records them now (bench.history_cost.CURRENT): those recorded before
+# stay in HISTORIES and its other folders as the runs then in flight recorded them, and must
+# replay.
+JOURNEY_HISTORIES = CURRENT
 
 
 def history_path(scenario: Scenario) -> Path:

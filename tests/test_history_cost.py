@@ -45,9 +45,9 @@ def test_only_each_journeys_latest_version_is_counted() -> None:
     assert all(p.name.startswith("nps_omnichannel_v3__") for p in latest["nps_omnichannel"])
 
 
-def test_a_run_started_now_leaves_one_patch_marker_and_reads_its_contact_locally() -> None:
-    """The lean-runs patch: against the same path recorded before it (phone, never opened: two
-    emails, two SMS, a branch on the contact's facts)."""
+def test_a_run_started_now_is_lean_and_its_sends_check_their_window() -> None:
+    """The lean-runs and checked-sends patches: against the same path recorded before them
+    (phone, never opened: two emails, two SMS, a branch on the contact's facts)."""
     path = "lead_nurturing_v2__phone_never_opened.json"
     before = json.loads((HISTORIES / path).read_text())["events"]
     now = json.loads((CURRENT / path).read_text())["events"]
@@ -57,6 +57,9 @@ def test_a_run_started_now_leaves_one_patch_marker_and_reads_its_contact_locally
     assert (was.patches, lean.patches) == (4, 1)
     assert (was.activities["load_contact_facts"], lean.activities["load_contact_facts"]) == (1, 0)
     assert lean.local_activities["load_contact_facts"] == 1
+    # Each send checks quiet hours and the cap itself: no local activity before it.
+    assert (was.local_activities["send_window"], lean.local_activities["send_window"]) == (4, 0)
+    assert (lean.activities["send_email_checked"], lean.activities["send_sms_checked"]) == (2, 2)
     # The journey, its version and the contact come with the start; the run only says where
     # it waits (Step) and which patch it carries (TemporalChangeVersion).
     upserted = [
@@ -67,5 +70,5 @@ def test_a_run_started_now_leaves_one_patch_marker_and_reads_its_contact_locally
         if e["eventType"] == "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"
     ]
     assert upserted == [["TemporalChangeVersion"], ["Step"], ["Step"], ["Step"]]
-    assert (was.events, lean.events) == (70, 58)
-    assert (was.actions, lean.actions) == (25, 19)
+    assert (was.events, lean.events) == (70, 54)
+    assert (was.actions, lean.actions) == (25, 17)

@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.contacts import ContactActivities
+from activities.deliveries import Send, checked
 from activities.email import EmailActivities
 from activities.hygiene import HygieneActivities
 from activities.leads import LeadActivities
@@ -24,6 +25,7 @@ from activities.push import PushActivities
 from activities.send_window import SendWindowActivities
 from activities.sms import SmsActivities
 from activities.team_mail import TeamMailActivities
+from journeys.channels import Channel
 from journeys.connection import connect
 from journeys.heap import settle_after_startup
 from journeys.metrics import process_runtime
@@ -55,16 +57,20 @@ async def journey_worker(
     hygiene = HygieneActivities(store, settings)
     leads = LeadActivities(store, settings)
     paths = PathActivities(store)
+    sends: dict[Channel, Send] = {
+        "email": email.send_email,
+        "sms": sms.send_sms,
+        "web_push": push.send_web_push,
+        "mobile_push": push.send_mobile_push,
+        "onsite": onsite.send_onsite,
+    }
     worker = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[JourneyWorkflow, PlanWorkflow, HygieneWorkflow],
         activities=[
-            email.send_email,
-            sms.send_sms,
-            push.send_web_push,
-            push.send_mobile_push,
-            onsite.send_onsite,
+            *sends.values(),
+            *(checked(channel, send) for channel, send in sends.items()),
             contacts.load_contact_facts,
             contacts.change_tags,
             contacts.change_audience,

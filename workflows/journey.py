@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         TagChange,
         Visit,
         VisitRecord,
+        WindowCheck,
     )
     from journeys.plans.records import PlanRecord
     from journeys.plans.run import PlanInput
@@ -97,6 +98,11 @@ RECORD_PATH_PATCH = "record-path"
 # already set, and record a marker for each patch above as they first pass it. One marker at the
 # start of a run stands for all of those patches; see _patched.
 LEAN_RUNS_PATCH = "lean-runs"
+# Runs from before it ask the send_window local activity before each send that is not
+# transactional; since, the send checks quiet hours and the cap itself (the channel's
+# checked_activity), a local activity and an activation fewer per send. Its marker at the start
+# of a run stands for lean-runs too.
+CHECKED_SENDS_PATCH = "checked-sends"
 # A report must not hold a contact up: the store is tried for about 15 s, then the run goes on
 # and its next record carries what this one did not.
 RECORD_PATH_RETRY = RetryPolicy(
@@ -131,6 +137,7 @@ class JourneyWorkflow:
         self._details = "starting"
         self._finished = False
         self._lean = False
+        self._checked_sends = False
 
     # --- the outside world ---------------------------------------------------------------
 
@@ -165,7 +172,8 @@ class JourneyWorkflow:
 
     @workflow.run
     async def run(self, inp: JourneyInput) -> JourneyResult:
-        self._lean = workflow.patched(LEAN_RUNS_PATCH)
+        self._checked_sends = workflow.patched(CHECKED_SENDS_PATCH)
+        self._lean = self._checked_sends or workflow.patched(LEAN_RUNS_PATCH)
         self._index(inp.contact_id)
         steps_this_run = 0
         steps_per_run = min(inp.steps_per_run, self._spec.steps_per_run or inp.steps_per_run)
@@ -404,32 +412,65 @@ class JourneyWorkflow:
         )
         self._state.woken_at = None
         suffix = f" (variant {variant})" if variant else ""
-        if not step.transactional and self._patched(SEND_WINDOW_PATCH):
-            held = await self._send_window(step, request)
-            if held is not None:
-                return held, None
-        try:
-            channel = CHANNELS[step.channel]
-            result = await workflow.execute_activity(
-                channel.activity,
-                request,
-                result_type=SendResult,
-                start_to_close_timeout=SEND_TIMEOUT,
-                heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
-                retry_policy=SEND_RETRY,
-                summary=f"{channel.display} '{step.id}' with template {template}{suffix}",
-            )
-        except ActivityError as err:
-            if is_cancelled_exception(err):
-                raise  # the run is being cancelled: it stops here, it does not carry on
-            result = SendResult(
-                status="failed", reason=f"gave up after retries: {err.cause or err}"
-            )
+        summary = f"{CHANNELS[step.channel].display} '{step.id}' with template {template}{suffix}"
+        if step.transactional:
+            result = await self._deliver(step, request, summary)
+        elif self._checked_sends:
+            checked = await self._deliver_checked(step, request, summary)
+            if checked is None:
+                return "left", None  # the run loop leaves on the exit event
+            result = checked
+        else:
+            if self._patched(SEND_WINDOW_PATCH):
+                held = await self._send_window(step, request)
+                if held is not None:
+                    return held, None
+            result = await self._deliver(step, request, summary)
+        if result.status == "skipped":
+            return self._skipped(step, result.reason), None
         if result.status != "failed":
             return f"{result.status}{suffix}", None
         # A refusal is an event like any other: a later wait_for or branch may react to it.
         self._happened(events.FAILED, step, result.reason)
         return f"failed: {result.reason}{suffix}", step.on_failure
+
+    async def _deliver(self, step: SendStep, request: SendRequest, summary: str) -> SendResult:
+        """The channel's send activity (its checked one when `request.window` asks for the
+        check); a send that gave up after its retries comes back failed."""
+        channel = CHANNELS[step.channel]
+        try:
+            return await workflow.execute_activity(
+                channel.activity if request.window is None else channel.checked_activity,
+                request,
+                result_type=SendResult,
+                start_to_close_timeout=SEND_TIMEOUT,
+                heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
+                retry_policy=SEND_RETRY,
+                summary=summary,
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise  # the run is being cancelled: it stops here, it does not carry on
+            return SendResult(status="failed", reason=f"gave up after retries: {err.cause or err}")
+
+    async def _deliver_checked(
+        self, step: SendStep, request: SendRequest, summary: str
+    ) -> SendResult | None:
+        """The send, which checks quiet hours and the cap before it sends; held back, the run
+        sleeps until the time it names and sends again under the same key (one message however
+        long it waits). None: the run left on an exit event meanwhile."""
+        moment = workflow.now()
+        while True:
+            window = WindowCheck(now=moment, when_capped=step.when_capped)
+            result = await self._deliver(
+                step, request.model_copy(update={"window": window}), summary
+            )
+            if result.status != "held":
+                return result
+            assert result.until is not None
+            if await self._hold(step, result.until, result.reason, moment):
+                return None
+            moment = max(workflow.now(), result.until)
 
     def _happened(self, kind: str, step: SendStep, reason: str | None) -> None:
         """What became of a send, as an event of the run (failed, skipped) with its reason."""
@@ -439,17 +480,32 @@ class JourneyWorkflow:
             )
         )
 
+    def _skipped(self, step: SendStep, reason: str | None) -> str:
+        """A send over the cap that the step says to skip: an event of the run, and the step's
+        outcome."""
+        self._happened(events.SKIPPED, step, reason)
+        return f"skipped: {reason}"
+
+    async def _hold(
+        self, step: SendStep, until: datetime, reason: str | None, moment: datetime
+    ) -> bool:
+        """Sleep from `moment` until `until` (the run's clock), the send held back by `reason`;
+        whether the run is to leave on an exit event that came meanwhile."""
+        channel = CHANNELS[step.channel]
+        delta = until - moment
+        self._set_details(f"{step.describe()}: held back by {reason} (until {self._until(delta)})")
+        await self._sleep(delta, f"hold {channel.display} '{step.id}': {reason}")
+        return self._exit is not None
+
     async def _send_window(self, step: SendStep, request: SendRequest) -> str | None:
-        """Wait, durably, until the message may leave (quiet hours, the frequency cap); None
-        when it may, else the step's outcome: skipped over the cap, or left on an exit event."""
+        """Runs from before checked sends: wait, durably, until the message may leave (quiet
+        hours, the frequency cap); None when it may, else the step's outcome: skipped over the
+        cap, or left on an exit event."""
         channel = CHANNELS[step.channel]
         # The journey's clock: at a demo's speed a wait passes sooner than the hours it stands
         # for, and the next check must not find it still night.
         moment = workflow.now()
         while True:
-            # A local activity: asked before every send, it must not cost what a send costs. As
-            # an activity it added about a quarter of the CPU an event takes (Temporal 34 -> 45
-            # ms, worker 29 -> 39 ms) and tripled the p99 of an open-to-next-email at 20/s.
             window = await workflow.execute_local_activity(
                 "send_window",
                 SendWindowRequest(send=request, now=moment, when_capped=step.when_capped),
@@ -461,15 +517,9 @@ class JourneyWorkflow:
             if window.action == "now":
                 return None
             if window.action == "skip":
-                self._happened(events.SKIPPED, step, window.reason)
-                return f"skipped: {window.reason}"
+                return self._skipped(step, window.reason)
             assert window.until is not None
-            delta = window.until - moment
-            self._set_details(
-                f"{step.describe()}: held back by {window.reason} (until {self._until(delta)})"
-            )
-            await self._sleep(delta, f"hold {channel.display} '{step.id}': {window.reason}")
-            if self._exit is not None:
+            if await self._hold(step, window.until, window.reason, moment):
                 return "left"  # the run loop leaves on the exit event
             moment = max(workflow.now(), window.until)
 

@@ -143,7 +143,7 @@ def _subscriptions_query(contact_id: str, kind: str | None = None) -> Any:
 
 # What a send request carries that the ledger has no column for: it decides the send (or feeds
 # the metrics) only.
-NOT_IN_LEDGER = {"transactional", "after_event_at"}
+NOT_IN_LEDGER = {"transactional", "after_event_at", "window"}
 
 
 # The sends that count against a cap (see `_sends`), built once over bind parameters.
@@ -166,6 +166,8 @@ _SENDS = union_all(
         ~exists().where(_CHECKED.key == deliveries.c.key),
     ),
 )
+# What the last check of a send decided: once it was let go, a retry of the send keeps that.
+_DECIDED = select(send_checks.c.status).where(send_checks.c.key == bindparam("key"))
 # The contact's time zone, its row locked (PostgreSQL) while a send is checked.
 _ZONE_LOCKED = (
     select(contacts.c.time_zone).where(contacts.c.id == bindparam("contact_id")).with_for_update()
@@ -705,8 +707,9 @@ class ContactStore:
     ) -> SendWindow:
         """Whether `req` may leave at `now` by `decide`, given the contact's time zone and the
         instants of their sends on the channel after `since`; the decision is recorded in the
-        same transaction (see `send_checks`). The contact's row is locked meanwhile (PostgreSQL),
-        so two checks for one contact take turns and the second counts the first's place."""
+        same transaction (see `send_checks`), and once `req` was let go it stands. The contact's
+        row is locked meanwhile (PostgreSQL), so two checks for one contact take turns and the
+        second counts the first's place."""
 
         now, since = in_utc(now), in_utc(since)
 
@@ -714,6 +717,10 @@ class ContactStore:
             zone = conn.scalar(_ZONE_LOCKED, {"contact_id": req.contact_id})
             if zone is None:
                 return SendWindow(action="now")  # the send refuses it: no such contact
+            # A send retried after its check let it go may already be with the provider: it is
+            # not held or skipped now (the ledger keeps it to one message).
+            if conn.scalar(_DECIDED, {"key": req.key}) == "allowed":
+                return SendWindow(action="now")
             window = decide(zone, _sends(conn, req, since))
             if window.action == "skip":
                 row = {
