@@ -272,7 +272,8 @@ class ChannelActivities:
         `contact` and `suppressed` as `ContactStore.recipient` reads them; `address` is the
         contact's on this channel."""
         if req.window is not None:
-            window = await self.windows.check(req, req.window)
+            async with _heartbeating():  # it may wait for another check of the contact
+                window = await self.windows.check(req, req.window)
             if window.action == "wait":
                 return SendResult(status="held", reason=window.reason, until=window.until)
             if window.action == "skip":

@@ -39,8 +39,8 @@ class ChannelInfo:
     def checked_activity(self) -> str:
         """The activity that checks quiet hours and the cap, then sends (the same code as
         `activity`, asked with SendRequest.window). A name of its own: a worker from before the
-        check moved into the send does not know it, so it never takes such a send and sends it
-        unchecked; the send waits for a worker that knows it."""
+        check moved into the send does not know it, so it fails such a task rather than send it
+        unchecked, and the send is retried until a worker that knows it takes it."""
         return f"{self.activity}_checked"
 
 

@@ -90,7 +90,7 @@ SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 SEND_TIMEOUT = timedelta(minutes=3)
 # Event ids a run carries across continue-as-new to recognise a copy (see RunState).
 SEEN_EVENT_IDS_KEPT = 500
-# Runs from before it send without asking the send window first (a new activity before a send).
+# Runs from before it send without asking the send window first (a local activity before a send).
 SEND_WINDOW_PATCH = "send-window-before-send"
 # Runs from before it record no path for the journey reports (a local activity where they wait).
 RECORD_PATH_PATCH = "record-path"

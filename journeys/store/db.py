@@ -166,8 +166,11 @@ _SENDS = union_all(
         ~exists().where(_CHECKED.key == deliveries.c.key),
     ),
 )
-# What the last check of a send decided: once it was let go, a retry of the send keeps that.
-_DECIDED = select(send_checks.c.status).where(send_checks.c.key == bindparam("key"))
+# What the last check of a send decided, and why: a retry of the send keeps a decision to let it
+# go or to skip it (see check_send).
+_DECIDED = select(send_checks.c.status, send_checks.c.reason).where(
+    send_checks.c.key == bindparam("key")
+)
 # The contact's time zone, its row locked (PostgreSQL) while a send is checked.
 _ZONE_LOCKED = (
     select(contacts.c.time_zone).where(contacts.c.id == bindparam("contact_id")).with_for_update()
@@ -707,9 +710,9 @@ class ContactStore:
     ) -> SendWindow:
         """Whether `req` may leave at `now` by `decide`, given the contact's time zone and the
         instants of their sends on the channel after `since`; the decision is recorded in the
-        same transaction (see `send_checks`), and once `req` was let go it stands. The contact's
-        row is locked meanwhile (PostgreSQL), so two checks for one contact take turns and the
-        second counts the first's place."""
+        same transaction (see `send_checks`), and once `req` was let go or skipped that stands
+        (`deferred` is decided again). The contact's row is locked meanwhile (PostgreSQL), so
+        two checks for one contact take turns and the second counts the first's place."""
 
         now, since = in_utc(now), in_utc(since)
 
@@ -718,9 +721,13 @@ class ContactStore:
             if zone is None:
                 return SendWindow(action="now")  # the send refuses it: no such contact
             # A send retried after its check let it go may already be with the provider: it is
-            # not held or skipped now (the ledger keeps it to one message).
-            if conn.scalar(_DECIDED, {"key": req.key}) == "allowed":
+            # not held or skipped now (the ledger keeps it to one message). One skipped is in the
+            # ledger as capped: let go now, it would find that row and pass for sent.
+            decided = conn.execute(_DECIDED, {"key": req.key}).first()
+            if decided is not None and decided.status == "allowed":
                 return SendWindow(action="now")
+            if decided is not None and decided.status == "skipped":
+                return SendWindow(action="skip", reason=decided.reason)
             window = decide(zone, _sends(conn, req, since))
             if window.action == "skip":
                 row = {
