@@ -43,6 +43,7 @@ from typing import Literal, get_args
 
 from temporalio.client import Client
 
+from bench.embedded import started_sinks
 from devstack.processes import ServiceProcess, stop_server, until
 from devstack.sinks.mail import MailSink
 from devstack.sinks.sms import SmsSink
@@ -162,10 +163,7 @@ async def embedded_stack(data_dir: Path) -> AsyncIterator[Stack]:
             "task_queue": "chaos",
         }
     )
-    mail = MailSink()
-    sms = SmsSink(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
-    await mail.start(port=ports.smtp)
-    await sms.start(port=ports.sms)
+    mail, sms = await started_sinks(settings, ports)
     server = start_temporal(data_dir, ports)
     worker = ServiceProcess(["worker"], settings_env(settings), data_dir / "worker.log")
     store = None

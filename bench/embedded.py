@@ -165,6 +165,28 @@ async def bounded(
     await asyncio.gather(*(one(i) for i in indices))
 
 
+def bench_settings(data_dir: Path, ports: DevPorts) -> Settings:
+    """What a bench's workers run with: the dev stack's settings on `ports`."""
+    return dev_settings(data_dir, ports).model_copy(
+        update={
+            "temporal_address": f"127.0.0.1:{ports.temporal}",
+            # Nobody follows the links; they only carry the signed tokens.
+            "gateway_url": f"http://127.0.0.1:{ports.gateway}",
+            # The bench's runs send at any hour: a held SMS would add a timer bare has not.
+            "quiet_hours": "sms=none",
+        }
+    )
+
+
+async def started_sinks(settings: Settings, ports: DevPorts) -> tuple[MailSink, SmsSink]:
+    """The SMTP server and the Twilio stand-in a bench's workers send to, listening on `ports`."""
+    mail = MailSink()
+    sms = SmsSink(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
+    await mail.start(port=ports.smtp)
+    await sms.start(port=ports.sms)
+    return mail, sms
+
+
 @contextlib.asynccontextmanager
 async def embedded_stack() -> AsyncIterator[Embedded]:
     """A fresh embedded stack; everything stopped and its data dir removed on exit."""
@@ -175,20 +197,8 @@ async def embedded_stack() -> AsyncIterator[Embedded]:
         for name, text in BENCH_JOURNEYS.items():
             (library / f"{name}.yaml").write_text(text)
         ports = DevPorts.free()
-        settings = dev_settings(data_dir, ports).model_copy(
-            update={
-                "temporal_address": f"127.0.0.1:{ports.temporal}",
-                # Nobody follows the links; they only carry the signed tokens.
-                "gateway_url": f"http://127.0.0.1:{ports.gateway}",
-                "library_dir": library,
-                # The bench's runs send at any hour: a held SMS would add a timer bare has not.
-                "quiet_hours": "sms=none",
-            }
-        )
-        mail = MailSink()
-        sms = SmsSink(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
-        await mail.start(port=ports.smtp)
-        await sms.start(port=ports.sms)
+        settings = bench_settings(data_dir, ports).model_copy(update={"library_dir": library})
+        mail, sms = await started_sinks(settings, ports)
         server = start_temporal(data_dir, ports)
         try:
             client = await wait_for_temporal(settings, server)

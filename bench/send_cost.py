@@ -4,12 +4,12 @@ journey's worker CPU that bare Temporal's no-op activities (bench.bare) do not d
     .venv/bin/python -m bench.send_cost [--sends 400]
 
 Calls `send_email_checked` and `send_sms_checked` in this process (temporalio's
-ActivityEnvironment, no server), each for `sends` contacts of the throughput bench's kind: the
-send window's check and the ledger on SQLite, the email composed, signed and handed to an SMTP
-server, the SMS to the Twilio stand-in, the log line (written to nowhere). The SMTP server and
-the stand-in run in a child process, so this process's CPU (all its threads, SQLite's too) is
-the sends' alone. The throughput bench's four-step journey sends 1.5 emails and 0.5 SMS a run
-on average.
+ActivityEnvironment, no server), each for `sends` contacts of the throughput bench's kind, with
+its workers' settings (bench.embedded.bench_settings): the send window's check and the ledger on
+SQLite, the email composed, signed and handed to an SMTP server, the SMS to the Twilio stand-in,
+the log line (written to nowhere). The SMTP server and the stand-in run in a child process, so
+this process's CPU (all its threads, SQLite's too) is the sends' alone. The throughput bench's
+four-step journey sends 1.5 emails and 0.5 SMS a run on average.
 """
 
 from __future__ import annotations
@@ -25,14 +25,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import SecretStr
 from temporalio.testing import ActivityEnvironment
 
 from activities.deliveries import checked
 from activities.email import EmailActivities
 from activities.sms import SmsActivities
-from devstack.sinks.mail import MailSink
-from devstack.sinks.sms import SmsSink
+from bench.embedded import bench_settings, started_sinks
+from devstack.stack import DevPorts, settings_env
 from devstack.tally import half_with_phones
 from journeys import eventloop
 from journeys.channels import Channel
@@ -42,31 +41,15 @@ from journeys.models import SendRequest, SendResult, WindowCheck
 from journeys.settings import Settings
 from journeys.store import open_store
 
-TWILIO_SID, TWILIO_TOKEN = "ACbench", "bench-token"
 TEMPLATES: dict[Channel, str] = {"email": "lead_intro", "sms": "lead_inbox_nudge"}
 
 
-async def serve_sinks() -> None:
-    """The child process: the SMTP server and the Twilio stand-in; prints their addresses."""
-    mail, sms = MailSink(), SmsSink(TWILIO_SID, TWILIO_TOKEN)
-    print(await mail.start(), sms.base_url if await sms.start() else "", flush=True)
+async def serve_sinks(ports: DevPorts) -> None:
+    """The child process: the SMTP server and the Twilio stand-in, with the parent's settings
+    (from the environment, devstack.stack.settings_env); says `ready` once they listen."""
+    await started_sinks(Settings(), ports)
+    print("ready", flush=True)
     await asyncio.Event().wait()
-
-
-def settings_for(data_dir: Path, smtp_port: int, twilio_url: str) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{data_dir / 'journeys.db'}",
-        secret_key=SecretStr("a-bench-secret-that-is-not-the-default"),
-        gateway_url="https://gateway.bench",
-        mail_from="Journeys <journeys@example.com>",
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_port,
-        smtp_starttls=False,
-        twilio_account_sid=TWILIO_SID,
-        twilio_auth_token=SecretStr(TWILIO_TOKEN),
-        twilio_from_number="+15005550006",
-        twilio_base_url=twilio_url,
-    )
 
 
 async def cpu_per_send(
@@ -98,14 +81,19 @@ async def cpu_per_send(
 
 
 async def measure(sends: int) -> dict[Channel, float]:
-    sinks = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.send_cost", "--serve-sinks", stdout=subprocess.PIPE
-    )
-    try:
-        assert sinks.stdout is not None
-        smtp_port, twilio_url = (await sinks.stdout.readline()).decode().split()
-        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-            settings = settings_for(Path(tmp), int(smtp_port), twilio_url)
+    ports = DevPorts.free()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        settings = bench_settings(Path(tmp), ports)
+        sinks = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "bench.send_cost", "--serve-sinks"),
+            *(str(ports.smtp), str(ports.sms)),
+            env=settings_env(settings),
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert sinks.stdout is not None
+            if await sinks.stdout.readline() != b"ready\n":
+                raise RuntimeError("the SMTP server and the Twilio stand-in did not start")
             store = await open_store(settings.database_url)
             email, sms = EmailActivities(store, settings), SmsActivities(store, settings)
             try:
@@ -124,19 +112,20 @@ async def measure(sends: int) -> dict[Channel, float]:
                 await email.close()
                 await sms.close()
                 await store.close()
-    finally:
-        sinks.kill()
-        await sinks.wait()
+        finally:
+            sinks.kill()
+            await sinks.wait()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sends", type=int, default=400)
-    parser.add_argument("--serve-sinks", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-sinks", type=int, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_sinks:
         configure_logging("WARNING")
-        eventloop.run(serve_sinks())
+        smtp, sms = args.serve_sinks
+        eventloop.run(serve_sinks(DevPorts(smtp=smtp, sms=sms)))
         return
     # Each send's log line as a worker writes it, to nowhere.
     with open(os.devnull, "w") as nowhere:

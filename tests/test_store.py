@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, UniqueConstraint, create_engine, insert, inspect
+from sqlalchemy import Connection, UniqueConstraint, create_engine, insert, inspect, text
 
 from journeys.contacts import Contact
 from journeys.models import JourneyEvent, SendWindow
@@ -235,6 +235,23 @@ async def test_event_ids_remembered_before_migration_6_are_kept(
         assert await store.first_time_event("order-1", "b")
     finally:
         await store.close()
+
+
+async def test_processes_starting_at_once_on_a_new_store_each_open_it(database_url: str) -> None:
+    """Workers and gateways start together and each migrates: on a fresh file or database one
+    migrates and the others find it done (a second creating the tables failed, "table contacts
+    already exists", and a second turning a new SQLite file to WAL, "database is locked")."""
+    # A new SQLite file a round (the race is over within a file's first moments).
+    rounds = 10 if database_url.startswith("sqlite") else 1
+    for url in [database_url] if rounds == 1 else [f"{database_url}.{n}" for n in range(rounds)]:
+        opened = await asyncio.gather(*(open_store(url) for _ in range(4)))
+        for store in opened:
+            await store.close()
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            versions = conn.execute(text("SELECT version FROM schema_migrations")).scalars()
+            assert sorted(versions) == [version for version, _, _ in migrations.MIGRATIONS]
+        engine.dispose()
 
 
 async def test_an_opt_out_or_in_applies_once_and_never_over_a_later_one(

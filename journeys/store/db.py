@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -1015,14 +1017,33 @@ class ContactStore:
         return await self._write(lambda conn: bool(conn.execute(stmt).rowcount))
 
 
+# How long a connection waits for another's lock on the SQLite file before "database is locked".
+SQLITE_BUSY_MS = 10_000
+
+
+def _into_wal(cursor: sqlite3.Cursor) -> None:
+    """PRAGMA journal_mode=WAL. While another process turns a new file to WAL (processes starting
+    at once on a fresh store), SQLite refuses at once, without the busy wait: asked again until
+    the busy timeout is over."""
+    deadline = time.monotonic() + SQLITE_BUSY_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets the worker, the CLI and the gateway share one file without "database is locked".
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    _into_wal(cursor)
     # In WAL mode NORMAL is still safe from corruption; it skips an fsync per commit, which is
     # most of the time a send or an event takes (a power loss may forget the last commits).
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -319,16 +319,20 @@ MIGRATION_LOCK = 0x6A6F75726E657973  # "journeys"
 
 def migrate(conn: Connection) -> list[int]:
     """Apply every migration not yet applied; return the versions applied now."""
+    # Workers and gateways start at once and each migrates: one at a time, or two would create
+    # the same tables (the second failing: "table contacts already exists"). The lock is held
+    # until the transaction ends; the next one then reads the versions this one applied.
     if conn.dialect.name == "postgresql":
-        # Workers and gateways start at once and each migrates: one at a time, or two would
-        # create the same tables (the second failing on the catalog's unique keys). Held until
-        # the transaction ends; the next one then reads the versions this one applied.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     conn.execute(
         text(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)"
         )
     )
+    if conn.dialect.name == "sqlite":
+        # The file's write lock: Python's sqlite3 opens the transaction at the first write, so
+        # a write that changes nothing takes it (busy_timeout waits for another process's).
+        conn.execute(text("DELETE FROM schema_migrations WHERE 0"))
     done = {row[0] for row in conn.execute(text("SELECT version FROM schema_migrations"))}
     serial = "SERIAL PRIMARY KEY" if conn.dialect.name == "postgresql" else "INTEGER PRIMARY KEY"
     applied = []
