@@ -28,7 +28,7 @@ system-packages:
 	     apt-get install -y --no-install-recommends chromium postgresql; }
 
 unit: $(STAMP) system-packages
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 test: lint unit
 

@@ -1,7 +1,13 @@
+import os
 from collections.abc import Callable
 from typing import Any
 
 from journeys.eventloop import new_event_loop
+
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 set. The command line's rich consoles,
+# made when their module is imported, would keep that width whatever width a test asks for.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 pytest_plugins = [
     "tests.channel_fixtures",

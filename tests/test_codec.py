@@ -87,7 +87,9 @@ async def test_error_messages_are_sealed_too() -> None:
 
 
 @pytest.mark.parametrize(
-    "keys", ["", "k1", "k1:not-base64!", "k1:c2hvcnQ=", f"{new_key('k1')},{new_key('k1')}"]
+    "keys",
+    ["", "k1", "k1:not-base64!", "k1:c2hvcnQ=", f"{new_key('k1')},{new_key('k1')}"],
+    ids=["empty", "no-key", "not-base64", "short", "id-twice"],
 )
 def test_malformed_keys_are_refused(keys: str) -> None:
     with pytest.raises(PayloadKeyError, match="JOURNEYS_PAYLOAD_KEYS"):
