@@ -124,16 +124,18 @@ def _finishes_at(task: TaskRecord, since: datetime) -> datetime:
     return since + FINISH_AFTER_ACTIVE
 
 
-async def answer_calls(client: Client, store: ContactStore, speed: float) -> None:
+async def answer_calls(
+    client: Client, store: ContactStore, speed: float, after: timedelta = FINISH_AFTER_ACTIVE
+) -> None:
     """Act for sales on the calls journeys give them, until cancelled (with the stack): each
-    lead in CALL_OUTCOMES is called a day and a half of plan time after the task came."""
+    lead in CALL_OUTCOMES is called `after` (in plan time) once the task came."""
     while True:
         await asyncio.sleep(POLL)
         for found in await store.open_tasks_of(SALES.id):
             plan, task = found.plan, found.task
             outcome = CALL_OUTCOMES.get(plan.contact_id or "")
             now = plan.started_at + (datetime.now(UTC) - plan.started_at) * speed
-            if outcome and now >= (task.activated_at or now) + FINISH_AFTER_ACTIVE:
+            if outcome and now >= (task.activated_at or now) + after:
                 done = Complete(task=task.task_id, by=SALES.id, outcome=outcome)
                 await _apply(client, plan.plan_id, done)
 

@@ -5,6 +5,7 @@ sends nothing again."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from devstack.demo import DEMO_CONTACTS
 from devstack.plan_demo import DEMO_PLAN, SALES, SENT_BACK_WITH, answer_calls, run_plan_demo
@@ -14,6 +15,11 @@ from workflows.runs import start_journey
 
 # A plan day in half a second.
 SPEED = 172_800.0
+# A plan day in a second, and the call made two plan hours after it came: at the demo's day and
+# a half, the call and its due time (two business days) were a quarter of a second apart, and
+# a loaded machine made the call overdue.
+CALLS_SPEED = 86_400.0
+CALLED_AFTER = timedelta(hours=2)
 
 
 async def _settled(stack: GatewayStack) -> None:
@@ -79,8 +85,10 @@ async def test_sales_calls_the_lead_it_reaches_and_the_other_goes_overdue(
     await stack.store.upsert_people([SALES])
     spec = stack.gw.library["cd_lead_followup"]
     for lead in leads:
-        await start_journey(stack.client, spec, lead.id, stack.settings.task_queue, SPEED)
-    calls = asyncio.create_task(answer_calls(stack.client, stack.store, SPEED))
+        await start_journey(stack.client, spec, lead.id, stack.settings.task_queue, CALLS_SPEED)
+    calls = asyncio.create_task(
+        answer_calls(stack.client, stack.store, CALLS_SPEED, after=CALLED_AFTER)
+    )
     try:
         async with asyncio.timeout(60):
             for lead in leads:
