@@ -155,8 +155,10 @@ async def test_the_report_counts_what_a_scripted_set_of_contacts_did(stack: Stac
             await stack.store.record_event(
                 contact_id, JourneyEvent(kind="purchase", occurred_at=at)
             )
+    # The draw is by run id: one time in 64 all seven draw the same variant, and the other's
+    # figures are then all zero (the z-test's own test has fixed counts).
     variant = await drawn(stack.store)
-    assert set(variant.values()) == {"a", "b"}, "both variants drawn (the draw is by run id)"
+    assert set(variant) == set(SCRIPTS) and set(variant.values()) <= {"a", "b"}
 
     # The session's time-skipping server may be years ahead of the wall clock (tests before let
     # years pass): everything is whatever happened until its now.
@@ -212,14 +214,14 @@ async def test_the_report_counts_what_a_scripted_set_of_contacts_did(stack: Stac
             "opens": len(human_openers),
             "clicks": len(clickers),
             "conversions": len(members & converted),
-            "rate": len(members & converted) / len(members),
+            "rate": len(members & converted) / len(members) if members else None,
         }
     x_a, n_a = by_name["a"].conversions, by_name["a"].entered
     x_b, n_b = by_name["b"].conversions, by_name["b"].entered
     assert x_a is not None and x_b is not None
     (comparison,) = test.comparisons
     pooled = (x_a + x_b) / (n_a + n_b)
-    if 0 < pooled < 1:
+    if n_a and n_b and 0 < pooled < 1:
         z = (x_b / n_b - x_a / n_a) / math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
         assert comparison.z == pytest.approx(z)
         assert comparison.p_value == pytest.approx(math.erfc(abs(z) / math.sqrt(2)))
