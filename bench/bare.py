@@ -4,7 +4,11 @@ activity; the activity notes when it started. Same server, same rate as the jour
 Beside them the suite's baselines (bench/suite.py), the bench journeys' twins, with a worker and
 a starter to run as processes of their own:
 
-    python -m bench.bare worker | start --count N [--concurrency 50] [--wait-seconds 1]
+    python -m bench.bare worker [--sends] | start --count N [--concurrency 50] [--wait-seconds 1]
+
+`worker --sends` runs BareJourney with the journey's own sends instead of no-op activities
+(bench.bare_sends): bare Temporal doing the same sending work, so that what differs from a journey
+run is the engine alone.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -75,8 +80,8 @@ class BareListener:
 
 
 @activity.defn
-async def bare_send(contact: int) -> str:
-    return f"sent to {contact}"
+async def bare_send(contact: int, step: str) -> str:
+    return f"{step} to {contact}"
 
 
 @activity.defn
@@ -92,10 +97,18 @@ class BareJourney:
     @workflow.run
     async def run(self, contact: int, wait_seconds: float) -> str:
         timeout = timedelta(seconds=30)
-        await workflow.execute_activity(bare_send, contact, start_to_close_timeout=timeout)
+        await workflow.execute_activity(
+            bare_send, args=[contact, "intro"], start_to_close_timeout=timeout
+        )
         await workflow.sleep(wait_seconds)
-        await workflow.execute_activity(bare_has_phone, contact, start_to_close_timeout=timeout)
-        return await workflow.execute_activity(bare_send, contact, start_to_close_timeout=timeout)
+        phone = await workflow.execute_activity(
+            bare_has_phone, contact, start_to_close_timeout=timeout
+        )
+        return await workflow.execute_activity(
+            bare_send,
+            args=[contact, "nudge_sms" if phone else "followup_email"],
+            start_to_close_timeout=timeout,
+        )
 
 
 @workflow.defn
@@ -113,17 +126,43 @@ async def _connect() -> Client:
     )
 
 
-async def serve() -> None:
-    """A bare worker on JOURNEYS_TASK_QUEUE until SIGTERM, as `journeys worker` runs."""
+async def serve(sends: bool) -> None:
+    """A bare worker on JOURNEYS_TASK_QUEUE until SIGTERM, as `journeys worker` runs; with
+    `sends`, BareJourney's sends are the journey's (the settings from the environment)."""
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with Worker(
+    if not sends:
+        async with await _bare_worker(bare_send):
+            await stop.wait()
+        return
+    # Not imported above: the sandbox imports this module again for each workflow run.
+    from bench.bare_sends import JourneySends
+    from journeys.heap import settle_after_startup
+    from journeys.logging import configure_logging
+    from journeys.settings import Settings
+    from journeys.store import open_store
+
+    # As `journeys worker` runs: each send's log line, the same garbage collection.
+    configure_logging()
+    settings = Settings()
+    store = await open_store(settings.database_url)
+    journey_sends = JourneySends(store, settings)
+    try:
+        async with await _bare_worker(journey_sends.send):
+            settle_after_startup()
+            await stop.wait()
+    finally:
+        await journey_sends.close()
+        await store.close()
+
+
+async def _bare_worker(send: Callable[[int, str], Awaitable[str]]) -> Worker:
+    return Worker(
         await _connect(),
         task_queue=os.environ["JOURNEYS_TASK_QUEUE"],
         workflows=[BareJourney, BareWaiter],
-        activities=[bare_send, bare_has_phone],
-    ):
-        await stop.wait()
+        activities=[send, bare_has_phone],
+    )
 
 
 async def start_many(count: int, concurrency: int, wait_seconds: float) -> None:
@@ -151,13 +190,14 @@ if __name__ == "__main__":
         "of the Temporal at TEMPORAL_ADDRESS"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("worker")
+    worker = commands.add_parser("worker")
+    worker.add_argument("--sends", action="store_true", help="the journey's sends (JourneySends)")
     starts = commands.add_parser("start")
     starts.add_argument("--count", type=int, required=True)
     starts.add_argument("--concurrency", type=int, default=50)
     starts.add_argument("--wait-seconds", type=float, default=1.0)
     args = parser.parse_args()
     if args.command == "worker":
-        eventloop.run(serve())
+        eventloop.run(serve(args.sends))
     else:
         eventloop.run(start_many(args.count, args.concurrency, args.wait_seconds))

@@ -30,6 +30,8 @@ from journeys.spec import JourneySpec
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
 BARE_WORKER = [sys.executable, "-m", "bench.bare", "worker"]
+# Bare workers whose sends are the journey's (bench.bare.JourneySends).
+BARE_SENDING_WORKER = [*BARE_WORKER, "--sends"]
 
 # The 4-step journey of the throughput and bulk start benches: send, wait, branch, send. Its
 # bare twin is bench.bare.BareJourney (three activities and a timer).

@@ -1,7 +1,10 @@
 """End-to-end throughput and scaling: journeys a second through a 4-step journey (an email, a
 3-day wait, a branch on the phone, an SMS or an email) at a speed that makes the wait a second,
 with one and with two worker processes, beside bare Temporal workflows with the same activities
-and timer (bench.bare.BareJourney) on bare workers in the same run.
+and timer (bench.bare.BareJourney) on bare workers in the same run. A third round runs the bare
+workflows with the journey's own sends in their activities (`bench.bare worker --sends`): bare
+Temporal doing the same sending work, so the journey's figures beside it are the engine's own
+cost (beside the first bare round, they are the engine's and the sends' together).
 
     .venv/bin/python -m bench.throughput [--runs 1000] [--workers 1 2] [--speed 259200]
 
@@ -19,11 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bench.bare import BareJourney
 from bench.embedded import (
+    BARE_SENDING_WORKER,
     BARE_WORKER,
     FOUR_STEPS,
     JOURNEYS,
@@ -37,6 +42,7 @@ from bench.figures import Figure, Target, table
 from devstack.processes import cpu_seconds
 from devstack.tally import half_with_phones
 from journeys import eventloop
+from journeys.contacts import Contact
 from journeys.logging import configure_logging
 from journeys.store import open_store
 from workflows.runs import start_journey
@@ -58,25 +64,39 @@ class Round:
         )
 
 
-async def journeys_round(stack: Embedded, workers: int, runs: int, speed: float) -> Round:
-    task_queue = f"four-steps-{workers}w"
+async def with_contacts(stack: Embedded, task_queue: str, runs: int) -> list[Contact]:
+    """The round's contacts, `{task_queue}-{i}`, in the store."""
     contacts = half_with_phones(task_queue, runs)
     store = await open_store(stack.settings.database_url)
     try:
         await store.upsert_contacts(contacts)
     finally:
         await store.close()
+    return contacts
+
+
+async def journeys_round(stack: Embedded, workers: int, runs: int, speed: float) -> Round:
+    task_queue = f"four-steps-{workers}w"
+    contacts = await with_contacts(stack, task_queue, runs)
     spec = stack.spec(FOUR_STEPS)
 
     async def start(i: int) -> None:
         await start_journey(stack.client, spec, contacts[i].id, task_queue, speed)
 
-    async with stack.workers([JOURNEYS, "worker"], workers, task_queue) as pids:
+    async with (
+        stack.workers([JOURNEYS, "worker"], workers, task_queue) as pids,
+        all_sent(stack, runs, task_queue),
+    ):
         return await timed(stack, pids, task_queue, runs, start)
 
 
-async def bare_round(stack: Embedded, workers: int, runs: int, speed: float) -> Round:
-    task_queue = f"bare-four-steps-{workers}w"
+async def bare_round(
+    stack: Embedded, workers: int, runs: int, speed: float, sends: bool = False
+) -> Round:
+    """Bare Temporal's round; with `sends`, on workers whose sends are the journey's."""
+    task_queue = f"bare-{'sending-' if sends else ''}four-steps-{workers}w"
+    if sends:
+        await with_contacts(stack, task_queue, runs)
 
     async def start(i: int) -> None:
         await stack.bare_client.start_workflow(
@@ -86,8 +106,30 @@ async def bare_round(stack: Embedded, workers: int, runs: int, speed: float) -> 
             task_queue=task_queue,
         )
 
-    async with stack.workers(BARE_WORKER, workers, task_queue) as pids:
+    if not sends:
+        async with stack.workers(BARE_WORKER, workers, task_queue) as pids:
+            return await timed(stack, pids, task_queue, runs, start)
+    async with (
+        stack.workers(BARE_SENDING_WORKER, workers, task_queue) as pids,
+        all_sent(stack, runs, task_queue),
+    ):
         return await timed(stack, pids, task_queue, runs, start)
+
+
+@asynccontextmanager
+async def all_sent(stack: Embedded, runs: int, task_queue: str) -> AsyncIterator[None]:
+    """Raises unless the round's runs sent what the four-step journey sends to the round's
+    contacts: an email each, then an SMS to each with a phone (every other one, from the
+    first) and an email to the rest."""
+    before = len(stack.mail.messages), len(stack.sms.messages)
+    yield
+    got = len(stack.mail.messages) - before[0], len(stack.sms.messages) - before[1]
+    expected = runs + runs // 2, (runs + 1) // 2
+    if got != expected:
+        raise RuntimeError(
+            f"{task_queue}: {got[0]} emails and {got[1]} SMS reached the sinks, "
+            f"{expected[0]} and {expected[1]} expected"
+        )
 
 
 async def timed(
@@ -114,15 +156,20 @@ async def timed(
 
 async def measure(runs: int, workers: list[int], speed: float) -> list[Figure]:
     """Each worker count in turn, journeys then bare, on one embedded stack."""
-    rounds: dict[int, tuple[Round, Round]] = {}
+    rounds: dict[int, tuple[Round, Round, Round]] = {}
     async with embedded_stack() as stack:
         for count in workers:
             journeys = await journeys_round(stack, count, runs, speed)
             bare = await bare_round(stack, count, runs, speed)
-            print(f"  {count} worker(s): journeys {journeys}; bare {bare}", flush=True)
-            rounds[count] = (journeys, bare)
+            sending = await bare_round(stack, count, runs, speed, sends=True)
+            print(
+                f"  {count} worker(s): journeys {journeys}; bare {bare}; "
+                f"bare with the journey's sends {sending}",
+                flush=True,
+            )
+            rounds[count] = (journeys, bare, sending)
     figures: list[Figure] = []
-    for count, (journeys, bare) in rounds.items():
+    for count, (journeys, bare, sending) in rounds.items():
         figures.append(
             Figure(
                 f"end-to-end throughput, {runs:,} runs, {count} worker(s)",
@@ -146,6 +193,30 @@ async def measure(runs: int, workers: list[int], speed: float) -> list[Figure]:
                 "ms",
                 journeys.worker_ms_per_run,
                 bare.worker_ms_per_run,
+            )
+        )
+        figures.append(
+            Figure(
+                f"end-to-end throughput, {count} worker(s), bare with the journey's sends",
+                "runs/s",
+                journeys.runs_per_second,
+                sending.runs_per_second,
+            )
+        )
+        figures.append(
+            Figure(
+                f"Temporal server CPU per run, {count} worker(s), bare with the journey's sends",
+                "ms",
+                journeys.server_ms_per_run,
+                sending.server_ms_per_run,
+            )
+        )
+        figures.append(
+            Figure(
+                f"worker CPU per run, {count} worker(s), bare with the journey's sends",
+                "ms",
+                journeys.worker_ms_per_run,
+                sending.worker_ms_per_run,
             )
         )
     if len(rounds) > 1:
