@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import structlog
@@ -45,6 +45,7 @@ from journeys.store.rows import CLAIMED, SENDING, Claim
 from journeys.templates import load_template
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -314,11 +315,15 @@ class ChannelActivities:
                     attempt=claimed.attempt,
                 )
             hand_over = HandOver(self.store, req.key, claimed.attempt)
-            try:
-                outcome = await attempt(hand_over)
-            except BaseException as e:
-                outcome = classify(e, hand_over.done)
-            return await self._record(req, claimed, outcome, reconciled)
+
+            async def attempted() -> SendResult:
+                try:
+                    outcome = await attempt(hand_over)
+                except BaseException as e:
+                    outcome = classify(e, hand_over.done)
+                return await self._record(req, claimed, outcome, reconciled)
+
+            return await _kept_once_handed_over(attempted(), hand_over)
 
     async def _record(
         self, req: SendRequest, claimed: Claim, outcome: Outcome, reconciled: str | None
@@ -378,6 +383,21 @@ class ChannelActivities:
 
 
 Send = Callable[[SendRequest], Awaitable[SendResult]]
+
+
+async def _kept_once_handed_over(attempted: Coroutine[Any, Any, T], hand_over: HandOver) -> T:
+    """`attempted`, the attempt and the ledger's record of its outcome. Cancelled once the message
+    is with the provider (Temporal took the attempt for dead: its heartbeat timeout passed on a
+    busy server), it goes on, within the provider's own timeouts, until the outcome is recorded:
+    the retry then finds the message sent, where an outcome left unknown is sent again.
+    Cancelled before the hand-over, it stops there."""
+    running = asyncio.ensure_future(attempted)
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        if not hand_over.done:
+            running.cancel()
+        return await running
 
 
 def checked(channel: Channel, send: Send) -> Send:

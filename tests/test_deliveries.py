@@ -124,6 +124,84 @@ async def test_an_attempt_overtaken_by_its_retry_does_not_send(
     assert (row["status"], row["provider_id"]) == ("sent", "id-1")
 
 
+async def test_an_attempt_cancelled_after_the_hand_over_finishes_and_its_retry_does_not_send(
+    store: ContactStore, settings: Settings
+) -> None:
+    """Temporal took the attempt for dead (its heartbeat timeout passed on a busy server) and
+    cancels it while the provider has the message: the attempt waits for the provider's answer
+    and records it, so the retry finds the message sent instead of an unknown outcome to send
+    again."""
+    handed_over, answer = asyncio.Event(), asyncio.Event()
+
+    async def slow_provider(
+        req: SendRequest, contact: Contact, address: str, hand_over: HandOver
+    ) -> Outcome:
+        await hand_over()
+        handed_over.set()
+        await answer.wait()
+        return Sent("id-slow")
+
+    first = asyncio.create_task(send(store, settings, slow_provider))
+    await handed_over.wait()
+    first.cancel()
+    await asyncio.sleep(0.1)
+    answer.set()
+    assert (await first).status == "sent"
+    provider = Provider()
+    retry = await send(store, settings, provider)
+
+    assert (retry.status, retry.provider_id, provider.calls) == ("duplicate", "id-slow", 0)
+    [row] = await store.deliveries_of("c1")
+    assert (row["status"], row["provider_id"], row["reconciled"]) == ("sent", "id-slow", None)
+
+
+async def test_an_attempt_cancelled_while_it_records_the_outcome_records_it(
+    store: ContactStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider took the message; the cancellation comes as the ledger records it. A record
+    left undone would leave `sending`, which the retry sends again."""
+    recording, go_on = asyncio.Event(), asyncio.Event()
+    finish = store.finish_delivery
+
+    async def slow_finish(*args: Any, **kwargs: Any) -> bool:
+        recording.set()
+        await go_on.wait()
+        return await finish(*args, **kwargs)
+
+    monkeypatch.setattr(store, "finish_delivery", slow_finish)
+    first = asyncio.create_task(send(store, settings, Provider()))
+    await recording.wait()
+    first.cancel()
+    await asyncio.sleep(0.1)
+    go_on.set()
+    assert (await first).status == "sent"
+    monkeypatch.undo()
+    provider = Provider()
+    assert ((await send(store, settings, provider)).status, provider.calls) == ("duplicate", 0)
+
+
+async def test_an_attempt_cancelled_before_the_hand_over_stops_and_its_retry_sends(
+    store: ContactStore, settings: Settings
+) -> None:
+    composing = asyncio.Event()
+
+    async def composes_for_ever(
+        req: SendRequest, contact: Contact, address: str, hand_over: HandOver
+    ) -> Outcome:
+        composing.set()
+        await asyncio.Event().wait()
+        raise AssertionError("not cancelled")
+
+    first = asyncio.create_task(send(store, settings, composes_for_ever))
+    await composing.wait()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert await store.deliveries_of("c1") == []  # the claim let go
+    provider = Provider()
+    assert ((await send(store, settings, provider)).status, provider.calls) == ("sent", 1)
+
+
 async def test_an_error_after_the_hand_over_is_reconciled_by_the_retry(
     store: ContactStore, settings: Settings
 ) -> None:
