@@ -392,12 +392,19 @@ async def _kept_once_handed_over(attempted: Coroutine[Any, Any, T], hand_over: H
     the retry then finds the message sent, where an outcome left unknown is sent again.
     Cancelled before the hand-over, it stops there."""
     running = asyncio.ensure_future(attempted)
-    try:
-        return await asyncio.shield(running)
-    except asyncio.CancelledError:
-        if not hand_over.done:
-            running.cancel()
-        return await running
+    while True:
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            if running.done():  # the attempt itself ended so, cancelled before its hand-over
+                raise
+            if hand_over.done:
+                # Temporal may cancel again (a heartbeat it no longer takes, worker shutdown).
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+            elif not running.cancelling():  # once: it lets go of its claim on the way out
+                running.cancel()
 
 
 def checked(channel: Channel, send: Send) -> Send:

@@ -54,6 +54,7 @@ class JourneySends:
             window=WindowCheck(now=datetime.now(UTC)),
         )
         result = await self.sends[send.channel](request)
-        if result.status != "sent":
+        # A retry of an attempt that sent (timed out on a busy server) finds it a duplicate.
+        if result.status not in ("sent", "duplicate"):
             raise RuntimeError(f"{step} to {request.contact_id}: {result}")
         return result.status
