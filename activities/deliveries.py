@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import structlog
@@ -45,7 +45,6 @@ from journeys.store.rows import CLAIMED, SENDING, Claim
 from journeys.templates import load_template
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -385,7 +384,9 @@ class ChannelActivities:
 Send = Callable[[SendRequest], Awaitable[SendResult]]
 
 
-async def _kept_once_handed_over(attempted: Coroutine[Any, Any, T], hand_over: HandOver) -> T:
+async def _kept_once_handed_over(
+    attempted: Coroutine[Any, Any, SendResult], hand_over: HandOver
+) -> SendResult:
     """`attempted`, the attempt and the ledger's record of its outcome. Cancelled once the message
     is with the provider (Temporal took the attempt for dead: its heartbeat timeout passed on a
     busy server), it goes on, within the provider's own timeouts, until the outcome is recorded:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 from temporalio import activity
 
-from activities.deliveries import checked
 from activities.email import EmailActivities
 from activities.sms import SmsActivities
 from bench.embedded import FOUR_STEPS
@@ -21,18 +20,16 @@ from journeys.store import ContactStore
 
 class JourneySends:
     """`bare_send` doing what the four-step journey's send step of that id does: the project's
-    checked send activity for the step's channel and template, to the bench's contact number
-    `contact` (`{task queue}-{contact}`, stored by bench.throughput), with the same settings."""
+    send activity for the step's channel and template, its send window checked, to the bench's
+    contact number `contact` (`{task queue}-{contact}`, stored by bench.throughput), with the
+    same settings."""
 
     def __init__(self, store: ContactStore, settings: Settings) -> None:
         self.spec = load_library(settings.library_dir)[FOUR_STEPS]
         self.prefix = settings.task_queue
         self.email = EmailActivities(store, settings)
         self.sms = SmsActivities(store, settings)
-        self.sends = {
-            "email": checked("email", self.email.send_email),
-            "sms": checked("sms", self.sms.send_sms),
-        }
+        self.sends = {"email": self.email.send_email, "sms": self.sms.send_sms}
 
     async def close(self) -> None:
         await self.email.close()

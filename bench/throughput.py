@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -106,12 +107,10 @@ async def bare_round(
             task_queue=task_queue,
         )
 
-    if not sends:
-        async with stack.workers(BARE_WORKER, workers, task_queue) as pids:
-            return await timed(stack, pids, task_queue, runs, start)
+    command = BARE_SENDING_WORKER if sends else BARE_WORKER
     async with (
-        stack.workers(BARE_SENDING_WORKER, workers, task_queue) as pids,
-        all_sent(stack, runs, task_queue),
+        stack.workers(command, workers, task_queue) as pids,
+        all_sent(stack, runs, task_queue) if sends else contextlib.nullcontext(),
     ):
         return await timed(stack, pids, task_queue, runs, start)
 
@@ -154,6 +153,30 @@ async def timed(
     )
 
 
+def beside(
+    journeys: Round, bare: Round, of: str, runs: int, rate_target: Target | None = None
+) -> list[Figure]:
+    """The journeys round's throughput and CPU per run beside a bare round's, named `of`."""
+    return [
+        Figure(
+            f"end-to-end throughput, {runs:,} runs, {of}",
+            "runs/s",
+            journeys.runs_per_second,
+            bare.runs_per_second,
+            rate_target,
+        ),
+        Figure(
+            f"Temporal server CPU per run, {of}",
+            "ms",
+            journeys.server_ms_per_run,
+            bare.server_ms_per_run,
+        ),
+        Figure(
+            f"worker CPU per run, {of}", "ms", journeys.worker_ms_per_run, bare.worker_ms_per_run
+        ),
+    ]
+
+
 async def measure(runs: int, workers: list[int], speed: float) -> list[Figure]:
     """Each worker count in turn, journeys then bare, on one embedded stack."""
     rounds: dict[int, tuple[Round, Round, Round]] = {}
@@ -170,54 +193,9 @@ async def measure(runs: int, workers: list[int], speed: float) -> list[Figure]:
             rounds[count] = (journeys, bare, sending)
     figures: list[Figure] = []
     for count, (journeys, bare, sending) in rounds.items():
-        figures.append(
-            Figure(
-                f"end-to-end throughput, {runs:,} runs, {count} worker(s)",
-                "runs/s",
-                journeys.runs_per_second,
-                bare.runs_per_second,
-                RATE_TARGET,
-            )
-        )
-        figures.append(
-            Figure(
-                f"Temporal server CPU per run, {count} worker(s)",
-                "ms",
-                journeys.server_ms_per_run,
-                bare.server_ms_per_run,
-            )
-        )
-        figures.append(
-            Figure(
-                f"worker CPU per run, {count} worker(s)",
-                "ms",
-                journeys.worker_ms_per_run,
-                bare.worker_ms_per_run,
-            )
-        )
-        figures.append(
-            Figure(
-                f"end-to-end throughput, {count} worker(s), bare with the journey's sends",
-                "runs/s",
-                journeys.runs_per_second,
-                sending.runs_per_second,
-            )
-        )
-        figures.append(
-            Figure(
-                f"Temporal server CPU per run, {count} worker(s), bare with the journey's sends",
-                "ms",
-                journeys.server_ms_per_run,
-                sending.server_ms_per_run,
-            )
-        )
-        figures.append(
-            Figure(
-                f"worker CPU per run, {count} worker(s), bare with the journey's sends",
-                "ms",
-                journeys.worker_ms_per_run,
-                sending.worker_ms_per_run,
-            )
+        figures += beside(journeys, bare, f"{count} worker(s)", runs, RATE_TARGET)
+        figures += beside(
+            journeys, sending, f"{count} worker(s), bare with the journey's sends", runs
         )
     if len(rounds) > 1:
         fewest, most = min(rounds), max(rounds)

@@ -241,9 +241,9 @@ async def test_processes_starting_at_once_on_a_new_store_each_open_it(database_u
     """Workers and gateways start together and each migrates: on a fresh file or database one
     migrates and the others find it done (a second creating the tables failed, "table contacts
     already exists", and a second turning a new SQLite file to WAL, "database is locked")."""
-    # A new SQLite file a round (the race is over within a file's first moments).
-    rounds = 10 if database_url.startswith("sqlite") else 1
-    for url in [database_url] if rounds == 1 else [f"{database_url}.{n}" for n in range(rounds)]:
+    # Ten new SQLite files (the race is over within a file's first moments).
+    sqlite = database_url.startswith("sqlite")
+    for url in [f"{database_url}.{n}" for n in range(10)] if sqlite else [database_url]:
         opened = await asyncio.gather(*(open_store(url) for _ in range(4)))
         for store in opened:
             await store.close()
